@@ -1,0 +1,33 @@
+// Every BPF object loads under this kernel's verifier, in each attach flavour.
+#include <gtest/gtest.h>
+
+#include "podgauge/loader/kernel_probes.h"
+
+using podgauge::loader::AttachKind;
+using podgauge::loader::try_load_family;
+
+class VerifierLoad : public ::testing::TestWithParam<std::tuple<std::string, AttachKind>> {};
+
+TEST_P(VerifierLoad, loads_on_this_kernel) {
+  const auto& [family, kind] = GetParam();
+  const std::string error = try_load_family(family, kind);
+  EXPECT_EQ(error, "") << "family " << family << " (" << to_string(kind)
+                       << ") was refused:\n" << error;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllFamilies, VerifierLoad,
+    ::testing::Combine(::testing::Values("cpu", "oom"),
+                       ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint)),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_" + to_string(std::get<1>(info.param));
+    });
+
+TEST(KernelFeatures, finds_btf_and_the_tracepoints_podgauge_needs) {
+  const auto f = podgauge::loader::probe_kernel_features();
+  EXPECT_TRUE(f.btf);
+  EXPECT_TRUE(f.tp_btf);
+  EXPECT_GE(f.memory_subsys_id, 0);
+  EXPECT_GE(f.cpuacct_subsys_id, 0);
+  EXPECT_NE(f.cpu_subsys_id, f.memory_subsys_id);
+}

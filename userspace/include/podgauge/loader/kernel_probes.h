@@ -1,0 +1,125 @@
+// The kernel side of podgauge: feature probes, BPF skeletons, map reads, ring buffers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace podgauge::loader {
+
+/// A BPF program could not be loaded or attached; what() says why and what to do.
+class LoaderError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Which cgroup hierarchy's ids key per-cgroup data.
+enum class CgroupKeying {
+  DefaultHierarchy,  // cgroup v2 (pure v2 nodes)
+  V1Cpuacct,         // v1 cpuacct hierarchy (v1-only and hybrid nodes)
+  V1Cpu,             // v1 cpu hierarchy when cpuacct is not mounted
+};
+std::string to_string(CgroupKeying keying);
+
+enum class AttachKind { TpBtf, RawTracepoint, NotLoaded };
+std::string to_string(AttachKind kind);
+
+struct LoaderOptions {
+  CgroupKeying keying = CgroupKeying::DefaultHierarchy;
+  bool force_raw_tracepoints = false;  // tests and kernels whose tp_btf misbehaves
+  bool enable_bpf_stats = false;       // kernel.bpf_stats_enabled for run_time_ns
+  bool enable_oom = true;
+};
+
+/// What the feature probes found on this kernel.
+struct KernelFeatures {
+  bool btf = false;               // /sys/kernel/btf/vmlinux
+  bool tp_btf = false;            // BTF-typed tracepoints (btf_trace_* typedefs)
+  bool mark_victim_task = false;  // mark_victim passes the victim task_struct
+  int cpu_subsys_id = -1;         // enum cgroup_subsys_id values on this kernel
+  int cpuacct_subsys_id = -1;
+  int memory_subsys_id = -1;
+};
+
+/// Probes the running kernel through its BTF. Throws LoaderError when BTF is missing.
+KernelFeatures probe_kernel_features();
+
+struct ProgramStatus {
+  std::string family;  // "cpu", "oom"
+  std::string name;    // e.g. "sched_switch"
+  AttachKind attach = AttachKind::NotLoaded;
+  std::string reason;  // why it is not loaded, if it is not
+  uint64_t run_time_ns = 0;  // only with bpf stats enabled
+  uint64_t run_count = 0;
+};
+
+/// Sum over CPUs of the per-CPU self-counters of one family (see bpf/stats.h).
+struct FamilyCounters {
+  std::string family;
+  uint64_t events = 0;
+  uint64_t ringbuf_drops = 0;
+  uint64_t map_full = 0;
+  uint64_t read_errors = 0;
+};
+
+struct CgroupCpuUsage {
+  uint64_t cgroup_id = 0;
+  uint64_t on_cpu_ns = 0;  // includes the slice in progress on each CPU
+  uint64_t slices = 0;
+};
+
+/// One OOM kill, decoded from bpf/oom.h's record, in bytes.
+struct OomKill {
+  uint64_t ktime_ns = 0;  // CLOCK_MONOTONIC
+  uint64_t memcg_id = 0;
+  uint64_t dfl_cgroup_id = 0;
+  uint64_t cpu_cgroup_id = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t memcg_usage_bytes = 0;
+  uint64_t memcg_limit_bytes = 0;  // 0: unlimited
+  uint32_t pid = 0;
+  uint32_t tgid = 0;
+  int32_t oom_score_adj = 0;
+  std::string comm;
+};
+
+/// Owns every loaded BPF object. Not copyable.
+/// Thread-safety: read_cpu_usage/counters/programs may run concurrently with poll_oom_kills
+/// (they touch different maps); each method must not be called from two threads at once.
+class KernelProbes {
+ public:
+  /// Probes, opens, configures rodata, loads and attaches. Throws LoaderError with the
+  /// verifier log tail or an actionable message.
+  explicit KernelProbes(const LoaderOptions& options);
+  ~KernelProbes();
+  KernelProbes(const KernelProbes&) = delete;
+  KernelProbes& operator=(const KernelProbes&) = delete;
+
+  const KernelFeatures& features() const;
+  std::vector<ProgramStatus> programs() const;
+  std::vector<FamilyCounters> counters() const;
+
+  /// Every cgroup's cumulative on-CPU time so far.
+  std::vector<CgroupCpuUsage> read_cpu_usage() const;
+  /// Drops cgroups that no longer exist from the in-kernel map (keeps it bounded).
+  void forget_cgroups(const std::vector<uint64_t>& cgroup_ids);
+
+  /// Waits up to timeout_ms for OOM kills and hands each to on_kill. Returns the number
+  /// handled, 0 on timeout. No-op when the OOM family is not loaded.
+  int poll_oom_kills(int timeout_ms, const std::function<void(const OomKill&)>& on_kill);
+  bool oom_loaded() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// Loads (and unloads) one family with the given attach kind, without attaching, for the
+/// "loads under this kernel's verifier" tests. Returns "" on success, else the error and
+/// verifier log.
+std::string try_load_family(const std::string& family, AttachKind kind);
+
+}  // namespace podgauge::loader

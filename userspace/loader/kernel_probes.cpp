@@ -1,0 +1,455 @@
+#include "podgauge/loader/kernel_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "cpu.h"
+#include "cpu.skel.h"
+#include "oom.h"
+#include "oom.skel.h"
+#include "podgauge/loader/owned_fd.h"
+
+namespace podgauge::loader {
+
+// The BPF headers are the one definition of these records; check the C++ view of them.
+static_assert(sizeof(pg_cpu_usage) == 16 && offsetof(pg_cpu_usage, slices) == 8);
+static_assert(sizeof(pg_cpu_running) == 16 && offsetof(pg_cpu_running, cgroup_id) == 8);
+static_assert(sizeof(pg_oom_event) == 88);
+static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) == 72);
+
+namespace {
+
+// libbpf logs through one global callback; a load captures what it prints on its thread
+// so the verifier log can be put into the error message.
+thread_local std::string* g_log_capture = nullptr;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[4096];
+  int n = vsnprintf(line, sizeof line, fmt, args);
+  if (g_log_capture != nullptr) {
+    g_log_capture->append(line, n > 0 ? std::min<size_t>(n, sizeof line - 1) : 0);
+    return n;
+  }
+  return level == LIBBPF_WARN ? fputs(line, stderr) : 0;
+}
+
+void install_print_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpf_print); });
+}
+
+struct LogCapture {
+  std::string text;
+  LogCapture() { g_log_capture = &text; }
+  ~LogCapture() { g_log_capture = nullptr; }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string tail(size_t max = 16384) const {
+    return text.size() > max ? "...\n" + text.substr(text.size() - max) : text;
+  }
+};
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+std::string load_error(const std::string& what, int err, const LogCapture& log) {
+  std::string msg = "cannot load BPF family " + what + ": " + errno_text(err);
+  if (err == -EPERM || err == -EACCES)
+    msg += " — run as root, or grant CAP_BPF, CAP_PERFMON (and CAP_SYS_RESOURCE on kernels < 5.11)";
+  if (!log.text.empty()) msg += "\n--- libbpf / verifier log ---\n" + log.tail();
+  return msg;
+}
+
+struct BtfDeleter {
+  void operator()(btf* b) const { btf__free(b); }
+};
+using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
+
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct CpuSkelDeleter {
+  void operator()(cpu_bpf* s) const { cpu_bpf__destroy(s); }
+};
+struct OomSkelDeleter {
+  void operator()(oom_bpf* s) const { oom_bpf__destroy(s); }
+};
+struct RingBufferDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+int enum_value(const btf* b, const char* enum_name, const char* value_name) {
+  int id = btf__find_by_name_kind(b, enum_name, BTF_KIND_ENUM);
+  if (id < 0) return -1;
+  const btf_type* t = btf__type_by_id(b, id);
+  const struct btf_enum* e = btf_enum(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i, ++e)
+    if (std::strcmp(btf__name_by_offset(b, e->name_off), value_name) == 0) return e->val;
+  return -1;
+}
+
+// Whether tracepoint `tp`'s argument #arg (after the hidden context) is a pointer.
+bool tracepoint_arg_is_pointer(const btf* b, const std::string& tp, unsigned arg) {
+  int id = btf__find_by_name_kind(b, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF);
+  if (id < 0) return false;
+  const btf_type* t = btf__type_by_id(b, btf__type_by_id(b, id)->type);  // pointer
+  if (!t || !btf_is_ptr(t)) return false;
+  t = btf__type_by_id(b, t->type);  // func proto
+  if (!t || !btf_is_func_proto(t) || btf_vlen(t) <= arg + 1) return false;
+  int param_type = btf__resolve_type(b, btf_params(t)[arg + 1].type);
+  return param_type >= 0 && btf_is_ptr(btf__type_by_id(b, param_type));
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+pg_cgroup_key to_bpf_key(CgroupKeying k) {
+  switch (k) {
+    case CgroupKeying::DefaultHierarchy: return PG_KEY_DEFAULT_HIERARCHY;
+    case CgroupKeying::V1Cpuacct: return PG_KEY_V1_CPUACCT;
+    case CgroupKeying::V1Cpu: return PG_KEY_V1_CPU;
+  }
+  return PG_KEY_DEFAULT_HIERARCHY;
+}
+
+int v1_subsys_for(CgroupKeying k, const KernelFeatures& f) {
+  switch (k) {
+    case CgroupKeying::V1Cpuacct: return f.cpuacct_subsys_id;
+    case CgroupKeying::V1Cpu: return f.cpu_subsys_id;
+    default: return -1;
+  }
+}
+
+uint64_t prog_info_field(const bpf_program* prog, bool run_time) {
+  int fd = bpf_program__fd(prog);
+  if (fd < 0) return 0;
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
+  return run_time ? info.run_time_ns : info.run_cnt;
+}
+
+}  // namespace
+
+std::string to_string(CgroupKeying k) {
+  switch (k) {
+    case CgroupKeying::DefaultHierarchy: return "v2";
+    case CgroupKeying::V1Cpuacct: return "v1-cpuacct";
+    case CgroupKeying::V1Cpu: return "v1-cpu";
+  }
+  return "?";
+}
+
+std::string to_string(AttachKind k) {
+  switch (k) {
+    case AttachKind::TpBtf: return "tp_btf";
+    case AttachKind::RawTracepoint: return "raw_tp";
+    case AttachKind::NotLoaded: return "not_loaded";
+  }
+  return "?";
+}
+
+KernelFeatures probe_kernel_features() {
+  KernelFeatures f;
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    throw LoaderError(
+        "this kernel exposes no BTF (/sys/kernel/btf/vmlinux: " + errno_text(errno) +
+        ") — podgauge's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y "
+        "(every major distribution kernel since 2021 has it)");
+  install_print_once();
+  BtfPtr vmlinux(btf__load_vmlinux_btf());
+  if (!vmlinux)
+    throw LoaderError("cannot parse /sys/kernel/btf/vmlinux: " + errno_text(errno) +
+                      " — run as root (reading kernel BTF needs no capability, but the file "
+                      "must be readable)");
+  f.btf = true;
+  f.tp_btf = btf__find_by_name_kind(vmlinux.get(), "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0;
+  f.mark_victim_task = tracepoint_arg_is_pointer(vmlinux.get(), "mark_victim", 0);
+  f.cpu_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpu_cgrp_id");
+  f.cpuacct_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpuacct_cgrp_id");
+  f.memory_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "memory_cgrp_id");
+  return f;
+}
+
+struct KernelProbes::State {
+  LoaderOptions options;
+  KernelFeatures features;
+  std::unique_ptr<cpu_bpf, CpuSkelDeleter> cpu;
+  std::unique_ptr<oom_bpf, OomSkelDeleter> oom;
+  std::vector<LinkPtr> links;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> oom_ring;
+  const std::function<void(const OomKill&)>* on_kill = nullptr;
+  int handled = 0;
+  OwnedFd stats_fd;
+  AttachKind cpu_attach = AttachKind::NotLoaded;
+  AttachKind oom_attach = AttachKind::NotLoaded;
+  std::string oom_reason;
+  int ncpus = 0;
+};
+
+namespace {
+
+void attach_program(bpf_program* prog, std::vector<LinkPtr>& links, const std::string& what) {
+  LinkPtr link(bpf_program__attach(prog));
+  if (!link)
+    throw LoaderError("cannot attach " + what + ": " + errno_text(errno) +
+                      " — the tracepoint may be missing on this kernel");
+  links.push_back(std::move(link));
+}
+
+}  // namespace
+
+KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_unique<State>()) {
+  auto& st = *state_;
+  st.options = options;
+  st.features = probe_kernel_features();
+  st.ncpus = libbpf_num_possible_cpus();
+  if (st.ncpus <= 0) throw LoaderError("cannot count possible CPUs: " + errno_text(st.ncpus));
+  const bool use_btf = st.features.tp_btf && !options.force_raw_tracepoints;
+  const int v1_subsys = v1_subsys_for(options.keying, st.features);
+  if (options.keying != CgroupKeying::DefaultHierarchy && v1_subsys < 0)
+    throw LoaderError("cgroup v1 keying " + to_string(options.keying) +
+                      " asked for, but this kernel has no such controller");
+
+  if (options.enable_bpf_stats) {
+    st.stats_fd = OwnedFd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!st.stats_fd) fprintf(stderr, "podgauge: cannot enable BPF run-time stats: %s\n", strerror(errno));
+  }
+
+  {
+    LogCapture log;
+    st.cpu.reset(cpu_bpf__open());
+    if (!st.cpu) throw LoaderError(load_error("cpu", -errno, log));
+    st.cpu->rodata->cgroup_key = to_bpf_key(options.keying);
+    st.cpu->rodata->v1_subsys_id = v1_subsys;
+    bpf_program__set_autoload(st.cpu->progs.sched_switch_btf, use_btf);
+    bpf_program__set_autoload(st.cpu->progs.sched_switch_raw, !use_btf);
+    if (int err = cpu_bpf__load(st.cpu.get())) throw LoaderError(load_error("cpu", err, log));
+  }
+  attach_program(use_btf ? st.cpu->progs.sched_switch_btf : st.cpu->progs.sched_switch_raw,
+                 st.links, "sched_switch");
+  st.cpu_attach = use_btf ? AttachKind::TpBtf : AttachKind::RawTracepoint;
+
+  if (!options.enable_oom) {
+    st.oom_reason = "disabled";
+  } else if (!st.features.mark_victim_task) {
+    st.oom_reason = "mark_victim passes no task_struct on this kernel (before 6.8)";
+  } else {
+    LogCapture log;
+    st.oom.reset(oom_bpf__open());
+    if (!st.oom) throw LoaderError(load_error("oom", -errno, log));
+    st.oom->rodata->cgroup_key = to_bpf_key(options.keying);
+    st.oom->rodata->v1_subsys_id = v1_subsys;
+    st.oom->rodata->memory_subsys_id = st.features.memory_subsys_id;
+    bpf_program__set_autoload(st.oom->progs.mark_victim_btf, use_btf);
+    bpf_program__set_autoload(st.oom->progs.mark_victim_raw, !use_btf);
+    if (int err = oom_bpf__load(st.oom.get())) throw LoaderError(load_error("oom", err, log));
+    attach_program(use_btf ? st.oom->progs.mark_victim_btf : st.oom->progs.mark_victim_raw,
+                   st.links, "mark_victim");
+    st.oom_attach = use_btf ? AttachKind::TpBtf : AttachKind::RawTracepoint;
+    auto handle_oom_record = +[](void* ctx, void* data, size_t size) -> int {
+      auto* st = static_cast<KernelProbes::State*>(ctx);
+      if (size < sizeof(pg_oom_event) || st->on_kill == nullptr) return 0;
+      pg_oom_event e;
+      std::memcpy(&e, data, sizeof e);
+      const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+      const uint64_t unlimited_pages = uint64_t(INT64_MAX) / page;  // PAGE_COUNTER_MAX
+      OomKill k;
+      k.ktime_ns = e.ts_ns;
+      k.memcg_id = e.memcg_id;
+      k.dfl_cgroup_id = e.dfl_cgroup_id;
+      k.cpu_cgroup_id = e.cpu_cgroup_id;
+      k.rss_bytes = e.rss_pages * page;
+      k.memcg_usage_bytes = e.memcg_usage_pages * page;
+      k.memcg_limit_bytes = e.memcg_limit_pages >= unlimited_pages ? 0 : e.memcg_limit_pages * page;
+      k.pid = e.pid;
+      k.tgid = e.tgid;
+      k.oom_score_adj = e.oom_score_adj;
+      k.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
+      (*st->on_kill)(k);
+      ++st->handled;
+      return 0;
+    };
+    st.oom_ring.reset(ring_buffer__new(bpf_map__fd(st.oom->maps.oom_events), handle_oom_record,
+                                       &st, nullptr));
+    if (!st.oom_ring) throw LoaderError("cannot open the OOM ring buffer: " + errno_text(errno));
+  }
+}
+
+KernelProbes::~KernelProbes() = default;
+
+const KernelFeatures& KernelProbes::features() const { return state_->features; }
+
+bool KernelProbes::oom_loaded() const { return state_->oom_attach != AttachKind::NotLoaded; }
+
+std::vector<ProgramStatus> KernelProbes::programs() const {
+  const auto& st = *state_;
+  std::vector<ProgramStatus> out;
+  ProgramStatus cpu{"cpu", "sched_switch", st.cpu_attach, "", 0, 0};
+  const bpf_program* cp = st.cpu_attach == AttachKind::TpBtf ? st.cpu->progs.sched_switch_btf
+                                                             : st.cpu->progs.sched_switch_raw;
+  cpu.run_time_ns = prog_info_field(cp, true);
+  cpu.run_count = prog_info_field(cp, false);
+  out.push_back(cpu);
+  ProgramStatus oom{"oom", "mark_victim", st.oom_attach, st.oom_reason, 0, 0};
+  if (st.oom) {
+    const bpf_program* op = st.oom_attach == AttachKind::TpBtf ? st.oom->progs.mark_victim_btf
+                                                               : st.oom->progs.mark_victim_raw;
+    oom.run_time_ns = prog_info_field(op, true);
+    oom.run_count = prog_info_field(op, false);
+  }
+  out.push_back(oom);
+  return out;
+}
+
+namespace {
+FamilyCounters read_counters(const std::string& family, const bpf_map* map, int ncpus) {
+  FamilyCounters c{family, 0, 0, 0, 0};
+  std::vector<uint64_t> values(ncpus);
+  for (__u32 key = 0; key < PG_STAT__MAX; ++key) {
+    if (bpf_map_lookup_elem(bpf_map__fd(map), &key, values.data()) != 0) continue;
+    uint64_t sum = 0;
+    for (auto v : values) sum += v;
+    switch (key) {
+      case PG_STAT_EVENTS: c.events = sum; break;
+      case PG_STAT_RINGBUF_DROPS: c.ringbuf_drops = sum; break;
+      case PG_STAT_MAP_FULL: c.map_full = sum; break;
+      case PG_STAT_READ_ERRORS: c.read_errors = sum; break;
+      default: break;
+    }
+  }
+  return c;
+}
+}  // namespace
+
+std::vector<FamilyCounters> KernelProbes::counters() const {
+  const auto& st = *state_;
+  std::vector<FamilyCounters> out{read_counters("cpu", st.cpu->maps.pg_stats, st.ncpus)};
+  if (st.oom) out.push_back(read_counters("oom", st.oom->maps.pg_stats, st.ncpus));
+  return out;
+}
+
+std::vector<CgroupCpuUsage> KernelProbes::read_cpu_usage() const {
+  const auto& st = *state_;
+  const int fd = bpf_map__fd(st.cpu->maps.cpu_usage);
+  const size_t ncpus = size_t(st.ncpus);
+  std::unordered_map<uint64_t, CgroupCpuUsage> by_id;
+  auto add = [&](uint64_t id, const pg_cpu_usage* per_cpu) {
+    auto& u = by_id[id];
+    u.cgroup_id = id;
+    for (size_t c = 0; c < ncpus; ++c) {
+      u.on_cpu_ns += per_cpu[c].on_cpu_ns;
+      u.slices += per_cpu[c].slices;
+    }
+  };
+
+  // Batch lookup (one syscall per chunk) where the kernel has it; key-by-key otherwise.
+  constexpr __u32 chunk = 1024;
+  std::vector<uint64_t> keys(chunk);
+  std::vector<pg_cpu_usage> values(chunk * ncpus);
+  uint64_t in_token = 0, out_token = 0;
+  bool first = true, batch_ok = true;
+  while (true) {
+    __u32 count = chunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
+                                   values.data(), &count, nullptr);
+    if (err != 0 && errno != ENOENT) {
+      batch_ok = false;
+      break;
+    }
+    for (__u32 i = 0; i < count; ++i) add(keys[i], &values[i * ncpus]);
+    if (err != 0) break;  // ENOENT: no more entries
+    in_token = out_token;
+    first = false;
+  }
+  if (!batch_ok) {
+    by_id.clear();
+    uint64_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) add(next, values.data());
+      key = next;
+      prev = &key;
+    }
+  }
+
+  // Slices still in progress: a CPU hog alone on a CPU may not switch out for seconds.
+  std::vector<pg_cpu_running> running(ncpus);
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(st.cpu->maps.cpu_running), &zero, running.data()) == 0) {
+    const uint64_t now = monotonic_ns();
+    for (const auto& r : running) {
+      if (r.cgroup_id == 0 || r.since_ns == 0 || now <= r.since_ns) continue;
+      auto& u = by_id[r.cgroup_id];
+      u.cgroup_id = r.cgroup_id;
+      u.on_cpu_ns += now - r.since_ns;
+    }
+  }
+
+  std::vector<CgroupCpuUsage> out;
+  out.reserve(by_id.size());
+  for (auto& [id, u] : by_id) out.push_back(u);
+  return out;
+}
+
+void KernelProbes::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
+  const int fd = bpf_map__fd(state_->cpu->maps.cpu_usage);
+  for (uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
+}
+
+int KernelProbes::poll_oom_kills(int timeout_ms, const std::function<void(const OomKill&)>& on_kill) {
+  auto& st = *state_;
+  if (!st.oom_ring) {
+    if (timeout_ms > 0) usleep(useconds_t(timeout_ms) * 1000);
+    return 0;
+  }
+  st.on_kill = &on_kill;
+  st.handled = 0;
+  int err = ring_buffer__poll(st.oom_ring.get(), timeout_ms);
+  st.on_kill = nullptr;
+  if (err < 0 && err != -EINTR) throw LoaderError("polling the OOM ring buffer: " + errno_text(err));
+  return st.handled;
+}
+
+std::string try_load_family(const std::string& family, AttachKind kind) {
+  install_print_once();
+  KernelFeatures f = probe_kernel_features();
+  LogCapture log;
+  const bool btf = kind == AttachKind::TpBtf;
+  int err = 0;
+  if (family == "cpu") {
+    std::unique_ptr<cpu_bpf, CpuSkelDeleter> s(cpu_bpf__open());
+    if (!s) return load_error("cpu", -errno, log);
+    s->rodata->cgroup_key = PG_KEY_V1_CPUACCT;
+    s->rodata->v1_subsys_id = f.cpuacct_subsys_id;
+    bpf_program__set_autoload(s->progs.sched_switch_btf, btf);
+    bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
+    err = cpu_bpf__load(s.get());
+  } else if (family == "oom") {
+    std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open());
+    if (!s) return load_error("oom", -errno, log);
+    s->rodata->memory_subsys_id = f.memory_subsys_id;
+    bpf_program__set_autoload(s->progs.mark_victim_btf, btf);
+    bpf_program__set_autoload(s->progs.mark_victim_raw, !btf);
+    err = oom_bpf__load(s.get());
+  } else {
+    return "unknown BPF family " + family;
+  }
+  return err ? load_error(family, err, log) : "";
+}
+
+}  // namespace podgauge::loader
