@@ -1,0 +1,143 @@
+#include "podgauge/agent/usage_table.h"
+
+namespace podgauge::agent {
+
+namespace {
+std::string top_level_group(const std::string& path) {
+  if (path.size() <= 1) return "/";
+  const auto slash = path.find('/', 1);
+  return slash == std::string::npos ? path : path.substr(0, slash);
+}
+
+// The pod's or container's own cgroup: the path up to the end of what the layout matched.
+std::string owner_cgroup_path(const ResolvedCgroup& r) {
+  if (!r.path) return "";
+  if (r.identity && r.identity->matched_length > 0 && r.identity->matched_length <= r.path->size())
+    return r.path->substr(0, r.identity->matched_length);
+  return *r.path;
+}
+}  // namespace
+
+UsageTarget target_of(const ResolvedCgroup& r) {
+  UsageTarget t;
+  if (!r.identity) {
+    t.kind = UsageTarget::Kind::HostGroup;
+    t.group = r.path ? top_level_group(*r.path) : "";
+    return t;
+  }
+  t.pod_uid = r.identity->pod_uid.str();
+  switch (r.identity->kind) {
+    case cgroup::CgroupKind::Container:
+      t.kind = UsageTarget::Kind::Container;
+      t.container_id = r.identity->container_id.str();
+      break;
+    case cgroup::CgroupKind::RuntimeOverhead:
+      t.kind = UsageTarget::Kind::PodOverhead;
+      t.group = "runtime";
+      break;
+    case cgroup::CgroupKind::Pod:
+      t.kind = UsageTarget::Kind::PodOverhead;
+      t.group = "pod";
+      break;
+  }
+  return t;
+}
+
+UsageTable::TargetState& UsageTable::target_state(const ResolvedCgroup& r, const UsageTarget& target,
+                                                  Clock::time_point now) {
+  auto [it, inserted] = targets_.try_emplace(target);
+  auto& ts = it->second;
+  if (inserted) {
+    ts.usage.target = target;
+    if (r.identity) {
+      ts.usage.runtime = std::string(cgroup::to_string(r.identity->runtime));
+      ts.usage.qos = std::string(cgroup::to_string(r.identity->qos));
+      if (r.identity->runtime == cgroup::ContainerRuntime::Unknown) ts.usage.runtime.clear();
+    }
+  }
+  if (ts.usage.cgroup_path.empty() || (r.path && !r.removed)) {
+    const std::string own = owner_cgroup_path(r);
+    if (!own.empty() && (ts.usage.cgroup_path.empty() || own.size() < ts.usage.cgroup_path.size()))
+      ts.usage.cgroup_path = own;
+  }
+  ts.last_activity = now;
+  return ts;
+}
+
+void UsageTable::observe_cpu(uint64_t id, uint64_t cumulative_ns, const ResolvedCgroup& r,
+                             Clock::time_point now) {
+  if (!r.path) {
+    // Not resolvable yet (created since the last scan, or gone before it). The kernel value is
+    // cumulative, so waiting loses nothing; give up only after the retention.
+    auto [it, inserted] = unresolved_.try_emplace(id, Unresolved{cumulative_ns, now, now});
+    it->second.cpu_ns = std::max(it->second.cpu_ns, cumulative_ns);
+    it->second.last_seen = now;
+    return;
+  }
+  unresolved_.erase(id);
+  auto [it, inserted] = cgroups_.try_emplace(id);
+  auto& cg = it->second;
+  // An id's path never changes (kernfs ids are not reused), so its target is fixed.
+  const UsageTarget target = inserted ? target_of(r) : cg.target;
+  auto& ts = target_state(r, target, now);
+  if (inserted) {
+    cg.target = target;
+    ++ts.live_cgroups;
+  }
+  // In-flight slices are estimated; never let a counter step back.
+  cg.cpu_ns = std::max(cg.cpu_ns, cumulative_ns);
+  cg.removed = r.removed;
+  cg.last_seen = now;
+}
+
+void UsageTable::record_oom_kill(const ResolvedCgroup& r, Clock::time_point now) {
+  target_state(r, target_of(r), now).usage.oom_kills++;
+}
+
+std::vector<uint64_t> UsageTable::expire(Clock::time_point now) {
+  std::vector<uint64_t> retired;
+  for (auto it = cgroups_.begin(); it != cgroups_.end();) {
+    const bool stale = now - it->second.last_seen > retention_;
+    const bool gone = it->second.removed && stale;
+    if (gone || now - it->second.last_seen > 2 * retention_) {
+      auto t = targets_.find(it->second.target);
+      if (t != targets_.end()) {
+        t->second.retired_cpu_ns += it->second.cpu_ns;
+        if (t->second.live_cgroups > 0) --t->second.live_cgroups;
+      }
+      retired.push_back(it->first);
+      it = cgroups_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = unresolved_.begin(); it != unresolved_.end();) {
+    if (now - it->second.first_seen > retention_) {
+      unresolved_cpu_ns_ += it->second.cpu_ns;
+      retired.push_back(it->first);
+      it = unresolved_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::erase_if(targets_, [&](const auto& kv) {
+    return kv.second.live_cgroups == 0 && now - kv.second.last_activity > retention_;
+  });
+  return retired;
+}
+
+std::vector<TargetUsage> UsageTable::targets() const {
+  std::vector<TargetUsage> out;
+  out.reserve(targets_.size());
+  std::map<UsageTarget, uint64_t> live_ns;
+  for (const auto& [id, cg] : cgroups_) live_ns[cg.target] += cg.cpu_ns;
+  for (const auto& [target, ts] : targets_) {
+    TargetUsage u = ts.usage;
+    auto l = live_ns.find(target);
+    u.cpu_ns = ts.retired_cpu_ns + (l == live_ns.end() ? 0 : l->second);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+}  // namespace podgauge::agent

@@ -1,0 +1,121 @@
+#include "agent_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "podgauge/agent/agent.h"
+
+namespace podgauge::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+constexpr const char* kUsage = R"(Usage: podgauge agent [flags]
+
+Runs the node agent: CO-RE eBPF programs measure every cgroup's CPU time and OOM kills; the
+agent maps cgroups to pods and containers and serves Prometheus metrics and an event stream.
+Needs root (or CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH).
+
+Flags:
+      --listen HOST:PORT     address to serve on (default 0.0.0.0:9742; port 0 picks one)
+      --node-name NAME       node name in metrics and events (default $NODE_NAME, else hostname)
+      --interval DURATION    sampling interval (default 1s)
+      --history DURATION     history to keep (default 24h)
+      --state-dir DIR        where to checkpoint history
+      --no-kube              standalone: do not look for a Kubernetes API server
+      --kubeconfig FILE      kubeconfig to use
+      --no-pod-uid-label     drop the pod_uid label from metrics (lower cardinality)
+      --bpf-stats            enable kernel BPF run-time statistics while running
+      --raw-tracepoints      attach raw tracepoints even where tp_btf is available
+  -h, --help                 this help
+
+Endpoints: /metrics /healthz /readyz /v1/summary /v1/events?follow=true&since=SEQ /v1/containers
+)";
+
+}  // namespace
+
+int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  agent::AgentConfig config;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto need = [&](const char* flag) -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) throw std::invalid_argument(std::string(flag) + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (arg == "-h" || arg == "--help") {
+        out << kUsage;
+        return 0;
+      } else if (arg == "--listen") {
+        config.listen = need("--listen");
+      } else if (arg == "--node-name") {
+        config.node_name = need("--node-name");
+      } else if (arg == "--interval") {
+        config.interval = agent::parse_duration(need("--interval"));
+        if (config.interval.count() < 10) throw std::invalid_argument("--interval must be at least 10ms");
+      } else if (arg == "--history") {
+        config.history = std::chrono::duration_cast<std::chrono::seconds>(agent::parse_duration(need("--history")));
+      } else if (arg == "--state-dir") {
+        config.state_dir = need("--state-dir");
+      } else if (arg == "--no-kube") {
+        config.no_kube = true;
+      } else if (arg == "--kubeconfig") {
+        config.kubeconfig = need("--kubeconfig");
+      } else if (arg == "--no-pod-uid-label") {
+        config.pod_uid_label = false;
+      } else if (arg == "--bpf-stats") {
+        config.bpf_stats = true;
+      } else if (arg == "--raw-tracepoints") {
+        config.force_raw_tracepoints = true;
+      } else {
+        err << "podgauge agent: unknown flag " << arg << " (see podgauge agent --help)\n";
+        return 2;
+      }
+    } catch (const std::invalid_argument& e) {
+      err << "podgauge agent: " << e.what() << "\n";
+      return 2;
+    }
+  }
+
+  if (geteuid() != 0)
+    err << "podgauge agent: warning: not running as root; loading BPF needs CAP_BPF and "
+           "CAP_PERFMON, reading every cgroup needs CAP_DAC_READ_SEARCH\n";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  try {
+    agent::Agent agent(config);
+    err << "podgauge agent: " << agent.startup_report() << "\n";
+    std::string host = config.listen.substr(0, config.listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "[::]") host = "[::1]";
+    out << "podgauge: listening on " << host << ":" << agent.bound_port()
+        << " (metrics at http://" << host << ":" << agent.bound_port() << "/metrics)" << std::endl;
+    agent.run(g_stop);
+    err << "podgauge agent: stopping\n";
+  } catch (const std::exception& e) {
+    err << "podgauge agent: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace podgauge::cli
