@@ -78,6 +78,53 @@ static __always_inline int on_switch(struct task_struct *next)
 	return 0;
 }
 
+/* Whether @cgrp belongs to the hierarchy whose ids key cpu_usage. */
+static __always_inline bool in_keyed_hierarchy(struct cgroup *cgrp)
+{
+	struct cgroup_root *root = BPF_CORE_READ(cgrp, root);
+
+	if (cgroup_key == PG_KEY_DEFAULT_HIERARCHY)
+		return BPF_CORE_READ(root, hierarchy_id) == 0;	/* cgrp_dfl_root */
+	if (v1_subsys_id < 0 || v1_subsys_id >= 32)
+		return false;
+	return BPF_CORE_READ(root, subsys_mask) & (1u << v1_subsys_id);
+}
+
+/* A task that moves itself to another cgroup (writing its pid to cgroup.procs, as container
+ * runtimes' init does before exec) keeps running: close its slice here, or the time until its
+ * next switch would go to the cgroup it left. Tasks moved by another task are not running on
+ * this CPU; their next switch-in picks up the new cgroup. */
+static __always_inline int on_attach(struct cgroup *dst, struct task_struct *task)
+{
+	struct pg_cpu_running *run;
+	__u32 zero = 0;
+	__u64 now;
+
+	if ((__u64)task != bpf_get_current_task() || !in_keyed_hierarchy(dst))
+		return 0;
+	run = bpf_map_lookup_elem(&cpu_running, &zero);
+	if (!run)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (run->cgroup_id && run->since_ns && now > run->since_ns)
+		account_slice(run->cgroup_id, now - run->since_ns);
+	run->since_ns = now;
+	run->cgroup_id = BPF_CORE_READ(dst, kn, id);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_btf, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	return on_attach(dst, task);
+}
+
+SEC("raw_tp/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_raw, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	return on_attach(dst, task);
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {

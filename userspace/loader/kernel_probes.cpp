@@ -197,7 +197,9 @@ struct KernelProbes::State {
   OwnedFd stats_fd;
   AttachKind cpu_attach = AttachKind::NotLoaded;
   AttachKind oom_attach = AttachKind::NotLoaded;
+  AttachKind attach_attach = AttachKind::NotLoaded;  // cgroup_attach_task
   std::string oom_reason;
+  std::string attach_reason;
   int ncpus = 0;
 };
 
@@ -238,11 +240,22 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
     st.cpu->rodata->v1_subsys_id = v1_subsys;
     bpf_program__set_autoload(st.cpu->progs.sched_switch_btf, use_btf);
     bpf_program__set_autoload(st.cpu->progs.sched_switch_raw, !use_btf);
+    bpf_program__set_autoload(st.cpu->progs.cgroup_attach_btf, use_btf);
+    bpf_program__set_autoload(st.cpu->progs.cgroup_attach_raw, !use_btf);
     if (int err = cpu_bpf__load(st.cpu.get())) throw LoaderError(load_error("cpu", err, log));
   }
   attach_program(use_btf ? st.cpu->progs.sched_switch_btf : st.cpu->progs.sched_switch_raw,
                  st.links, "sched_switch");
   st.cpu_attach = use_btf ? AttachKind::TpBtf : AttachKind::RawTracepoint;
+  // Optional: without it a task that moves itself keeps charging its old cgroup until it
+  // next switches out.
+  try {
+    attach_program(use_btf ? st.cpu->progs.cgroup_attach_btf : st.cpu->progs.cgroup_attach_raw,
+                   st.links, "cgroup_attach_task");
+    st.attach_attach = st.cpu_attach;
+  } catch (const LoaderError& e) {
+    st.attach_reason = e.what();
+  }
 
   if (!options.enable_oom) {
     st.oom_reason = "disabled";
@@ -305,6 +318,12 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   cpu.run_time_ns = prog_info_field(cp, true);
   cpu.run_count = prog_info_field(cp, false);
   out.push_back(cpu);
+  ProgramStatus attach{"cpu", "cgroup_attach_task", st.attach_attach, st.attach_reason, 0, 0};
+  const bpf_program* ap = st.cpu_attach == AttachKind::TpBtf ? st.cpu->progs.cgroup_attach_btf
+                                                             : st.cpu->progs.cgroup_attach_raw;
+  attach.run_time_ns = prog_info_field(ap, true);
+  attach.run_count = prog_info_field(ap, false);
+  out.push_back(attach);
   ProgramStatus oom{"oom", "mark_victim", st.oom_attach, st.oom_reason, 0, 0};
   if (st.oom) {
     const bpf_program* op = st.oom_attach == AttachKind::TpBtf ? st.oom->progs.mark_victim_btf
@@ -438,6 +457,8 @@ std::string try_load_family(const std::string& family, AttachKind kind) {
     s->rodata->v1_subsys_id = f.cpuacct_subsys_id;
     bpf_program__set_autoload(s->progs.sched_switch_btf, btf);
     bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
+    bpf_program__set_autoload(s->progs.cgroup_attach_btf, btf);
+    bpf_program__set_autoload(s->progs.cgroup_attach_raw, !btf);
     err = cpu_bpf__load(s.get());
   } else if (family == "oom") {
     std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open());
