@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Quick start (2): install dependencies, build, and run every test: unit, integration (real
+# BPF in the running kernel, real cgroups, real Prometheus), and a short run of every fuzzer.
+# Results: test-results/*.json (GoogleTest JSON). Needs root: tests load BPF and make cgroups.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test.sh: run as root — the tests load BPF programs and create cgroups" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+scripts/build.sh
+rm -rf test-results && mkdir -p test-results
+
+status=0
+(cd build && ctest --output-on-failure --timeout 600) || status=1
+
+# Fuzzers need clang's libFuzzer: a separate build of just the fuzz targets.
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODGAUGE_FUZZ=ON >/dev/null
+fuzzers=$(cmake --build build-fuzz --target help | sed -n 's/^\.\.\. \(.*_fuzz\)$/\1/p')
+fuzz_pass=0 fuzz_fail=0
+for f in $fuzzers; do
+  if cmake --build build-fuzz --target "$f" -j"$(nproc)" >/dev/null &&
+     exe=$(find build-fuzz -type f -name "$f" -perm -u+x | head -1) &&
+     "$exe" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 >"test-results/fuzz.$f.log" 2>&1; then
+    echo "fuzz $f: ${FUZZ_SECONDS}s, no crash ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "test-results/fuzz.$f.log" | grep -o '[0-9]*$') runs)"
+    fuzz_pass=$((fuzz_pass + 1))
+  else
+    echo "fuzz $f: FAILED — see test-results/fuzz.$f.log"; tail -30 "test-results/fuzz.$f.log" || true
+    fuzz_fail=$((fuzz_fail + 1)); status=1
+  fi
+done
+[[ -z "$fuzzers" ]] && { echo "fuzz: no fuzz targets found"; status=1; }
+echo "fuzz: $fuzz_pass passed, $fuzz_fail failed"
+exit $status
