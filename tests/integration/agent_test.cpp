@@ -307,10 +307,20 @@ TEST_F(AgentTest, a_second_agent_on_a_taken_port_says_so_and_exits) {
   EXPECT_NE(r.err.find("--listen"), std::string::npos) << "the error should say how to fix it: " << r.err;
 }
 
-TEST(AgentRawTracepoints, raw_tracepoint_fallback_accounts_cpu_too) {
-  Agent agent({"--raw-tracepoints"});
+// The other kernel paths: raw tracepoints (kernels without tp_btf) and cgroup v2 keying (pure
+// v2 nodes; this hybrid host has the controller-less v2 tree, which the sandbox mirrors).
+struct Variant {
+  std::vector<std::string> flags;
+  std::string attach, keying;
+};
+class AgentVariant : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(AgentVariant, accounts_container_cpu_like_the_kernel) {
+  const auto& v = GetParam();
+  Agent agent(v.flags);
   const auto s = nlohmann::json::parse(http_get(agent.url + "/v1/summary").body);
-  for (const auto& p : s["programs"]) EXPECT_EQ(p["attach"], "raw_tp") << p.dump();
+  for (const auto& p : s["programs"]) EXPECT_EQ(p["attach"], v.attach) << p.dump();
+  EXPECT_EQ(s["keying"], v.keying);
 
   CgroupSandbox sandbox;
   const auto cid = KubeletNames::random_container_id();
@@ -329,6 +339,16 @@ TEST(AgentRawTracepoints, raw_tracepoint_fallback_accounts_cpu_too) {
       5s))
       << seen << " vs " << kernel;
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    KernelPaths, AgentVariant,
+    ::testing::Values(Variant{{"--raw-tracepoints"}, "raw_tp", "v1-cpuacct"},
+                      Variant{{"--cgroup-hierarchy", "v2"}, "tp_btf", "v2"}),
+    [](const auto& info) {
+      std::string name = info.param.keying + "_" + info.param.attach;
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 TEST(AgentErrors, bad_flags_are_refused_with_a_message) {
   auto r = run_process({podgauge_binary().string(), "agent", "--interval", "soon"}, 10s);

@@ -127,11 +127,22 @@ struct Agent::Impl {
       : config(std::move(c)),
         node(config.node_name.empty() ? default_node_name() : config.node_name),
         hierarchies(cgroup::CgroupHierarchies::discover(config.mountinfo)) {
-    const cgroup::CgroupHierarchy* cpu_h = hierarchies.cpu_accounting_hierarchy();
+    const cgroup::CgroupHierarchy* cpu_h = nullptr;
+    if (config.cgroup_hierarchy == "auto") {
+      cpu_h = hierarchies.cpu_accounting_hierarchy();
+    } else if (config.cgroup_hierarchy == "v2") {
+      cpu_h = hierarchies.default_hierarchy();
+    } else if (config.cgroup_hierarchy == "v1") {
+      cpu_h = hierarchies.find_v1("cpuacct");
+      if (!cpu_h) cpu_h = hierarchies.find_v1("cpu");
+    } else {
+      throw std::runtime_error("--cgroup-hierarchy must be auto, v1 or v2, not '" +
+                               config.cgroup_hierarchy + "'");
+    }
     if (!cpu_h)
       throw std::runtime_error(
-          "no cgroup hierarchy to account CPU in: mount cgroup2 at /sys/fs/cgroup, or the v1 "
-          "cpuacct controller");
+          "no cgroup hierarchy to account CPU in (--cgroup-hierarchy " + config.cgroup_hierarchy +
+          "): mount cgroup2 at /sys/fs/cgroup, or the v1 cpuacct controller");
     keying = keying_for(*cpu_h);
     cpu_resolver = std::make_unique<CgroupResolver>(*cpu_h);
     const cgroup::CgroupHierarchy* mem_h = hierarchies.memory_hierarchy();

@@ -34,6 +34,9 @@ Flags:
       --no-pod-uid-label     drop the pod_uid label from metrics (lower cardinality)
       --bpf-stats            enable kernel BPF run-time statistics while running
       --raw-tracepoints      attach raw tracepoints even where tp_btf is available
+      --cgroup-hierarchy H   hierarchy whose cgroup ids key CPU time: auto (default: v2 on
+                             pure-v2 nodes, else v1 cpuacct), v1, or v2 (hybrid nodes whose
+                             kubelet uses the systemd driver also have the tree in v2)
   -h, --help                 this help
 
 Endpoints: /metrics /healthz /readyz /v1/summary /v1/events?follow=true&since=SEQ /v1/containers
@@ -80,6 +83,8 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.pod_uid_label = false;
       } else if (arg == "--bpf-stats") {
         config.bpf_stats = true;
+      } else if (arg == "--cgroup-hierarchy") {
+        config.cgroup_hierarchy = need("--cgroup-hierarchy");
       } else if (arg == "--raw-tracepoints") {
         config.force_raw_tracepoints = true;
       } else {
