@@ -13,6 +13,8 @@ packages=(
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   prometheus stress-ng rt-tests linux-perf busybox-static procps curl
+  # vmtests: boot other kernels in qemu with a busybox initramfs
+  qemu-system-x86 cpio
 )
 
 missing=()

@@ -15,6 +15,10 @@ rm -rf test-results && mkdir -p test-results
 status=0
 (cd build && ctest --output-on-failure --timeout 600) || status=1
 
+# The same tests inside qemu on Debian's 6.1 kernel with a pure cgroup v2 hierarchy (memory,
+# cpu, io controllers enabled): the paths this host's kernel and hybrid cgroups don't take.
+vmtests/run.sh || status=1
+
 # Fuzzers need clang's libFuzzer: a separate build of just the fuzz targets.
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODGAUGE_FUZZ=ON >/dev/null

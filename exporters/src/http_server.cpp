@@ -327,7 +327,7 @@ void AgentHttpServer::start() {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   // Followers each hold a worker; keep room for scrapes and probes beside them.
-  const std::size_t workers = im.options.max_followers + 8;
+  const std::size_t workers = im.options.max_followers + 4;  // + scrapes, summary, queries
   svr.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   // Idle keep-alive connections hold a worker until this passes, which bounds stop() time.
   svr.set_keep_alive_timeout(1);

@@ -146,8 +146,9 @@ TEST(CgroupSandbox, burner_cpu_time_shows_in_cpuacct) {
 
   const double usage = sandbox.cpuacct_usage_ns(rel) / 1e9;
   const double own = std::chrono::duration<double>(status->cpu_time).count();
+  // The burner counts its 1 s from its own start; exec and start-up add to that (a lot under
+  // emulation in vmtests), so the cgroup is compared with the process' rusage, not with 1 s.
   EXPECT_GE(usage, 0.9) << "burner CPU time by rusage: " << own << " s";
-  EXPECT_LE(usage, 1.1);
   EXPECT_NEAR(usage, own, 0.05) << "cgroup accounting disagrees with the process' rusage";
   if (sandbox.has("unified")) {
     const double v2 = sandbox.read_key("unified", rel, "cpu.stat", "usage_usec") / 1e6;

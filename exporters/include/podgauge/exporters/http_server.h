@@ -51,7 +51,7 @@ struct AgentHttpOptions {
   /// are noticed and clients can tell a silent agent from a dead connection.
   std::chrono::milliseconds heartbeat_interval{10'000};
   /// Concurrent `follow=true` streams; each holds a worker thread. Beyond this: 503.
-  std::size_t max_followers = 32;
+  std::size_t max_followers = 8;
 };
 
 /// Serves the agent's endpoints on cpp-httplib worker threads.
