@@ -27,4 +27,41 @@ struct pg_cpu_running {
 	__u64 cgroup_id;	/* its cgroup id; 0 while the CPU is idle */
 };
 
+/* Run-queue latency: time from a task becoming runnable (woken, forked, or preempted while
+ * runnable) to it running, per cgroup, as a log2 histogram with 1 us to 1 s resolution.
+ * Slot 0 counts delays <= 2^PG_RQ_FIRST_SHIFT ns, slot k in 1..PG_RQ_SLOTS-2 counts delays in
+ * (2^(PG_RQ_FIRST_SHIFT+k-1), 2^(PG_RQ_FIRST_SHIFT+k)] ns, the last slot everything longer:
+ * upper bounds match Prometheus' inclusive `le`. */
+#define PG_RQ_FIRST_SHIFT 10	/* 1.024 us */
+#define PG_RQ_SLOTS 22		/* last finite bound 2^30 ns = 1.07 s */
+#define PG_RQ_MAX_CGROUPS 8192
+#define PG_RQ_MAX_TASKS 65536	/* raw_tp fallback: enqueue stamps by thread id */
+#define PG_PREEMPT_MAX_PAIRS 16384
+
+/* Value of the per-CPU hash `rq_latency`, keyed by cgroup id (__u64, as cpu_usage). */
+struct pg_rq_hist {
+	__u64 slots[PG_RQ_SLOTS];	/* per-slot counts (not cumulative) */
+	__u64 sum_ns;
+	__u64 count;
+};
+
+/* When a task became runnable, kept per task (task storage; a hash by thread id on kernels
+ * without tp_btf) until it next runs. */
+struct pg_rq_enqueued {
+	__u64 ts_ns;			/* bpf_ktime_get_ns(); 0: consumed */
+	__u64 preemptor_cgroup_id;	/* cgroup that preempted it while runnable; 0: woken */
+};
+
+/* Key and value of the hash `preemptions`: a task of `victim` was switched out while runnable
+ * to run a task of `preemptor`. Counted when the victim runs again, with the time it waited. */
+struct pg_preempt_key {
+	__u64 victim_cgroup_id;
+	__u64 preemptor_cgroup_id;
+};
+
+struct pg_preempt_value {
+	__u64 count;
+	__u64 delay_ns;		/* victim's wait in the run queue after those preemptions */
+};
+
 #endif

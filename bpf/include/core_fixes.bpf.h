@@ -27,4 +27,18 @@ static __always_inline __s64 mm_counter_pages(struct mm_struct *mm, int member)
 	return BPF_CORE_READ(mm, rss_stat[member].count);
 }
 
+/* Linux 5.14 (2f064a59a11f "sched: Change task_struct::state") renamed task_struct::state to
+ * __state and made it unsigned int, so that no code reads it without READ_ONCE(). */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+/* The task's scheduler state: 0 (TASK_RUNNING) while it is runnable. */
+static __always_inline unsigned int pg_task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return (unsigned int)BPF_CORE_READ((struct task_struct___pre514 *)task, state);
+}
+
 #endif

@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <unordered_map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "podgauge/agent/cgroup_resolver.h"
+#include "podgauge/agent/preemption_table.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/cgroup/hierarchy.h"
 #include "podgauge/exporters/event_log.h"
@@ -73,6 +75,22 @@ ProcessSelf read_process_self() {
   return p;
 }
 
+// Where CFS bandwidth statistics (cpu.stat with nr_throttled) live: the CPU accounting
+// hierarchy when it carries the cpu controller, else the v1 cpu hierarchy, whose cgroups
+// kubelet lays out with the same relative paths.
+const cgroup::CgroupHierarchy* cfs_hierarchy_for(const cgroup::CgroupHierarchies& all,
+                                                 const cgroup::CgroupHierarchy& cpu_h) {
+  if (cpu_h.has_controller("cpu")) return &cpu_h;
+  return all.find_v1("cpu");
+}
+
+std::optional<CfsStats> read_cfs_stats(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "cpu.stat");
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return parse_cfs_stats(text);
+}
+
 loader::CgroupKeying keying_for(const cgroup::CgroupHierarchy& h) {
   if (h.version == cgroup::CgroupVersion::V2) return loader::CgroupKeying::DefaultHierarchy;
   return h.has_controller("cpuacct") ? loader::CgroupKeying::V1Cpuacct : loader::CgroupKeying::V1Cpu;
@@ -111,12 +129,14 @@ struct Agent::Impl {
   loader::CgroupKeying keying;
   std::unique_ptr<CgroupResolver> cpu_resolver;
   std::unique_ptr<CgroupResolver> memory_resolver;  // null when memory shares the CPU hierarchy
+  const cgroup::CgroupHierarchy* cfs_h = nullptr;    // where cpu.stat has throttling; may be null
   std::unique_ptr<loader::KernelProbes> probes;
   exporters::EventLog events;
   std::unique_ptr<exporters::AgentHttpServer> server;
 
   mutable std::mutex table_mutex;
   UsageTable table;
+  PreemptionTable preemptions;
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> oom_kills_seen{0};
@@ -145,6 +165,7 @@ struct Agent::Impl {
           "): mount cgroup2 at /sys/fs/cgroup, or the v1 cpuacct controller");
     keying = keying_for(*cpu_h);
     cpu_resolver = std::make_unique<CgroupResolver>(*cpu_h);
+    cfs_h = cfs_hierarchy_for(hierarchies, *cpu_h);
     const cgroup::CgroupHierarchy* mem_h = hierarchies.memory_hierarchy();
     if (mem_h && mem_h->mount_point != cpu_h->mount_point)
       memory_resolver = std::make_unique<CgroupResolver>(*mem_h);
@@ -181,18 +202,59 @@ struct Agent::Impl {
     }
     const int64_t t0 = clock_ns(CLOCK_MONOTONIC);
     const auto usage = probes->read_cpu_usage();
+    const auto runqueue = probes->read_runqueue_latency();
+    const auto pairs = probes->read_preemptions();
     const auto now = Clock::now();
-    std::vector<std::pair<uint64_t, ResolvedCgroup>> resolved;
-    resolved.reserve(usage.size());
-    for (const auto& u : usage) resolved.emplace_back(u.cgroup_id, cpu_resolver->resolve(u.cgroup_id));
+    std::unordered_map<uint64_t, ResolvedCgroup> resolved;
+    auto resolve = [&](uint64_t id) -> const ResolvedCgroup& {
+      auto it = resolved.find(id);
+      if (it == resolved.end()) it = resolved.emplace(id, cpu_resolver->resolve(id)).first;
+      return it->second;
+    };
+    for (const auto& u : usage) resolve(u.cgroup_id);
+    for (const auto& p : pairs) resolve(p.victim_cgroup_id), resolve(p.preemptor_cgroup_id);
     std::vector<uint64_t> retired;
+    std::vector<std::pair<UsageTarget, std::string>> containers;
     {
       std::lock_guard lock(table_mutex);
-      for (size_t i = 0; i < usage.size(); ++i)
-        table.observe_cpu(usage[i].cgroup_id, usage[i].on_cpu_ns, resolved[i].second, now);
-      if (rescan_all) retired = table.expire(now);
+      for (const auto& u : usage) table.observe_cpu(u.cgroup_id, u.on_cpu_ns, resolve(u.cgroup_id), now);
+      for (const auto& r : runqueue) {
+        LatencyHistogram h;
+        h.slots = r.slots;
+        h.sum_ns = r.sum_ns;
+        h.count = r.count;
+        table.observe_runqueue(r.cgroup_id, h);
+      }
+      for (const auto& p : pairs) {
+        // Unresolved ids wait for a later round: the kernel counters are cumulative.
+        const auto& victim = resolve(p.victim_cgroup_id);
+        const auto& preemptor = resolve(p.preemptor_cgroup_id);
+        if (!victim.path || !preemptor.path) continue;
+        preemptions.observe(p.victim_cgroup_id, p.preemptor_cgroup_id, target_of(victim),
+                            target_of(preemptor), p.count, p.delay_ns);
+      }
+      preemptions.fold();
+      if (rescan_all) {
+        retired = table.expire(now);
+        preemptions.forget_cgroups(retired);
+      }
+      std::set<UsageTarget> live;
+      for (const auto& t : table.targets()) {
+        if (t.target.kind != UsageTarget::Kind::Container) continue;
+        live.insert(t.target);
+        if (cfs_h && !t.cgroup_path.empty()) containers.emplace_back(t.target, t.cgroup_path);
+      }
+      if (rescan_all) preemptions.retain_victims(live);
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
+    // cgroupfs reads outside the lock: /metrics must not wait on them.
+    std::vector<std::pair<UsageTarget, CfsStats>> cfs;
+    for (const auto& [target, path] : containers)
+      if (auto st = read_cfs_stats(cfs_h->absolute_path(path))) cfs.emplace_back(target, *st);
+    if (!cfs.empty()) {
+      std::lock_guard lock(table_mutex);
+      for (const auto& [target, st] : cfs) table.record_cfs(target, st);
+    }
     last_sample_ns = clock_ns(CLOCK_MONOTONIC) - t0;
     ++samples;
     sampled = true;
@@ -236,11 +298,13 @@ struct Agent::Impl {
 
   std::string render_metrics() const {
     std::vector<TargetUsage> targets;
+    std::map<UsageTarget, std::vector<PreemptionSeries>> preemption_series;
     size_t cgroups = 0, unresolved = 0;
     uint64_t unresolved_ns = 0;
     {
       std::lock_guard lock(table_mutex);
       targets = table.targets();
+      preemption_series = preemptions.series();
       cgroups = table.cgroup_count();
       unresolved = table.unresolved_count();
       unresolved_ns = table.unresolved_cpu_ns();
@@ -268,6 +332,69 @@ struct Agent::Impl {
       if (t.target.kind != UsageTarget::Kind::Container) continue;
       container_labels(t, labels);
       w.sample_integer(labels, t.oom_kills);
+    }
+    const auto bounds = loader::runqueue_latency_bounds_seconds();
+    w.family("podgauge_container_runqueue_latency_seconds",
+             "Time the container's tasks waited in a CPU run queue: from wakeup, or from being "
+             "preempted while runnable, until they ran.",
+             MetricType::histogram);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container || t.runqueue.count == 0) continue;
+      container_labels(t, labels);
+      w.histogram(labels, bounds, t.runqueue.slots, double(t.runqueue.sum_ns) / 1e9);
+    }
+    auto preemption_labels = [&](const TargetUsage& t, const PreemptionSeries& s) {
+      container_labels(t, labels);
+      labels.push_back({"by", to_string(s.by)});
+      if (s.by != PreemptorKind::Host) labels.push_back({"by_pod_uid", s.by_pod_uid});
+    };
+    w.family("podgauge_container_preemptions_total",
+             "Times a task of the container was switched out while runnable, by where the task "
+             "that ran instead belongs: same_container, same_pod, other_pod (by_pod_uid: the top "
+             "5 per container, the rest as \"other\") or host.",
+             MetricType::counter);
+    for (const auto& t : targets) {
+      auto it = preemption_series.find(t.target);
+      if (it == preemption_series.end()) continue;
+      for (const auto& s : it->second) {
+        preemption_labels(t, s);
+        w.sample_integer(labels, s.count);
+      }
+    }
+    w.family("podgauge_container_preemption_delay_seconds_total",
+             "Run-queue wait of the container's tasks after those preemptions, by preemptor.",
+             MetricType::counter);
+    for (const auto& t : targets) {
+      auto it = preemption_series.find(t.target);
+      if (it == preemption_series.end()) continue;
+      for (const auto& s : it->second) {
+        preemption_labels(t, s);
+        w.sample(labels, double(s.delay_ns) / 1e9);
+      }
+    }
+    w.family("podgauge_container_cpu_cfs_periods_total",
+             "CFS bandwidth enforcement periods in which the container had runnable tasks "
+             "(cpu.stat nr_periods; only with a CPU limit).",
+             MetricType::counter);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container || !t.cfs) continue;
+      container_labels(t, labels);
+      w.sample_integer(labels, t.cfs->periods);
+    }
+    w.family("podgauge_container_cpu_cfs_throttled_periods_total",
+             "CFS periods in which the container used up its CPU quota and was throttled.",
+             MetricType::counter);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container || !t.cfs) continue;
+      container_labels(t, labels);
+      w.sample_integer(labels, t.cfs->throttled_periods);
+    }
+    w.family("podgauge_container_cpu_cfs_throttled_seconds_total",
+             "Time the container's CPU quota kept its tasks throttled.", MetricType::counter);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container || !t.cfs) continue;
+      container_labels(t, labels);
+      w.sample(labels, double(t.cfs->throttled_ns) / 1e9);
     }
     w.family("podgauge_container_info",
              "Container identity read from its cgroup: runtime, QoS class and cgroup path.",
@@ -326,6 +453,10 @@ struct Agent::Impl {
     w.family("podgauge_agent_bpf_map_full_total",
              "Updates lost in BPF because a per-cgroup map was full.", MetricType::counter);
     for (const auto& c : counters) w.sample_integer({{"family", c.family}}, c.map_full);
+    w.family("podgauge_agent_bpf_preemptions_dropped_total",
+             "Preemptions not counted because the in-kernel pair map was full.", MetricType::counter);
+    for (const auto& c : counters)
+      if (c.family == "cpu") w.sample_integer({{"family", c.family}}, c.pair_map_full);
     w.family("podgauge_agent_cgroups", "Cgroups with CPU time the agent tracks, by state.",
              MetricType::gauge);
     w.sample_integer({{"state", "resolved"}}, cgroups);
@@ -367,7 +498,10 @@ struct Agent::Impl {
                      {"qos", t.qos},
                      {"cgroup", t.cgroup_path},
                      {"cpu_usage_seconds", double(t.cpu_ns) / 1e9},
-                     {"oom_kills", t.oom_kills}});
+                     {"oom_kills", t.oom_kills},
+                     {"runqueue_latency_seconds_sum", double(t.runqueue.sum_ns) / 1e9},
+                     {"runqueue_latency_count", t.runqueue.count},
+                     {"cfs_throttled_periods", t.cfs ? nlohmann::json(t.cfs->throttled_periods) : nlohmann::json()}});
     }
     return out;
   }
@@ -401,7 +535,9 @@ struct Agent::Impl {
             {"cpu_hierarchy", hierarchy_json(hierarchies.cpu_accounting_hierarchy())},
             {"memory_hierarchy", hierarchy_json(hierarchies.memory_hierarchy())},
             {"keying", loader::to_string(keying)},
-            {"features", {{"btf", f.btf}, {"tp_btf", f.tp_btf}, {"mark_victim_task", f.mark_victim_task}}},
+            {"features", {{"btf", f.btf}, {"tp_btf", f.tp_btf}, {"mark_victim_task", f.mark_victim_task},
+                          {"task_storage", f.task_storage}, {"any_context_alloc", f.any_context_alloc}}},
+            {"cfs_hierarchy", hierarchy_json(cfs_h)},
             {"programs", programs},
             {"interval_seconds", double(config.interval.count()) / 1e3},
             {"containers", containers},

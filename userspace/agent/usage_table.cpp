@@ -90,6 +90,19 @@ void UsageTable::observe_cpu(uint64_t id, uint64_t cumulative_ns, const Resolved
   cg.last_seen = now;
 }
 
+void UsageTable::observe_runqueue(uint64_t id, const LatencyHistogram& cumulative) {
+  auto it = cgroups_.find(id);
+  if (it != cgroups_.end()) it->second.runqueue.max_with(cumulative);
+}
+
+void UsageTable::record_cfs(const UsageTarget& target, const CfsStats& stats) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) return;
+  auto& cfs = it->second.usage.cfs;
+  if (!cfs) cfs = stats;
+  else cfs->max_with(stats);  // a failed or racing read must not step back
+}
+
 void UsageTable::record_oom_kill(const ResolvedCgroup& r, Clock::time_point now) {
   target_state(r, target_of(r), now).usage.oom_kills++;
 }
@@ -103,6 +116,7 @@ std::vector<uint64_t> UsageTable::expire(Clock::time_point now) {
       auto t = targets_.find(it->second.target);
       if (t != targets_.end()) {
         t->second.retired_cpu_ns += it->second.cpu_ns;
+        t->second.retired_runqueue.add(it->second.runqueue);
         if (t->second.live_cgroups > 0) --t->second.live_cgroups;
       }
       retired.push_back(it->first);
@@ -129,12 +143,22 @@ std::vector<uint64_t> UsageTable::expire(Clock::time_point now) {
 std::vector<TargetUsage> UsageTable::targets() const {
   std::vector<TargetUsage> out;
   out.reserve(targets_.size());
-  std::map<UsageTarget, uint64_t> live_ns;
-  for (const auto& [id, cg] : cgroups_) live_ns[cg.target] += cg.cpu_ns;
+  struct Live {
+    uint64_t cpu_ns = 0;
+    LatencyHistogram runqueue;
+  };
+  std::map<UsageTarget, Live> live;
+  for (const auto& [id, cg] : cgroups_) {
+    auto& l = live[cg.target];
+    l.cpu_ns += cg.cpu_ns;
+    l.runqueue.add(cg.runqueue);
+  }
   for (const auto& [target, ts] : targets_) {
     TargetUsage u = ts.usage;
-    auto l = live_ns.find(target);
-    u.cpu_ns = ts.retired_cpu_ns + (l == live_ns.end() ? 0 : l->second);
+    auto l = live.find(target);
+    u.cpu_ns = ts.retired_cpu_ns + (l == live.end() ? 0 : l->second.cpu_ns);
+    u.runqueue = ts.retired_runqueue;
+    if (l != live.end()) u.runqueue.add(l->second.runqueue);
     out.push_back(std::move(u));
   }
   return out;

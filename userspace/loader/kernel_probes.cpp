@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cpu.h"
 #include "cpu.skel.h"
@@ -23,6 +24,11 @@ namespace podgauge::loader {
 // The BPF headers are the one definition of these records; check the C++ view of them.
 static_assert(sizeof(pg_cpu_usage) == 16 && offsetof(pg_cpu_usage, slices) == 8);
 static_assert(sizeof(pg_cpu_running) == 16 && offsetof(pg_cpu_running, cgroup_id) == 8);
+static_assert(sizeof(pg_rq_hist) == 8 * (PG_RQ_SLOTS + 2) && offsetof(pg_rq_hist, sum_ns) == 8 * PG_RQ_SLOTS);
+static_assert(sizeof(pg_rq_enqueued) == 16);
+static_assert(sizeof(pg_preempt_key) == 16 && offsetof(pg_preempt_key, preemptor_cgroup_id) == 8);
+static_assert(sizeof(pg_preempt_value) == 16 && offsetof(pg_preempt_value, delay_ns) == 8);
+static_assert(kRunqueueLatencySlots == PG_RQ_SLOTS && kRunqueueLatencyFirstShift == PG_RQ_FIRST_SHIFT);
 static_assert(sizeof(pg_oom_event) == 88);
 static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) == 72);
 
@@ -34,13 +40,18 @@ thread_local std::string* g_log_capture = nullptr;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char line[4096];
-  int n = vsnprintf(line, sizeof line, fmt, args);
+  // The verifier log arrives as one message of up to megabytes; its end says what failed.
+  va_list again;
+  va_copy(again, args);
+  const int n = vsnprintf(nullptr, 0, fmt, args);
+  std::string line(n > 0 ? size_t(n) : 0, '\0');
+  if (n > 0) vsnprintf(line.data(), line.size() + 1, fmt, again);
+  va_end(again);
   if (g_log_capture != nullptr) {
-    g_log_capture->append(line, n > 0 ? std::min<size_t>(n, sizeof line - 1) : 0);
+    g_log_capture->append(line);
     return n;
   }
-  return level == LIBBPF_WARN ? fputs(line, stderr) : 0;
+  return level == LIBBPF_WARN ? fputs(line.c_str(), stderr) : 0;
 }
 
 void install_print_once() {
@@ -111,6 +122,37 @@ bool tracepoint_arg_is_pointer(const btf* b, const std::string& tp, unsigned arg
   return param_type >= 0 && btf_is_ptr(btf__type_by_id(b, param_type));
 }
 
+// Reads every entry of a hash map, one syscall per chunk where the kernel has batch lookups,
+// key by key otherwise. `per_key` values per key: the number of possible CPUs for per-CPU maps.
+template <typename Key, typename Value, typename Fn>
+void for_each_entry(int fd, size_t per_key, Fn&& fn) {
+  constexpr __u32 chunk = 1024;
+  std::vector<Key> keys(chunk);
+  std::vector<Value> values(chunk * per_key);
+  Key in_token{}, out_token{};
+  bool first = true;
+  size_t seen = 0;
+  while (true) {
+    __u32 count = chunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
+                                   values.data(), &count, nullptr);
+    if (err != 0 && errno != ENOENT) break;
+    for (__u32 i = 0; i < count; ++i) fn(keys[i], &values[i * per_key]);
+    seen += count;
+    if (err != 0) return;  // ENOENT: no more entries
+    in_token = out_token;
+    first = false;
+  }
+  if (seen != 0) return;  // a batch failed midway: keep what was read rather than count twice
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) fn(next, values.data());
+    key = next;
+    prev = &key;
+  }
+}
+
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -179,6 +221,8 @@ KernelFeatures probe_kernel_features() {
   f.btf = true;
   f.tp_btf = btf__find_by_name_kind(vmlinux.get(), "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0;
   f.mark_victim_task = tracepoint_arg_is_pointer(vmlinux.get(), "mark_victim", 0);
+  f.task_storage = enum_value(vmlinux.get(), "bpf_map_type", "BPF_MAP_TYPE_TASK_STORAGE") >= 0;
+  f.any_context_alloc = btf__find_by_name_kind(vmlinux.get(), "bpf_mem_alloc", BTF_KIND_STRUCT) >= 0;
   f.cpu_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpu_cgrp_id");
   f.cpuacct_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpuacct_cgrp_id");
   f.memory_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "memory_cgrp_id");
@@ -198,12 +242,33 @@ struct KernelProbes::State {
   AttachKind cpu_attach = AttachKind::NotLoaded;
   AttachKind oom_attach = AttachKind::NotLoaded;
   AttachKind attach_attach = AttachKind::NotLoaded;  // cgroup_attach_task
+  AttachKind wakeup_attach = AttachKind::NotLoaded;  // sched_wakeup
+  AttachKind wakeup_new_attach = AttachKind::NotLoaded;
+  std::string wakeup_reason;
   std::string oom_reason;
   std::string attach_reason;
   int ncpus = 0;
 };
 
 namespace {
+
+// Chooses the cpu family's flavour before load: tp_btf programs (task storage for enqueue
+// stamps) or raw_tp programs (a hash by thread id); only the chosen stamp map is created.
+void configure_cpu_family(cpu_bpf* s, bool btf, const KernelFeatures& f) {
+  bpf_program__set_autoload(s->progs.sched_switch_btf, btf);
+  bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
+  bpf_program__set_autoload(s->progs.cgroup_attach_btf, btf);
+  bpf_program__set_autoload(s->progs.cgroup_attach_raw, !btf);
+  bpf_program__set_autoload(s->progs.sched_wakeup_btf, btf);
+  bpf_program__set_autoload(s->progs.sched_wakeup_raw, !btf);
+  bpf_program__set_autoload(s->progs.sched_wakeup_new_btf, btf);
+  bpf_program__set_autoload(s->progs.sched_wakeup_new_raw, !btf);
+  bpf_map__set_autocreate(s->maps.rq_enqueued_task, btf);
+  bpf_map__set_autocreate(s->maps.rq_enqueued_pid, !btf);
+  // Before 6.1 tracing programs may only use preallocated hash maps.
+  if (!f.any_context_alloc)
+    bpf_map__set_map_flags(s->maps.rq_latency, bpf_map__map_flags(s->maps.rq_latency) & ~BPF_F_NO_PREALLOC);
+}
 
 void attach_program(bpf_program* prog, std::vector<LinkPtr>& links, const std::string& what) {
   LinkPtr link(bpf_program__attach(prog));
@@ -221,7 +286,8 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
   st.features = probe_kernel_features();
   st.ncpus = libbpf_num_possible_cpus();
   if (st.ncpus <= 0) throw LoaderError("cannot count possible CPUs: " + errno_text(st.ncpus));
-  const bool use_btf = st.features.tp_btf && !options.force_raw_tracepoints;
+  // tp_btf without task storage (5.5 to 5.10): raw tracepoints do everything there.
+  const bool use_btf = st.features.tp_btf && st.features.task_storage && !options.force_raw_tracepoints;
   const int v1_subsys = v1_subsys_for(options.keying, st.features);
   if (options.keying != CgroupKeying::DefaultHierarchy && v1_subsys < 0)
     throw LoaderError("cgroup v1 keying " + to_string(options.keying) +
@@ -238,10 +304,7 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
     if (!st.cpu) throw LoaderError(load_error("cpu", -errno, log));
     st.cpu->rodata->cgroup_key = to_bpf_key(options.keying);
     st.cpu->rodata->v1_subsys_id = v1_subsys;
-    bpf_program__set_autoload(st.cpu->progs.sched_switch_btf, use_btf);
-    bpf_program__set_autoload(st.cpu->progs.sched_switch_raw, !use_btf);
-    bpf_program__set_autoload(st.cpu->progs.cgroup_attach_btf, use_btf);
-    bpf_program__set_autoload(st.cpu->progs.cgroup_attach_raw, !use_btf);
+    configure_cpu_family(st.cpu.get(), use_btf, st.features);
     if (int err = cpu_bpf__load(st.cpu.get())) throw LoaderError(load_error("cpu", err, log));
   }
   attach_program(use_btf ? st.cpu->progs.sched_switch_btf : st.cpu->progs.sched_switch_raw,
@@ -255,6 +318,17 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
     st.attach_attach = st.cpu_attach;
   } catch (const LoaderError& e) {
     st.attach_reason = e.what();
+  }
+  // Optional: without them run-queue latency counts only preempted tasks' waits.
+  try {
+    attach_program(use_btf ? st.cpu->progs.sched_wakeup_btf : st.cpu->progs.sched_wakeup_raw,
+                   st.links, "sched_wakeup");
+    st.wakeup_attach = st.cpu_attach;
+    attach_program(use_btf ? st.cpu->progs.sched_wakeup_new_btf : st.cpu->progs.sched_wakeup_new_raw,
+                   st.links, "sched_wakeup_new");
+    st.wakeup_new_attach = st.cpu_attach;
+  } catch (const LoaderError& e) {
+    st.wakeup_reason = e.what();
   }
 
   if (!options.enable_oom) {
@@ -324,6 +398,19 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   attach.run_time_ns = prog_info_field(ap, true);
   attach.run_count = prog_info_field(ap, false);
   out.push_back(attach);
+  const bool btf = st.cpu_attach == AttachKind::TpBtf;
+  ProgramStatus wakeup{"cpu", "sched_wakeup", st.wakeup_attach,
+                       st.wakeup_attach == AttachKind::NotLoaded ? st.wakeup_reason : "", 0, 0};
+  const bpf_program* wp = btf ? st.cpu->progs.sched_wakeup_btf : st.cpu->progs.sched_wakeup_raw;
+  wakeup.run_time_ns = prog_info_field(wp, true);
+  wakeup.run_count = prog_info_field(wp, false);
+  out.push_back(wakeup);
+  ProgramStatus wakeup_new{"cpu", "sched_wakeup_new", st.wakeup_new_attach,
+                           st.wakeup_new_attach == AttachKind::NotLoaded ? st.wakeup_reason : "", 0, 0};
+  const bpf_program* wnp = btf ? st.cpu->progs.sched_wakeup_new_btf : st.cpu->progs.sched_wakeup_new_raw;
+  wakeup_new.run_time_ns = prog_info_field(wnp, true);
+  wakeup_new.run_count = prog_info_field(wnp, false);
+  out.push_back(wakeup_new);
   ProgramStatus oom{"oom", "mark_victim", st.oom_attach, st.oom_reason, 0, 0};
   if (st.oom) {
     const bpf_program* op = st.oom_attach == AttachKind::TpBtf ? st.oom->progs.mark_victim_btf
@@ -337,7 +424,7 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
 
 namespace {
 FamilyCounters read_counters(const std::string& family, const bpf_map* map, int ncpus) {
-  FamilyCounters c{family, 0, 0, 0, 0};
+  FamilyCounters c{family, 0, 0, 0, 0, 0};
   std::vector<uint64_t> values(ncpus);
   for (__u32 key = 0; key < PG_STAT__MAX; ++key) {
     if (bpf_map_lookup_elem(bpf_map__fd(map), &key, values.data()) != 0) continue;
@@ -348,6 +435,7 @@ FamilyCounters read_counters(const std::string& family, const bpf_map* map, int 
       case PG_STAT_RINGBUF_DROPS: c.ringbuf_drops = sum; break;
       case PG_STAT_MAP_FULL: c.map_full = sum; break;
       case PG_STAT_READ_ERRORS: c.read_errors = sum; break;
+      case PG_STAT_PAIR_MAP_FULL: c.pair_map_full = sum; break;
       default: break;
     }
   }
@@ -376,35 +464,7 @@ std::vector<CgroupCpuUsage> KernelProbes::read_cpu_usage() const {
     }
   };
 
-  // Batch lookup (one syscall per chunk) where the kernel has it; key-by-key otherwise.
-  constexpr __u32 chunk = 1024;
-  std::vector<uint64_t> keys(chunk);
-  std::vector<pg_cpu_usage> values(chunk * ncpus);
-  uint64_t in_token = 0, out_token = 0;
-  bool first = true, batch_ok = true;
-  while (true) {
-    __u32 count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
-                                   values.data(), &count, nullptr);
-    if (err != 0 && errno != ENOENT) {
-      batch_ok = false;
-      break;
-    }
-    for (__u32 i = 0; i < count; ++i) add(keys[i], &values[i * ncpus]);
-    if (err != 0) break;  // ENOENT: no more entries
-    in_token = out_token;
-    first = false;
-  }
-  if (!batch_ok) {
-    by_id.clear();
-    uint64_t key = 0, next = 0;
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) add(next, values.data());
-      key = next;
-      prev = &key;
-    }
-  }
+  for_each_entry<uint64_t, pg_cpu_usage>(fd, ncpus, add);
 
   // Slices still in progress: a CPU hog alone on a CPU may not switch out for seconds.
   std::vector<pg_cpu_running> running(ncpus);
@@ -425,9 +485,53 @@ std::vector<CgroupCpuUsage> KernelProbes::read_cpu_usage() const {
   return out;
 }
 
+std::vector<CgroupRunqueueLatency> KernelProbes::read_runqueue_latency() const {
+  const auto& st = *state_;
+  const size_t ncpus = size_t(st.ncpus);
+  std::vector<CgroupRunqueueLatency> out;
+  for_each_entry<uint64_t, pg_rq_hist>(
+      bpf_map__fd(st.cpu->maps.rq_latency), ncpus, [&](uint64_t id, const pg_rq_hist* per_cpu) {
+        CgroupRunqueueLatency h;
+        h.cgroup_id = id;
+        for (size_t c = 0; c < ncpus; ++c) {
+          for (size_t i = 0; i < kRunqueueLatencySlots; ++i) h.slots[i] += per_cpu[c].slots[i];
+          h.sum_ns += per_cpu[c].sum_ns;
+          h.count += per_cpu[c].count;
+        }
+        out.push_back(h);
+      });
+  return out;
+}
+
+std::vector<CgroupPreemptions> KernelProbes::read_preemptions() const {
+  std::vector<CgroupPreemptions> out;
+  for_each_entry<pg_preempt_key, pg_preempt_value>(
+      bpf_map__fd(state_->cpu->maps.preemptions), 1,
+      [&](const pg_preempt_key& k, const pg_preempt_value* v) {
+        out.push_back({k.victim_cgroup_id, k.preemptor_cgroup_id, v->count, v->delay_ns});
+      });
+  return out;
+}
+
 void KernelProbes::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
-  const int fd = bpf_map__fd(state_->cpu->maps.cpu_usage);
-  for (uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
+  if (cgroup_ids.empty()) return;
+  const auto& cpu = *state_->cpu;
+  for (int fd : {bpf_map__fd(cpu.maps.cpu_usage), bpf_map__fd(cpu.maps.rq_latency)})
+    for (uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
+  const std::unordered_set<uint64_t> gone(cgroup_ids.begin(), cgroup_ids.end());
+  std::vector<pg_preempt_key> stale;
+  for_each_entry<pg_preempt_key, pg_preempt_value>(
+      bpf_map__fd(cpu.maps.preemptions), 1, [&](const pg_preempt_key& k, const pg_preempt_value*) {
+        if (gone.count(k.victim_cgroup_id) || gone.count(k.preemptor_cgroup_id)) stale.push_back(k);
+      });
+  for (const auto& k : stale) bpf_map_delete_elem(bpf_map__fd(cpu.maps.preemptions), &k);
+}
+
+std::array<double, kRunqueueLatencySlots - 1> runqueue_latency_bounds_seconds() {
+  std::array<double, kRunqueueLatencySlots - 1> b{};
+  for (size_t k = 0; k < b.size(); ++k)
+    b[k] = double(uint64_t(1) << (kRunqueueLatencyFirstShift + k)) / 1e9;
+  return b;
 }
 
 int KernelProbes::poll_oom_kills(int timeout_ms, const std::function<void(const OomKill&)>& on_kill) {
@@ -444,7 +548,18 @@ int KernelProbes::poll_oom_kills(int timeout_ms, const std::function<void(const 
   return st.handled;
 }
 
-std::string try_load_family(const std::string& family, AttachKind kind) {
+namespace {
+void list_loaded(bpf_object* obj, std::vector<std::string>* loaded) {
+  if (!loaded) return;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, obj) {
+    if (bpf_program__fd(prog) >= 0) loaded->push_back(bpf_program__name(prog));
+  }
+}
+}  // namespace
+
+std::string try_load_family(const std::string& family, AttachKind kind,
+                            std::vector<std::string>* loaded) {
   install_print_once();
   KernelFeatures f = probe_kernel_features();
   LogCapture log;
@@ -455,11 +570,9 @@ std::string try_load_family(const std::string& family, AttachKind kind) {
     if (!s) return load_error("cpu", -errno, log);
     s->rodata->cgroup_key = PG_KEY_V1_CPUACCT;
     s->rodata->v1_subsys_id = f.cpuacct_subsys_id;
-    bpf_program__set_autoload(s->progs.sched_switch_btf, btf);
-    bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
-    bpf_program__set_autoload(s->progs.cgroup_attach_btf, btf);
-    bpf_program__set_autoload(s->progs.cgroup_attach_raw, !btf);
+    configure_cpu_family(s.get(), btf, f);
     err = cpu_bpf__load(s.get());
+    if (!err) list_loaded(s->obj, loaded);
   } else if (family == "oom") {
     std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open());
     if (!s) return load_error("oom", -errno, log);
@@ -467,6 +580,7 @@ std::string try_load_family(const std::string& family, AttachKind kind) {
     bpf_program__set_autoload(s->progs.mark_victim_btf, btf);
     bpf_program__set_autoload(s->progs.mark_victim_raw, !btf);
     err = oom_bpf__load(s.get());
+    if (!err) list_loaded(s->obj, loaded);
   } else {
     return "unknown BPF family " + family;
   }

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "podgauge/agent/cgroup_resolver.h"
+#include "podgauge/agent/scheduler_stats.h"
 
 namespace podgauge::agent {
 
@@ -35,6 +37,8 @@ struct TargetUsage {
   std::string cgroup_path;  // the container's (or pod's) own cgroup
   uint64_t cpu_ns = 0;      // cumulative, never decreases
   uint64_t oom_kills = 0;
+  LatencyHistogram runqueue;   // cumulative, never decreases
+  std::optional<CfsStats> cfs;  // when the container's cpu.stat has bandwidth statistics
 };
 
 /// Per-cgroup cumulative counters folded into per-target counters that never go backwards,
@@ -49,6 +53,11 @@ class UsageTable {
   /// (null path) are held back until they resolve.
   void observe_cpu(uint64_t cgroup_id, uint64_t cumulative_ns, const ResolvedCgroup& resolved,
                    Clock::time_point now);
+  /// Cumulative run-queue latency of one cgroup, as the kernel map holds it now. Cgroups not
+  /// yet known through observe_cpu are held back (the kernel keeps counting meanwhile).
+  void observe_runqueue(uint64_t cgroup_id, const LatencyHistogram& cumulative);
+  /// CFS bandwidth statistics read from a target's own cgroup.
+  void record_cfs(const UsageTarget& target, const CfsStats& stats);
   /// Counts one OOM kill against the target of `resolved`.
   void record_oom_kill(const ResolvedCgroup& resolved, Clock::time_point now);
   /// Retires cgroups not seen (or removed) for longer than the retention and drops targets with
@@ -65,12 +74,14 @@ class UsageTable {
   struct CgroupState {
     UsageTarget target;
     uint64_t cpu_ns = 0;
+    LatencyHistogram runqueue;
     bool removed = false;
     Clock::time_point last_seen;
   };
   struct TargetState {
     TargetUsage usage;
     uint64_t retired_cpu_ns = 0;  // from cgroups already retired
+    LatencyHistogram retired_runqueue;
     size_t live_cgroups = 0;
     Clock::time_point last_activity;
   };

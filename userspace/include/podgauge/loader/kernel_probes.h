@@ -1,6 +1,7 @@
 // The kernel side of podgauge: feature probes, BPF skeletons, map reads, ring buffers.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +40,8 @@ struct KernelFeatures {
   bool btf = false;               // /sys/kernel/btf/vmlinux
   bool tp_btf = false;            // BTF-typed tracepoints (btf_trace_* typedefs)
   bool mark_victim_task = false;  // mark_victim passes the victim task_struct
+  bool task_storage = false;      // BPF_MAP_TYPE_TASK_STORAGE (5.11): tp_btf programs need it
+  bool any_context_alloc = false;  // bpf_mem_alloc (6.1): non-preallocated maps in tracing
   int cpu_subsys_id = -1;         // enum cgroup_subsys_id values on this kernel
   int cpuacct_subsys_id = -1;
   int memory_subsys_id = -1;
@@ -63,12 +66,36 @@ struct FamilyCounters {
   uint64_t ringbuf_drops = 0;
   uint64_t map_full = 0;
   uint64_t read_errors = 0;
+  uint64_t pair_map_full = 0;  // preemptions lost: the pair map was full
 };
 
 struct CgroupCpuUsage {
   uint64_t cgroup_id = 0;
   uint64_t on_cpu_ns = 0;  // includes the slice in progress on each CPU
   uint64_t slices = 0;
+};
+
+/// Run-queue latency histogram layout (bpf/cpu.h): slot 0 counts delays up to 2^10 ns, slot k
+/// delays in (2^(9+k), 2^(10+k)] ns, the last slot everything above 2^30 ns.
+inline constexpr std::size_t kRunqueueLatencySlots = 22;
+inline constexpr int kRunqueueLatencyFirstShift = 10;
+/// The finite upper bounds of the slots in seconds (kRunqueueLatencySlots - 1 of them).
+std::array<double, kRunqueueLatencySlots - 1> runqueue_latency_bounds_seconds();
+
+/// Cumulative run-queue latency of one cgroup, summed over CPUs.
+struct CgroupRunqueueLatency {
+  uint64_t cgroup_id = 0;
+  std::array<uint64_t, kRunqueueLatencySlots> slots{};  // per slot, not cumulative
+  uint64_t sum_ns = 0;
+  uint64_t count = 0;
+};
+
+/// Cumulative preemptions of tasks of `victim` by tasks of `preemptor` (cgroup ids).
+struct CgroupPreemptions {
+  uint64_t victim_cgroup_id = 0;
+  uint64_t preemptor_cgroup_id = 0;
+  uint64_t count = 0;
+  uint64_t delay_ns = 0;  // the victims' run-queue wait after those preemptions
 };
 
 /// One OOM kill, decoded from bpf/oom.h's record, in bytes.
@@ -104,7 +131,11 @@ class KernelProbes {
 
   /// Every cgroup's cumulative on-CPU time so far.
   std::vector<CgroupCpuUsage> read_cpu_usage() const;
-  /// Drops cgroups that no longer exist from the in-kernel map (keeps it bounded).
+  /// Every cgroup's cumulative run-queue latency histogram.
+  std::vector<CgroupRunqueueLatency> read_runqueue_latency() const;
+  /// Every {victim, preemptor} pair's cumulative preemptions.
+  std::vector<CgroupPreemptions> read_preemptions() const;
+  /// Drops cgroups that no longer exist from the in-kernel maps (keeps them bounded).
   void forget_cgroups(const std::vector<uint64_t>& cgroup_ids);
 
   /// Waits up to timeout_ms for OOM kills and hands each to on_kill. Returns the number
@@ -120,6 +151,8 @@ class KernelProbes {
 /// Loads (and unloads) one family with the given attach kind, without attaching, for the
 /// "loads under this kernel's verifier" tests. Returns "" on success, else the error and
 /// verifier log.
-std::string try_load_family(const std::string& family, AttachKind kind);
+/// `loaded`, when given, receives the names of the programs that loaded.
+std::string try_load_family(const std::string& family, AttachKind kind,
+                            std::vector<std::string>* loaded = nullptr);
 
 }  // namespace podgauge::loader
