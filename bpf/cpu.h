@@ -20,13 +20,6 @@ struct pg_cpu_usage {
 	__u64 slices;		/* times a task of this cgroup was switched out */
 };
 
-/* Per-CPU array `cpu_running` (one entry): the slice in progress, so userspace can add
- * time not yet closed by a switch (a lone CPU hog may run for seconds between switches). */
-struct pg_cpu_running {
-	__u64 since_ns;		/* bpf_ktime_get_ns() when the current task was switched in */
-	__u64 cgroup_id;	/* its cgroup id; 0 while the CPU is idle */
-};
-
 /* Run-queue latency: time from a task becoming runnable (woken, forked, or preempted while
  * runnable) to it running, per cgroup, as a log2 histogram with 1 us to 1 s resolution.
  * Slot 0 counts delays <= 2^PG_RQ_FIRST_SHIFT ns, slot k in 1..PG_RQ_SLOTS-2 counts delays in
@@ -35,7 +28,6 @@ struct pg_cpu_running {
 #define PG_RQ_FIRST_SHIFT 10	/* 1.024 us */
 #define PG_RQ_SLOTS 22		/* last finite bound 2^30 ns = 1.07 s */
 #define PG_RQ_MAX_CGROUPS 8192
-#define PG_RQ_MAX_TASKS 65536	/* raw_tp fallback: enqueue stamps by thread id */
 #define PG_PREEMPT_MAX_PAIRS 16384
 
 /* Value of the per-CPU hash `rq_latency`, keyed by cgroup id (__u64, as cpu_usage). */
@@ -45,15 +37,25 @@ struct pg_rq_hist {
 	__u64 count;
 };
 
-/* When a task became runnable, kept per task (task storage; a hash by thread id on kernels
- * without tp_btf) until it next runs. */
-struct pg_rq_enqueued {
-	__u64 ts_ns;			/* bpf_ktime_get_ns(); 0: consumed */
-	__u64 preemptor_cgroup_id;	/* cgroup that preempted it while runnable; 0: woken */
+/* Per-CPU array `cpu_running` (one entry): the slice in progress, and what finished slices
+ * left since this CPU last switched between cgroups. The hashes are updated only when
+ * consecutive slices on a CPU belong to different cgroups; userspace adds `pending` (and an
+ * estimate of the slice in progress, from /proc/<tid>/schedstat) when it reads. */
+struct pg_cpu_running {
+	__u64 task;			/* address of the running task_struct (identity only) */
+	__u64 start_runtime_ns;		/* its se.sum_exec_runtime when switched in */
+	__u64 start_delay_ns;		/* its sched_info.run_delay when switched in */
+	__u64 cgroup_id;		/* its cgroup id; 0 while the CPU is idle */
+	__u32 tid;			/* its thread id */
+	__u32 pad;
+	__u64 pending_cgroup_id;	/* cgroup of the slices in pending_* */
+	struct pg_cpu_usage pending_usage;
+	struct pg_rq_hist pending_hist;	/* run-queue waits of those slices */
+	__u64 switches;			/* sched_switch runs on this CPU (the family's event count) */
 };
 
 /* Key and value of the hash `preemptions`: a task of `victim` was switched out while runnable
- * to run a task of `preemptor`. Counted when the victim runs again, with the time it waited. */
+ * to run a task of `preemptor`. Counted at that switch. */
 struct pg_preempt_key {
 	__u64 victim_cgroup_id;
 	__u64 preemptor_cgroup_id;
@@ -61,7 +63,6 @@ struct pg_preempt_key {
 
 struct pg_preempt_value {
 	__u64 count;
-	__u64 delay_ns;		/* victim's wait in the run queue after those preemptions */
 };
 
 #endif

@@ -66,16 +66,15 @@ TEST(PreemptorKind, classifies_by_container_pod_and_host) {
 TEST(PreemptionTable, counts_deltas_of_cumulative_kernel_counters_per_preemptor) {
   PreemptionTable table;
   const auto victim = container(pod(0), 'a');
-  table.observe(1, 2, victim, container(pod(1), 'b'), 10, 1000);
-  table.observe(1, 3, victim, host("/"), 4, 400);
-  table.observe(1, 1, victim, victim, 2, 20);
+  table.observe(1, 2, victim, container(pod(1), 'b'), 10);
+  table.observe(1, 3, victim, host("/"), 4);
+  table.observe(1, 1, victim, victim, 2);
   table.fold();
-  table.observe(1, 2, victim, container(pod(1), 'b'), 15, 1500);
+  table.observe(1, 2, victim, container(pod(1), 'b'), 15);
   table.fold();
   const auto series = table.series().at(victim);
   ASSERT_EQ(series.size(), 3u);
   EXPECT_EQ(find(series, PreemptorKind::OtherPod, pod(1))->count, 15u);
-  EXPECT_EQ(find(series, PreemptorKind::OtherPod, pod(1))->delay_ns, 1500u);
   EXPECT_EQ(find(series, PreemptorKind::Host, "")->count, 4u);
   EXPECT_EQ(find(series, PreemptorKind::SameContainer, pod(0))->count, 2u);
 }
@@ -83,9 +82,9 @@ TEST(PreemptionTable, counts_deltas_of_cumulative_kernel_counters_per_preemptor)
 TEST(PreemptionTable, sums_the_cgroups_of_one_preemptor_pod) {
   PreemptionTable table;
   const auto victim = container(pod(0), 'a');
-  table.observe(1, 2, victim, container(pod(1), 'b'), 3, 0);
-  table.observe(1, 5, victim, container(pod(1), 'c'), 4, 0);
-  table.observe(7, 2, victim, container(pod(1), 'b'), 5, 0);  // a cgroup nested in the victim
+  table.observe(1, 2, victim, container(pod(1), 'b'), 3);
+  table.observe(1, 5, victim, container(pod(1), 'c'), 4);
+  table.observe(7, 2, victim, container(pod(1), 'b'), 5);  // a cgroup nested in the victim
   table.fold();
   EXPECT_EQ(find(table.series().at(victim), PreemptorKind::OtherPod, pod(1))->count, 12u);
 }
@@ -94,7 +93,7 @@ TEST(PreemptionTable, labels_only_the_top_n_pods_and_sums_the_rest_as_other) {
   PreemptionTable table(2);
   const auto victim = container(pod(0), 'a');
   for (int i = 1; i <= 5; ++i)
-    table.observe(1, 100 + i, victim, container(pod(i), 'b'), uint64_t(i) * 10, 0);
+    table.observe(1, 100 + i, victim, container(pod(i), 'b'), uint64_t(i) * 10);
   table.fold();
   const auto series = table.series().at(victim);
   ASSERT_EQ(series.size(), 3u);
@@ -106,22 +105,22 @@ TEST(PreemptionTable, labels_only_the_top_n_pods_and_sums_the_rest_as_other) {
 TEST(PreemptionTable, no_series_steps_back_when_the_top_n_changes) {
   PreemptionTable table(1);
   const auto victim = container(pod(0), 'a');
-  table.observe(1, 101, victim, container(pod(1), 'b'), 10, 0);
-  table.observe(1, 102, victim, container(pod(2), 'b'), 5, 0);
+  table.observe(1, 101, victim, container(pod(1), 'b'), 10);
+  table.observe(1, 102, victim, container(pod(2), 'b'), 5);
   table.fold();
   auto s = table.series().at(victim);
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, pod(1))->count, 10u);
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, "other")->count, 5u);
   // pod 2 overtakes pod 1: it is labelled from now on; what it did before stays in "other".
-  table.observe(1, 102, victim, container(pod(2), 'b'), 25, 0);
+  table.observe(1, 102, victim, container(pod(2), 'b'), 25);
   table.fold();
   s = table.series().at(victim);
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, pod(1)), nullptr) << "no longer in the top 1";
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, pod(2))->count, 20u);
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, "other")->count, 5u);
   // pod 1 comes back on top: its counter resumes where it was; pod 2's later work is "other".
-  table.observe(1, 101, victim, container(pod(1), 'b'), 40, 0);
-  table.observe(1, 102, victim, container(pod(2), 'b'), 26, 0);
+  table.observe(1, 101, victim, container(pod(1), 'b'), 40);
+  table.observe(1, 102, victim, container(pod(2), 'b'), 26);
   table.fold();
   s = table.series().at(victim);
   EXPECT_EQ(find(s, PreemptorKind::OtherPod, pod(1))->count, 40u);
@@ -134,22 +133,22 @@ TEST(PreemptionTable, no_series_steps_back_when_the_top_n_changes) {
 TEST(PreemptionTable, a_recreated_kernel_entry_counts_from_zero_and_forgotten_pairs_restart) {
   PreemptionTable table;
   const auto victim = container(pod(0), 'a');
-  table.observe(1, 2, victim, host("/"), 10, 0);
+  table.observe(1, 2, victim, host("/"), 10);
   table.fold();
-  table.observe(1, 2, victim, host("/"), 3, 0);  // deleted and counted anew in the kernel
+  table.observe(1, 2, victim, host("/"), 3);  // deleted and counted anew in the kernel
   table.fold();
   EXPECT_EQ(find(table.series().at(victim), PreemptorKind::Host, "")->count, 13u);
   table.forget_cgroups({2});
-  table.observe(1, 2, victim, host("/"), 1, 0);
+  table.observe(1, 2, victim, host("/"), 1);
   table.fold();
   EXPECT_EQ(find(table.series().at(victim), PreemptorKind::Host, "")->count, 14u);
 }
 
 TEST(PreemptionTable, ignores_victims_that_are_not_containers_and_drops_retired_ones) {
   PreemptionTable table;
-  table.observe(1, 2, host("/system.slice"), container(pod(1), 'b'), 5, 0);
+  table.observe(1, 2, host("/system.slice"), container(pod(1), 'b'), 5);
   const auto victim = container(pod(0), 'a');
-  table.observe(3, 2, victim, container(pod(1), 'b'), 5, 0);
+  table.observe(3, 2, victim, container(pod(1), 'b'), 5);
   table.fold();
   EXPECT_EQ(table.series().size(), 1u);
   table.retain_victims({});

@@ -231,7 +231,7 @@ struct Agent::Impl {
         const auto& preemptor = resolve(p.preemptor_cgroup_id);
         if (!victim.path || !preemptor.path) continue;
         preemptions.observe(p.victim_cgroup_id, p.preemptor_cgroup_id, target_of(victim),
-                            target_of(preemptor), p.count, p.delay_ns);
+                            target_of(preemptor), p.count);
       }
       preemptions.fold();
       if (rescan_all) {
@@ -335,8 +335,9 @@ struct Agent::Impl {
     }
     const auto bounds = loader::runqueue_latency_bounds_seconds();
     w.family("podgauge_container_runqueue_latency_seconds",
-             "Time the container's tasks waited in a CPU run queue: from wakeup, or from being "
-             "preempted while runnable, until they ran.",
+             "Time the container's tasks waited in a CPU run queue before each time they ran "
+             "(after a wakeup, or after being preempted while runnable), from the kernel's "
+             "sched_info.run_delay.",
              MetricType::histogram);
     for (const auto& t : targets) {
       if (t.target.kind != UsageTarget::Kind::Container || t.runqueue.count == 0) continue;
@@ -359,17 +360,6 @@ struct Agent::Impl {
       for (const auto& s : it->second) {
         preemption_labels(t, s);
         w.sample_integer(labels, s.count);
-      }
-    }
-    w.family("podgauge_container_preemption_delay_seconds_total",
-             "Run-queue wait of the container's tasks after those preemptions, by preemptor.",
-             MetricType::counter);
-    for (const auto& t : targets) {
-      auto it = preemption_series.find(t.target);
-      if (it == preemption_series.end()) continue;
-      for (const auto& s : it->second) {
-        preemption_labels(t, s);
-        w.sample(labels, double(s.delay_ns) / 1e9);
       }
     }
     w.family("podgauge_container_cpu_cfs_periods_total",
@@ -536,7 +526,7 @@ struct Agent::Impl {
             {"memory_hierarchy", hierarchy_json(hierarchies.memory_hierarchy())},
             {"keying", loader::to_string(keying)},
             {"features", {{"btf", f.btf}, {"tp_btf", f.tp_btf}, {"mark_victim_task", f.mark_victim_task},
-                          {"task_storage", f.task_storage}, {"any_context_alloc", f.any_context_alloc}}},
+                          {"sched_info", f.sched_info}, {"any_context_alloc", f.any_context_alloc}}},
             {"cfs_hierarchy", hierarchy_json(cfs_h)},
             {"programs", programs},
             {"interval_seconds", double(config.interval.count()) / 1e3},

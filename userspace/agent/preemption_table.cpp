@@ -27,18 +27,16 @@ PreemptorKind classify_preemptor(const UsageTarget& victim, const UsageTarget& p
 
 void PreemptionTable::observe(uint64_t victim_cgroup, uint64_t preemptor_cgroup,
                               const UsageTarget& victim, const UsageTarget& preemptor,
-                              uint64_t count, uint64_t delay_ns) {
+                              uint64_t count) {
   if (victim.kind != UsageTarget::Kind::Container) return;
   auto& pair = pairs_[{victim_cgroup, preemptor_cgroup}];
   // Smaller than before: the kernel entry was deleted and counts anew from zero.
   const uint64_t dc = count >= pair.count ? count - pair.count : count;
-  const uint64_t dd = delay_ns >= pair.delay_ns ? delay_ns - pair.delay_ns : delay_ns;
-  pair = {count, delay_ns};
-  if (dc == 0 && dd == 0) return;
+  pair = {count};
+  if (dc == 0) return;
   const PreemptorKind kind = classify_preemptor(victim, preemptor);
   auto& c = victims_[victim].pending[{kind, kind == PreemptorKind::Host ? "" : preemptor.pod_uid}];
   c.count += dc;
-  c.delay_ns += dd;
 }
 
 void PreemptionTable::fold() {
@@ -63,7 +61,6 @@ void PreemptionTable::fold() {
         dest = {PreemptorKind::OtherPod, kOtherPods};
       auto& s = v.series[dest];
       s.count += c.count;
-      s.delay_ns += c.delay_ns;
     }
     v.pending.clear();
   }
@@ -79,7 +76,7 @@ std::map<UsageTarget, std::vector<PreemptionSeries>> PreemptionTable::series() c
       if (key.first == PreemptorKind::OtherPod && key.second != kOtherPods &&
           !v.labelled.count(key.second))
         continue;
-      list.push_back({key.first, key.second, c.count, c.delay_ns});
+      list.push_back({key.first, key.second, c.count});
     }
     if (!list.empty()) out.emplace(target, std::move(list));
   }

@@ -1,5 +1,6 @@
 #include "podgauge/loader/kernel_probes.h"
 
+#include <fcntl.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -23,11 +25,12 @@ namespace podgauge::loader {
 
 // The BPF headers are the one definition of these records; check the C++ view of them.
 static_assert(sizeof(pg_cpu_usage) == 16 && offsetof(pg_cpu_usage, slices) == 8);
-static_assert(sizeof(pg_cpu_running) == 16 && offsetof(pg_cpu_running, cgroup_id) == 8);
+static_assert(offsetof(pg_cpu_running, tid) == 32 && offsetof(pg_cpu_running, pending_cgroup_id) == 40);
+static_assert(offsetof(pg_cpu_running, pending_hist) == 64 &&
+              sizeof(pg_cpu_running) == 64 + sizeof(pg_rq_hist) + 8);
 static_assert(sizeof(pg_rq_hist) == 8 * (PG_RQ_SLOTS + 2) && offsetof(pg_rq_hist, sum_ns) == 8 * PG_RQ_SLOTS);
-static_assert(sizeof(pg_rq_enqueued) == 16);
 static_assert(sizeof(pg_preempt_key) == 16 && offsetof(pg_preempt_key, preemptor_cgroup_id) == 8);
-static_assert(sizeof(pg_preempt_value) == 16 && offsetof(pg_preempt_value, delay_ns) == 8);
+static_assert(sizeof(pg_preempt_value) == 8);
 static_assert(kRunqueueLatencySlots == PG_RQ_SLOTS && kRunqueueLatencyFirstShift == PG_RQ_FIRST_SHIFT);
 static_assert(sizeof(pg_oom_event) == 88);
 static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) == 72);
@@ -110,6 +113,16 @@ int enum_value(const btf* b, const char* enum_name, const char* value_name) {
   return -1;
 }
 
+bool struct_has_member(const btf* b, const char* type, const char* member) {
+  const int id = btf__find_by_name_kind(b, type, BTF_KIND_STRUCT);
+  if (id < 0) return false;
+  const btf_type* t = btf__type_by_id(b, id);
+  const btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i, ++m)
+    if (std::strcmp(btf__name_by_offset(b, m->name_off), member) == 0) return true;
+  return false;
+}
+
 // Whether tracepoint `tp`'s argument #arg (after the hidden context) is a pointer.
 bool tracepoint_arg_is_pointer(const btf* b, const std::string& tp, unsigned arg) {
   int id = btf__find_by_name_kind(b, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF);
@@ -151,12 +164,6 @@ void for_each_entry(int fd, size_t per_key, Fn&& fn) {
     key = next;
     prev = &key;
   }
-}
-
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
 }
 
 pg_cgroup_key to_bpf_key(CgroupKeying k) {
@@ -221,7 +228,7 @@ KernelFeatures probe_kernel_features() {
   f.btf = true;
   f.tp_btf = btf__find_by_name_kind(vmlinux.get(), "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0;
   f.mark_victim_task = tracepoint_arg_is_pointer(vmlinux.get(), "mark_victim", 0);
-  f.task_storage = enum_value(vmlinux.get(), "bpf_map_type", "BPF_MAP_TYPE_TASK_STORAGE") >= 0;
+  f.sched_info = struct_has_member(vmlinux.get(), "task_struct", "sched_info");
   f.any_context_alloc = btf__find_by_name_kind(vmlinux.get(), "bpf_mem_alloc", BTF_KIND_STRUCT) >= 0;
   f.cpu_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpu_cgrp_id");
   f.cpuacct_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpuacct_cgrp_id");
@@ -242,9 +249,6 @@ struct KernelProbes::State {
   AttachKind cpu_attach = AttachKind::NotLoaded;
   AttachKind oom_attach = AttachKind::NotLoaded;
   AttachKind attach_attach = AttachKind::NotLoaded;  // cgroup_attach_task
-  AttachKind wakeup_attach = AttachKind::NotLoaded;  // sched_wakeup
-  AttachKind wakeup_new_attach = AttachKind::NotLoaded;
-  std::string wakeup_reason;
   std::string oom_reason;
   std::string attach_reason;
   int ncpus = 0;
@@ -252,19 +256,13 @@ struct KernelProbes::State {
 
 namespace {
 
-// Chooses the cpu family's flavour before load: tp_btf programs (task storage for enqueue
-// stamps) or raw_tp programs (a hash by thread id); only the chosen stamp map is created.
+// Chooses the cpu family's flavour before load: tp_btf programs (direct loads) or raw_tp
+// programs (probe reads).
 void configure_cpu_family(cpu_bpf* s, bool btf, const KernelFeatures& f) {
   bpf_program__set_autoload(s->progs.sched_switch_btf, btf);
   bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
   bpf_program__set_autoload(s->progs.cgroup_attach_btf, btf);
   bpf_program__set_autoload(s->progs.cgroup_attach_raw, !btf);
-  bpf_program__set_autoload(s->progs.sched_wakeup_btf, btf);
-  bpf_program__set_autoload(s->progs.sched_wakeup_raw, !btf);
-  bpf_program__set_autoload(s->progs.sched_wakeup_new_btf, btf);
-  bpf_program__set_autoload(s->progs.sched_wakeup_new_raw, !btf);
-  bpf_map__set_autocreate(s->maps.rq_enqueued_task, btf);
-  bpf_map__set_autocreate(s->maps.rq_enqueued_pid, !btf);
   // Before 6.1 tracing programs may only use preallocated hash maps.
   if (!f.any_context_alloc)
     bpf_map__set_map_flags(s->maps.rq_latency, bpf_map__map_flags(s->maps.rq_latency) & ~BPF_F_NO_PREALLOC);
@@ -286,8 +284,7 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
   st.features = probe_kernel_features();
   st.ncpus = libbpf_num_possible_cpus();
   if (st.ncpus <= 0) throw LoaderError("cannot count possible CPUs: " + errno_text(st.ncpus));
-  // tp_btf without task storage (5.5 to 5.10): raw tracepoints do everything there.
-  const bool use_btf = st.features.tp_btf && st.features.task_storage && !options.force_raw_tracepoints;
+  const bool use_btf = st.features.tp_btf && !options.force_raw_tracepoints;
   const int v1_subsys = v1_subsys_for(options.keying, st.features);
   if (options.keying != CgroupKeying::DefaultHierarchy && v1_subsys < 0)
     throw LoaderError("cgroup v1 keying " + to_string(options.keying) +
@@ -318,17 +315,6 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
     st.attach_attach = st.cpu_attach;
   } catch (const LoaderError& e) {
     st.attach_reason = e.what();
-  }
-  // Optional: without them run-queue latency counts only preempted tasks' waits.
-  try {
-    attach_program(use_btf ? st.cpu->progs.sched_wakeup_btf : st.cpu->progs.sched_wakeup_raw,
-                   st.links, "sched_wakeup");
-    st.wakeup_attach = st.cpu_attach;
-    attach_program(use_btf ? st.cpu->progs.sched_wakeup_new_btf : st.cpu->progs.sched_wakeup_new_raw,
-                   st.links, "sched_wakeup_new");
-    st.wakeup_new_attach = st.cpu_attach;
-  } catch (const LoaderError& e) {
-    st.wakeup_reason = e.what();
   }
 
   if (!options.enable_oom) {
@@ -393,24 +379,11 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   cpu.run_count = prog_info_field(cp, false);
   out.push_back(cpu);
   ProgramStatus attach{"cpu", "cgroup_attach_task", st.attach_attach, st.attach_reason, 0, 0};
-  const bpf_program* ap = st.cpu_attach == AttachKind::TpBtf ? st.cpu->progs.cgroup_attach_btf
-                                                             : st.cpu->progs.cgroup_attach_raw;
+  const bpf_program* ap = st.attach_attach == AttachKind::TpBtf ? st.cpu->progs.cgroup_attach_btf
+                                                                : st.cpu->progs.cgroup_attach_raw;
   attach.run_time_ns = prog_info_field(ap, true);
   attach.run_count = prog_info_field(ap, false);
   out.push_back(attach);
-  const bool btf = st.cpu_attach == AttachKind::TpBtf;
-  ProgramStatus wakeup{"cpu", "sched_wakeup", st.wakeup_attach,
-                       st.wakeup_attach == AttachKind::NotLoaded ? st.wakeup_reason : "", 0, 0};
-  const bpf_program* wp = btf ? st.cpu->progs.sched_wakeup_btf : st.cpu->progs.sched_wakeup_raw;
-  wakeup.run_time_ns = prog_info_field(wp, true);
-  wakeup.run_count = prog_info_field(wp, false);
-  out.push_back(wakeup);
-  ProgramStatus wakeup_new{"cpu", "sched_wakeup_new", st.wakeup_new_attach,
-                           st.wakeup_new_attach == AttachKind::NotLoaded ? st.wakeup_reason : "", 0, 0};
-  const bpf_program* wnp = btf ? st.cpu->progs.sched_wakeup_new_btf : st.cpu->progs.sched_wakeup_new_raw;
-  wakeup_new.run_time_ns = prog_info_field(wnp, true);
-  wakeup_new.run_count = prog_info_field(wnp, false);
-  out.push_back(wakeup_new);
   ProgramStatus oom{"oom", "mark_victim", st.oom_attach, st.oom_reason, 0, 0};
   if (st.oom) {
     const bpf_program* op = st.oom_attach == AttachKind::TpBtf ? st.oom->progs.mark_victim_btf
@@ -443,12 +416,38 @@ FamilyCounters read_counters(const std::string& family, const bpf_map* map, int 
 }
 }  // namespace
 
+namespace {
+std::vector<pg_cpu_running> read_running(const bpf_map* cpu_running, int ncpus) {
+  std::vector<pg_cpu_running> running(static_cast<size_t>(ncpus));
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(cpu_running), &zero, running.data()) != 0) running.clear();
+  return running;
+}
+
+// se.sum_exec_runtime of a thread: the first field of /proc/<tid>/schedstat. 0 when it is gone
+// (or the agent does not share the host's pid namespace).
+uint64_t thread_runtime_ns(uint32_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%u/schedstat", tid);
+  OwnedFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return 0;
+  char buf[96];
+  const ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return strtoull(buf, nullptr, 10);
+}
+}  // namespace
+
 std::vector<FamilyCounters> KernelProbes::counters() const {
   const auto& st = *state_;
   std::vector<FamilyCounters> out{read_counters("cpu", st.cpu->maps.pg_stats, st.ncpus)};
+  // sched_switch counts its runs in the per-CPU entry it holds anyway, not in pg_stats.
+  for (const auto& r : read_running(st.cpu->maps.cpu_running, st.ncpus)) out[0].events += r.switches;
   if (st.oom) out.push_back(read_counters("oom", st.oom->maps.pg_stats, st.ncpus));
   return out;
 }
+
 
 std::vector<CgroupCpuUsage> KernelProbes::read_cpu_usage() const {
   const auto& st = *state_;
@@ -466,16 +465,22 @@ std::vector<CgroupCpuUsage> KernelProbes::read_cpu_usage() const {
 
   for_each_entry<uint64_t, pg_cpu_usage>(fd, ncpus, add);
 
-  // Slices still in progress: a CPU hog alone on a CPU may not switch out for seconds.
-  std::vector<pg_cpu_running> running(ncpus);
-  __u32 zero = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(st.cpu->maps.cpu_running), &zero, running.data()) == 0) {
-    const uint64_t now = monotonic_ns();
-    for (const auto& r : running) {
-      if (r.cgroup_id == 0 || r.since_ns == 0 || now <= r.since_ns) continue;
+  // Each CPU's finished slices not yet folded into the hash, and the slice in progress: a CPU
+  // hog alone on a CPU may not switch out for seconds. The kernel keeps the running thread's
+  // runtime current at every tick; /proc/<tid>/schedstat shows it.
+  for (const auto& r : read_running(st.cpu->maps.cpu_running, st.ncpus)) {
+    if (r.pending_cgroup_id && r.pending_usage.slices) {
+      auto& u = by_id[r.pending_cgroup_id];
+      u.cgroup_id = r.pending_cgroup_id;
+      u.on_cpu_ns += r.pending_usage.on_cpu_ns;
+      u.slices += r.pending_usage.slices;
+    }
+    if (r.cgroup_id == 0 || r.tid == 0) continue;
+    const uint64_t runtime = thread_runtime_ns(r.tid);
+    if (runtime > r.start_runtime_ns) {
       auto& u = by_id[r.cgroup_id];
       u.cgroup_id = r.cgroup_id;
-      u.on_cpu_ns += now - r.since_ns;
+      u.on_cpu_ns += runtime - r.start_runtime_ns;
     }
   }
 
@@ -500,6 +505,15 @@ std::vector<CgroupRunqueueLatency> KernelProbes::read_runqueue_latency() const {
         }
         out.push_back(h);
       });
+  for (const auto& r : read_running(st.cpu->maps.cpu_running, st.ncpus)) {
+    if (!r.pending_cgroup_id || !r.pending_hist.count) continue;
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const auto& h) { return h.cgroup_id == r.pending_cgroup_id; });
+    if (it == out.end()) it = out.insert(out.end(), CgroupRunqueueLatency{r.pending_cgroup_id, {}, 0, 0});
+    for (size_t i = 0; i < kRunqueueLatencySlots; ++i) it->slots[i] += r.pending_hist.slots[i];
+    it->sum_ns += r.pending_hist.sum_ns;
+    it->count += r.pending_hist.count;
+  }
   return out;
 }
 
@@ -508,7 +522,7 @@ std::vector<CgroupPreemptions> KernelProbes::read_preemptions() const {
   for_each_entry<pg_preempt_key, pg_preempt_value>(
       bpf_map__fd(state_->cpu->maps.preemptions), 1,
       [&](const pg_preempt_key& k, const pg_preempt_value* v) {
-        out.push_back({k.victim_cgroup_id, k.preemptor_cgroup_id, v->count, v->delay_ns});
+        out.push_back({k.victim_cgroup_id, k.preemptor_cgroup_id, v->count});
       });
   return out;
 }

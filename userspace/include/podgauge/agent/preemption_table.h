@@ -26,7 +26,6 @@ struct PreemptionSeries {
   PreemptorKind by = PreemptorKind::Host;
   std::string by_pod_uid;  // empty for Host; "other" for pods beyond the top N
   uint64_t count = 0;      // cumulative, never decreases
-  uint64_t delay_ns = 0;   // victims' run-queue wait after those preemptions
 };
 
 /// Turns cumulative per-{victim cgroup, preemptor cgroup} kernel counters into per-container
@@ -42,7 +41,7 @@ class PreemptionTable {
   /// One pair's cumulative counters as the kernel holds them now. `victim` must be a container
   /// target (others are ignored).
   void observe(uint64_t victim_cgroup, uint64_t preemptor_cgroup, const UsageTarget& victim,
-               const UsageTarget& preemptor, uint64_t count, uint64_t delay_ns);
+               const UsageTarget& preemptor, uint64_t count);
   /// Distributes what observe() gathered since the last fold() over the series.
   void fold();
   /// Series of every victim container, in a stable order.
@@ -54,10 +53,10 @@ class PreemptionTable {
 
  private:
   struct PairState {
-    uint64_t count = 0, delay_ns = 0;  // last cumulative values seen
+    uint64_t count = 0;  // last cumulative value seen
   };
   struct Counter {
-    uint64_t count = 0, delay_ns = 0;
+    uint64_t count = 0;
   };
   using SeriesKey = std::pair<PreemptorKind, std::string>;  // {by, by_pod_uid}
   struct Victim {

@@ -40,7 +40,7 @@ struct KernelFeatures {
   bool btf = false;               // /sys/kernel/btf/vmlinux
   bool tp_btf = false;            // BTF-typed tracepoints (btf_trace_* typedefs)
   bool mark_victim_task = false;  // mark_victim passes the victim task_struct
-  bool task_storage = false;      // BPF_MAP_TYPE_TASK_STORAGE (5.11): tp_btf programs need it
+  bool sched_info = false;        // task_struct::sched_info (CONFIG_SCHED_INFO): run-queue latency
   bool any_context_alloc = false;  // bpf_mem_alloc (6.1): non-preallocated maps in tracing
   int cpu_subsys_id = -1;         // enum cgroup_subsys_id values on this kernel
   int cpuacct_subsys_id = -1;
@@ -95,7 +95,6 @@ struct CgroupPreemptions {
   uint64_t victim_cgroup_id = 0;
   uint64_t preemptor_cgroup_id = 0;
   uint64_t count = 0;
-  uint64_t delay_ns = 0;  // the victims' run-queue wait after those preemptions
 };
 
 /// One OOM kill, decoded from bpf/oom.h's record, in bytes.
