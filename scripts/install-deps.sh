@@ -9,7 +9,7 @@ packages=(
   # BPF: compiler for -target bpf, libbpf, skeleton generator
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # userspace libraries
-  libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcpp-httplib-dev libssl-dev
+  libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   prometheus stress-ng rt-tests linux-perf busybox-static procps curl

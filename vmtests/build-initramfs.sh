@@ -43,10 +43,12 @@ add() {  # add SRC DEST_DIR_IN_ROOT
 }
 add "$build/userspace/podgauge" podgauge/bin
 for t in "$build"/tests/*_test; do [[ -x $t ]] && add "$t" podgauge/unit; done
-# Host-only: kubectl_fakeapi_test proves the fake API server against the real kubectl (a large
-# Go binary from the machine image) and touches no kernel path, so it is not copied.
+# Host-only, touching no kernel path: kubectl_fakeapi_test proves the fake API server against
+# the real kubectl (a large Go binary from the machine image); k8s_informer_test drives the
+# Kubernetes client against the fake.
 for t in "$build"/tests/integration/*_test; do
-  [[ -x $t && $(basename "$t") != kubectl_fakeapi_test ]] && add "$t" podgauge/integration
+  case $(basename "$t") in kubectl_fakeapi_test | k8s_informer_test) continue ;; esac
+  [[ -x $t ]] && add "$t" podgauge/integration
 done
 for h in "$build"/tests/integration/helpers/*; do [[ -x $h && -f $h ]] && add "$h" podgauge/helpers; done
 # The Prometheus tests use the real server and promtool at their Debian paths.

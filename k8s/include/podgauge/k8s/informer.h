@@ -1,0 +1,408 @@
+// List+watch reflector with a local cache, as client-go's informers: a paginated LIST, then a
+// WATCH from the list's resourceVersion; 410 re-lists, disconnects resume with backoff.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "podgauge/k8s/api_client.h"
+#include "podgauge/k8s/error.h"
+#include "podgauge/k8s/list.h"
+#include "podgauge/k8s/node.h"
+#include "podgauge/k8s/pod.h"
+
+namespace podgauge::k8s {
+
+/// Where a kind is listed and watched (cluster-wide).
+template <class T>
+struct ResourcePath;
+template <>
+struct ResourcePath<Pod> {
+  static constexpr const char* path = "/api/v1/pods";
+};
+template <>
+struct ResourcePath<Node> {
+  static constexpr const char* path = "/api/v1/nodes";
+};
+
+struct InformerOptions {
+  std::string path;            ///< default: ResourcePath<T>::path (all namespaces)
+  std::string field_selector;  ///< e.g. "spec.nodeName=node-1"
+  std::string label_selector;
+  int page_size = 500;
+  /// timeoutSeconds of each watch; default random in [300, 600) s, as client-go.
+  std::function<std::chrono::seconds()> watch_timeout;
+  /// Delay before retry `attempt` (1, 2, ...); default exponential 200 ms .. 30 s with
+  /// ±50% jitter.
+  std::function<std::chrono::milliseconds(int attempt)> backoff;
+  /// Problems (malformed events, retries); default: stderr.
+  std::function<void(const std::string&)> log;
+};
+
+struct InformerStats {
+  std::uint64_t lists = 0;      ///< completed LISTs (first + relists)
+  std::uint64_t watches = 0;    ///< watch requests opened
+  std::uint64_t expired = 0;    ///< 410s seen
+  std::uint64_t malformed = 0;  ///< events skipped
+  std::uint64_t errors = 0;     ///< failed requests
+};
+
+/// Thread-safety: reads (get, list, size, has_synced, ...) may run from any thread, also
+/// during re-lists (the new state is swapped in at once); handlers run on the informer's
+/// thread; start/stop from one thread.
+template <class T>
+class Informer {
+ public:
+  using ObjectPtr = std::shared_ptr<const T>;
+  struct Handlers {
+    std::function<void(const T&)> on_add;
+    std::function<void(const T& old_object, const T& new_object)> on_update;
+    std::function<void(const T&)> on_delete;
+  };
+
+  Informer(std::shared_ptr<ApiClient> client, InformerOptions options = {}, Handlers handlers = {})
+      : client_(std::move(client)), options_(std::move(options)), handlers_(std::move(handlers)) {
+    if (options_.path.empty()) options_.path = ResourcePath<T>::path;
+    if (!options_.watch_timeout) {
+      options_.watch_timeout = [] {
+        static thread_local std::mt19937 rng{std::random_device{}()};
+        return std::chrono::seconds(std::uniform_int_distribution<int>(300, 599)(rng));
+      };
+    }
+    if (!options_.backoff) {
+      options_.backoff = [](int attempt) {
+        static thread_local std::mt19937 rng{std::random_device{}()};
+        double base = 200.0 * (1 << std::min(attempt - 1, 8));
+        base = std::min(base, 30000.0);
+        return std::chrono::milliseconds(
+            static_cast<long>(base * std::uniform_real_distribution<double>(0.5, 1.5)(rng)));
+      };
+    }
+    if (!options_.log)
+      options_.log = [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); };
+  }
+  ~Informer() { stop(); }
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  void start() {
+    if (thread_.joinable()) return;
+    stop_ = false;
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    {
+      std::lock_guard lock(wake_mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    client_->cancel_streams(&stop_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// The first LIST has been applied.
+  bool has_synced() const { return synced_.load(); }
+  bool wait_for_sync(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(wake_mutex_);
+    return synced_cv_.wait_for(lock, timeout, [&] { return synced_.load() || stop_.load(); }) &&
+           synced_;
+  }
+
+  /// `ns` is "" for cluster-scoped kinds.
+  ObjectPtr get(const std::string& ns, const std::string& name) const {
+    std::shared_lock lock(cache_mutex_);
+    auto it = cache_->by_key.find(key(ns, name));
+    return it == cache_->by_key.end() ? nullptr : it->second;
+  }
+  ObjectPtr get_by_uid(const std::string& uid) const {
+    std::shared_lock lock(cache_mutex_);
+    auto it = cache_->by_uid.find(uid);
+    return it == cache_->by_uid.end() ? nullptr : it->second;
+  }
+  std::vector<ObjectPtr> list() const {
+    std::shared_lock lock(cache_mutex_);
+    std::vector<ObjectPtr> out;
+    out.reserve(cache_->by_key.size());
+    for (const auto& [k, v] : cache_->by_key) out.push_back(v);
+    return out;
+  }
+  std::size_t size() const {
+    std::shared_lock lock(cache_mutex_);
+    return cache_->by_key.size();
+  }
+  /// The resource version the cache reflects.
+  std::string resource_version() const {
+    std::shared_lock lock(cache_mutex_);
+    return cache_->resource_version;
+  }
+  InformerStats stats() const {
+    std::lock_guard lock(stats_mutex_);
+    return stats_;
+  }
+  /// The last failure (empty when the last request succeeded).
+  std::string last_error() const {
+    std::lock_guard lock(stats_mutex_);
+    return last_error_;
+  }
+
+ private:
+  struct Cache {
+    std::map<std::string, ObjectPtr> by_key;  // namespace/name
+    std::unordered_map<std::string, ObjectPtr> by_uid;
+    std::string resource_version;
+  };
+
+  static std::string key(const std::string& ns, const std::string& name) {
+    return ns.empty() ? name : ns + "/" + name;
+  }
+  static std::string key(const T& o) { return key(o.metadata.namespace_, o.metadata.name); }
+
+  std::string query(bool watch, const std::string& rv, const std::string& cont) const {
+    std::string q = options_.path + "?";
+    if (!options_.field_selector.empty())
+      q += "fieldSelector=" + url_escape(options_.field_selector) + "&";
+    if (!options_.label_selector.empty())
+      q += "labelSelector=" + url_escape(options_.label_selector) + "&";
+    if (watch) {
+      q += "watch=true&allowWatchBookmarks=true&resourceVersion=" + url_escape(rv) +
+           "&timeoutSeconds=" + std::to_string(current_watch_timeout_.count());
+    } else {
+      q += "limit=" + std::to_string(options_.page_size);
+      if (!cont.empty()) q += "&continue=" + url_escape(cont);
+    }
+    return q;
+  }
+
+  void note_error(const std::string& message) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.errors;
+    last_error_ = message;
+  }
+
+  // Sleeps unless stopped; false when stopped.
+  bool sleep(std::chrono::milliseconds d) {
+    std::unique_lock lock(wake_mutex_);
+    return !wake_.wait_for(lock, d, [&] { return stop_.load(); });
+  }
+
+  void relist() {
+    auto fresh = std::make_shared<Cache>();
+    std::string cont;
+    do {
+      auto body = client_->get(query(false, "", cont));
+      std::vector<std::string> skipped;
+      auto page = ObjectList<T>::parse(body, &skipped);
+      for (const auto& s : skipped) {
+        options_.log("informer " + options_.path + ": skipped a malformed object in a list: " + s);
+        std::lock_guard lock(stats_mutex_);
+        ++stats_.malformed;
+      }
+      for (auto& item : page.items) {
+        auto p = std::make_shared<const T>(std::move(item));
+        if (!p->metadata.uid.empty()) fresh->by_uid[p->metadata.uid] = p;
+        fresh->by_key[key(*p)] = std::move(p);
+      }
+      fresh->resource_version = page.resource_version;
+      cont = page.continue_token;
+    } while (!cont.empty() && !stop_);
+    if (stop_) return;
+    std::shared_ptr<Cache> old;
+    {
+      std::unique_lock lock(cache_mutex_);
+      old = std::move(cache_);
+      cache_ = fresh;
+    }
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.lists;
+      last_error_.clear();
+    }
+    if (!synced_) {
+      {
+        std::lock_guard lock(wake_mutex_);
+        synced_ = true;
+      }
+      synced_cv_.notify_all();
+    }
+    // Tell handlers what the re-list changed.
+    for (const auto& [k, obj] : fresh->by_key) {
+      auto it = old->by_key.find(k);
+      if (it == old->by_key.end()) {
+        if (handlers_.on_add) handlers_.on_add(*obj);
+      } else if (it->second->metadata.resource_version != obj->metadata.resource_version) {
+        if (handlers_.on_update) handlers_.on_update(*it->second, *obj);
+      }
+    }
+    if (handlers_.on_delete)
+      for (const auto& [k, obj] : old->by_key)
+        if (!fresh->by_key.count(k)) handlers_.on_delete(*obj);
+  }
+
+  enum class WatchEnd { Closed, Expired };
+
+  // Applies one event; returns false on a 410 ERROR event.
+  bool apply(std::string_view line) {
+    WatchEvent<T> ev;
+    try {
+      ev = WatchEvent<T>::parse(line);
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(stats_mutex_);
+        ++stats_.malformed;
+      }
+      options_.log("informer " + options_.path + ": skipped a malformed watch event (" + e.what() +
+                   "): " + std::string(line.substr(0, 200)));
+      return true;
+    }
+    switch (ev.type) {
+      case WatchEventType::Error:
+        if (ev.error && ev.error->expired()) return false;
+        // Any other ERROR ends this watch; it is reopened from the same version after a backoff.
+        watch_failed_ =
+            "watch " + options_.path + ": ERROR event: " + (ev.error ? ev.error->message : "");
+        return false;
+      case WatchEventType::Bookmark: {
+        std::unique_lock lock(cache_mutex_);
+        if (!ev.resource_version.empty()) cache_->resource_version = ev.resource_version;
+        return true;
+      }
+      default:
+        break;
+    }
+    if (!ev.object) return true;
+    auto obj = std::make_shared<const T>(std::move(*ev.object));
+    auto k = key(*obj);
+    ObjectPtr old;
+    {
+      std::unique_lock lock(cache_mutex_);
+      auto it = cache_->by_key.find(k);
+      if (it != cache_->by_key.end()) old = it->second;
+      if (ev.type == WatchEventType::Deleted) {
+        if (old) {
+          cache_->by_uid.erase(old->metadata.uid);
+          cache_->by_key.erase(it);
+        }
+      } else {
+        if (old && old->metadata.uid != obj->metadata.uid) cache_->by_uid.erase(old->metadata.uid);
+        if (!obj->metadata.uid.empty()) cache_->by_uid[obj->metadata.uid] = obj;
+        cache_->by_key[k] = obj;
+      }
+      if (!ev.resource_version.empty()) cache_->resource_version = ev.resource_version;
+    }
+    if (ev.type == WatchEventType::Deleted) {
+      if (handlers_.on_delete) handlers_.on_delete(old ? *old : *obj);
+    } else if (old) {
+      if (handlers_.on_update) handlers_.on_update(*old, *obj);
+    } else if (handlers_.on_add) {
+      handlers_.on_add(*obj);
+    }
+    return true;
+  }
+
+  void run() {
+    bool need_list = true;
+    int attempt = 0;
+    while (!stop_) {
+      try {
+        if (need_list) {
+          relist();
+          need_list = false;
+        }
+        if (stop_) break;
+        current_watch_timeout_ = options_.watch_timeout();
+        {
+          std::lock_guard lock(stats_mutex_);
+          ++stats_.watches;
+        }
+        bool expired = false;
+        watch_failed_.clear();
+        std::size_t lines = 0;
+        auto opened = std::chrono::steady_clock::now();
+        client_->stream(
+            query(true, resource_version(), ""),
+            [&](std::string_view line) {
+              ++lines;
+              if (apply(line)) {
+                attempt = 0;  // the watch is delivering: the next disconnect retries soon
+                return true;
+              }
+              expired = watch_failed_.empty();
+              return false;
+            },
+            &stop_, current_watch_timeout_ + std::chrono::seconds(30));
+        if (expired) {
+          std::lock_guard lock(stats_mutex_);
+          ++stats_.expired;
+          need_list = true;
+          continue;
+        }
+        if (!watch_failed_.empty()) {
+          note_error(watch_failed_);
+          options_.log("informer " + options_.path + ": " + watch_failed_ + "; retrying");
+          if (!sleep(options_.backoff(++attempt))) break;
+          continue;
+        }
+        // The server ended the watch (timeout or cut): resume from the last version, at once
+        // unless it ended straight away with nothing (a server refusing watches).
+        if (lines == 0 && std::chrono::steady_clock::now() - opened < std::chrono::seconds(1))
+          if (!sleep(options_.backoff(++attempt))) break;
+      } catch (const ApiError& e) {
+        if (stop_) break;
+        note_error(e.what());
+        if (e.kind() == ApiErrorKind::Gone) {
+          std::lock_guard lock(stats_mutex_);
+          ++stats_.expired;
+          need_list = true;
+          continue;
+        }
+        options_.log(std::string("informer ") + options_.path + ": " + e.what() + "; retrying");
+        if (!sleep(options_.backoff(++attempt))) break;
+      } catch (const std::exception& e) {
+        if (stop_) break;
+        note_error(e.what());
+        options_.log(std::string("informer ") + options_.path + ": " + e.what() + "; re-listing");
+        need_list = true;
+        if (!sleep(options_.backoff(++attempt))) break;
+      }
+    }
+  }
+
+  std::shared_ptr<ApiClient> client_;
+  InformerOptions options_;
+  Handlers handlers_;
+
+  mutable std::shared_mutex cache_mutex_;
+  std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
+
+  mutable std::mutex stats_mutex_;
+  InformerStats stats_;
+  std::string last_error_;
+
+  mutable std::mutex wake_mutex_;
+  mutable std::condition_variable wake_;
+  mutable std::condition_variable synced_cv_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> synced_{false};
+  std::chrono::seconds current_watch_timeout_{300};
+  std::string watch_failed_;  // informer thread only
+  std::thread thread_;
+};
+
+using PodInformer = Informer<Pod>;
+using NodeInformer = Informer<Node>;
+
+}  // namespace podgauge::k8s
