@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -150,6 +151,27 @@ Histogram wait_for_histogram(const Agent& agent, const std::string& cid) {
 
 }  // namespace
 
+// cgroup v1 cpu.shares, or on v2 the cpu.weight kubelet derives from the same shares.
+void set_cpu_shares(const CgroupSandbox& sandbox, const std::string& rel, const std::string& shares) {
+  if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.shares")) {
+    sandbox.write("cpu", rel, "cpu.shares", shares);
+    return;
+  }
+  const uint64_t s = std::stoull(shares);
+  sandbox.write("cpu", rel, "cpu.weight", std::to_string(1 + ((s - 2) * 9999) / 262142));
+}
+
+// A CFS bandwidth limit: v1 cpu.cfs_quota_us/cpu.cfs_period_us, v2 cpu.max.
+void set_cpu_quota(const CgroupSandbox& sandbox, const std::string& rel, uint64_t quota_us,
+                   uint64_t period_us) {
+  if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.cfs_quota_us")) {
+    sandbox.write("cpu", rel, "cpu.cfs_period_us", std::to_string(period_us));
+    sandbox.write("cpu", rel, "cpu.cfs_quota_us", std::to_string(quota_us));
+    return;
+  }
+  sandbox.write("cpu", rel, "cpu.max", std::to_string(quota_us) + " " + std::to_string(period_us));
+}
+
 TEST_F(NoisyNeighbourTest, a_cpu_burner_on_the_same_cpu_delays_the_victim_and_is_named) {
   CgroupSandbox sandbox;
   const auto victim_uid = KubeletNames::random_pod_uid();
@@ -167,8 +189,8 @@ TEST_F(NoisyNeighbourTest, a_cpu_burner_on_the_same_cpu_delays_the_victim_and_is
   for (const auto& [pod, container, shares] :
        {std::tuple{KubeletNames::systemd_pod(QosClass::Burstable, victim_uid), victim, "512"},
         std::tuple{KubeletNames::systemd_pod(QosClass::Burstable, noisy_uid), noisy, "2048"}}) {
-    sandbox.write("cpu", pod, "cpu.shares", shares);
-    sandbox.write("cpu", container, "cpu.shares", shares);
+    set_cpu_shares(sandbox, pod, shares);
+    set_cpu_shares(sandbox, container, shares);
   }
   const std::string cpu = std::to_string(shared_cpu());
 
@@ -234,8 +256,7 @@ TEST_F(NoisyNeighbourTest, a_container_throttled_by_its_own_quota_is_not_blamed_
   const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
   sandbox.create(rel);
   ASSERT_TRUE(sandbox.has("cpu")) << "needs the cpu controller for a CFS quota";
-  sandbox.write("cpu", rel, "cpu.cfs_period_us", "100000");
-  sandbox.write("cpu", rel, "cpu.cfs_quota_us", "10000");  // 10% of one CPU
+  set_cpu_quota(sandbox, rel, 10000, 100000);  // 10% of one CPU
 
   ChildProcess burner(in_cgroup({helper_binary("pinload").string(), std::to_string(shared_cpu()),
                                  "6", "burn", "pg-throttled"},
