@@ -51,10 +51,10 @@ for t in "$build"/tests/integration/*_test; do
   [[ -x $t ]] && add "$t" podgauge/integration
 done
 for h in "$build"/tests/integration/helpers/*; do [[ -x $h && -f $h ]] && add "$h" podgauge/helpers; done
-# Tests find their fixtures by their source path (__FILE__): the same path in the guest.
+# Test fixtures; init points the tests at them with PODGAUGE_FIXTURES_DIR.
 src=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$root$src/tests"
-cp -r "$src/tests/fixtures" "$root$src/tests/"
+mkdir -p "$root/podgauge"
+cp -r "$src/tests/fixtures" "$root/podgauge/fixtures"
 # The Prometheus tests use the real server and promtool at their Debian paths.
 for p in /usr/bin/prometheus /usr/bin/promtool; do
   [[ -x $p ]] || die "$p is missing — install it: apt-get install prometheus"

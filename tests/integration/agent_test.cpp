@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent_metrics.h"
+#include "agent_process.h"
 #include "support/cgroup_sandbox.h"
 #include "support/http.h"
 #include "support/paths.h"
@@ -20,56 +21,22 @@ using namespace podgauge::itest;
 
 namespace {
 
-// One agent for the whole suite, as on a node: loading BPF once keeps the suite quick.
-class Agent {
- public:
-  explicit Agent(std::vector<std::string> extra = {}) {
-    ProcessSpec spec;
-    spec.argv = {podgauge_binary().string(), "agent", "--listen", "127.0.0.1:0", "--interval",
-                 "250ms", "--no-kube", "--node-name", "itest-node"};
-    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<ChildProcess>(spec);
-    auto line = process->wait_for_line(
-        ChildProcess::Stream::Stdout,
-        [](const std::string& l) { return l.find("listening on") != std::string::npos; }, 20s);
-    if (!line)
-      throw std::runtime_error("agent did not start; stderr:\n" + process->stderr_text());
-    std::smatch m;
-    std::regex re(R"(listening on 127\.0\.0\.1:(\d+))");
-    if (!std::regex_search(*line, m, re)) throw std::runtime_error("no port in: " + *line);
-    url = "http://127.0.0.1:" + m[1].str();
-    if (!wait_until([&] { return http_get(url + "/readyz").status == 200; }, 10s))
-      throw std::runtime_error("agent never became ready; stderr:\n" + process->stderr_text());
-  }
-  std::string metrics() const { return http_get(url + "/metrics").body; }
-  std::string url;
-  std::unique_ptr<ChildProcess> process;
-};
-
 class AgentTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { agent_ = new Agent(); }
+  static void SetUpTestSuite() { agent_ = new AgentProcess(); }
   static void TearDownTestSuite() {
     delete agent_;
     agent_ = nullptr;
   }
-  static Agent* agent_;
+  static AgentProcess* agent_;
 };
-Agent* AgentTest::agent_ = nullptr;
+AgentProcess* AgentTest::agent_ = nullptr;
 
 std::optional<double> container_cpu(const std::string& page, const std::string& container_id) {
   return metric_value(page, "podgauge_container_cpu_usage_seconds_total",
                       {{"container_id", container_id}});
 }
 
-ProcessSpec in_cgroup(std::vector<std::string> argv, std::vector<std::filesystem::path> dirs) {
-  ProcessSpec spec;
-  spec.argv = std::move(argv);
-  spec.cgroups = std::move(dirs);
-  spec.stdout_mode = OutputMode::Discard;
-  spec.stderr_mode = OutputMode::Discard;
-  return spec;
-}
 
 }  // namespace
 
@@ -323,7 +290,7 @@ class AgentVariant : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(AgentVariant, accounts_container_cpu_like_the_kernel) {
   const auto& v = GetParam();
-  Agent agent(v.flags);
+  AgentProcess agent(v.flags);
   const auto s = nlohmann::json::parse(http_get(agent.url + "/v1/summary").body);
   for (const auto& p : s["programs"]) EXPECT_EQ(p["attach"], v.attach) << p.dump();
   EXPECT_EQ(s["keying"], v.keying == "auto" ? auto_keying() : v.keying);

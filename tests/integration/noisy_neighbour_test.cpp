@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent_metrics.h"
+#include "agent_process.h"
 #include "support/cgroup_sandbox.h"
 #include "support/http.h"
 #include "support/paths.h"
@@ -21,56 +22,17 @@ using namespace podgauge::itest;
 
 namespace {
 
-class Agent {
- public:
-  explicit Agent(std::vector<std::string> extra = {}) {
-    ProcessSpec spec;
-    spec.argv = {podgauge_binary().string(),
-                 "agent",
-                 "--listen",
-                 "127.0.0.1:0",
-                 "--interval",
-                 "250ms",
-                 "--no-kube",
-                 "--node-name",
-                 "itest-node"};
-    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<ChildProcess>(spec);
-    auto line = process->wait_for_line(
-        ChildProcess::Stream::Stdout,
-        [](const std::string& l) { return l.find("listening on") != std::string::npos; }, 20s);
-    if (!line) throw std::runtime_error("agent did not start; stderr:\n" + process->stderr_text());
-    std::smatch m;
-    std::regex re(R"(listening on 127\.0\.0\.1:(\d+))");
-    if (!std::regex_search(*line, m, re)) throw std::runtime_error("no port in: " + *line);
-    url = "http://127.0.0.1:" + m[1].str();
-    if (!wait_until([&] { return http_get(url + "/readyz").status == 200; }, 10s))
-      throw std::runtime_error("agent never became ready; stderr:\n" + process->stderr_text());
-  }
-  std::string metrics() const { return http_get(url + "/metrics").body; }
-  std::string url;
-  std::unique_ptr<ChildProcess> process;
-};
-
 class NoisyNeighbourTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { agent_ = new Agent(); }
+  static void SetUpTestSuite() { agent_ = new AgentProcess(); }
   static void TearDownTestSuite() {
     delete agent_;
     agent_ = nullptr;
   }
-  static Agent* agent_;
+  static AgentProcess* agent_;
 };
-Agent* NoisyNeighbourTest::agent_ = nullptr;
+AgentProcess* NoisyNeighbourTest::agent_ = nullptr;
 
-ProcessSpec in_cgroup(std::vector<std::string> argv, std::vector<std::filesystem::path> dirs) {
-  ProcessSpec spec;
-  spec.argv = std::move(argv);
-  spec.cgroups = std::move(dirs);
-  spec.stdout_mode = OutputMode::Discard;
-  spec.stderr_mode = OutputMode::Capture;
-  return spec;
-}
 
 // The highest CPU this test may run on: the victim and its neighbour share it.
 int shared_cpu() {
@@ -142,7 +104,7 @@ std::string preemption_lines(const std::string& page) {
   return out;
 }
 
-Histogram wait_for_histogram(const Agent& agent, const std::string& cid) {
+Histogram wait_for_histogram(const AgentProcess& agent, const std::string& cid) {
   std::optional<Histogram> h;
   wait_until([&] { return (h = runqueue_histogram(agent.metrics(), cid)).has_value(); }, 5s);
   if (!h) throw std::runtime_error("no run-queue latency histogram for container " + cid);

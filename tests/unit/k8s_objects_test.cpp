@@ -1,6 +1,7 @@
 // Decoding API objects from the fixtures of several Kubernetes versions, and malformed ones.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -21,7 +22,11 @@ namespace {
 using namespace podgauge::k8s;
 
 std::string fixture(const std::string& name) {
-  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures" / "k8s" / name;
+  // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
+  const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
+  const auto root = dir && *dir ? std::filesystem::path(dir)
+                                : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
+  const auto path = root / "k8s" / name;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open fixture " + path.string());
   std::stringstream ss;

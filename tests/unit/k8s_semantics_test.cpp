@@ -2,6 +2,7 @@
 // in-place resize), QoS derivation and workload-owner resolution.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,7 +18,11 @@ namespace {
 using namespace podgauge::k8s;
 
 std::string fixture(const std::string& name) {
-  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures" / "k8s" / name;
+  // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
+  const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
+  const auto root = dir && *dir ? std::filesystem::path(dir)
+                                : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
+  const auto path = root / "k8s" / name;
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
