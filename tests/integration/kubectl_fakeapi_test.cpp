@@ -100,7 +100,7 @@ class KubectlFakeApi : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (!std::filesystem::exists(kKubectl)) GTEST_SKIP() << "kubectl not installed";
+    if (!std::filesystem::exists(kKubectl)) GTEST_FAIL() << "kubectl not installed at " << kKubectl << ": these tests prove the fake API server with the real client";
     ASSERT_NE(server_, nullptr);
     ASSERT_TRUE(server_->running()) << "podgauge-fakeapi "
                                     << (server_->exit_status() ? server_->exit_status()->describe() : "")

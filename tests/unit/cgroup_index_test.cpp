@@ -300,10 +300,10 @@ class ScopedCgroup {
 };
 
 TEST(CgroupIndex, resolves_a_real_v2_cgroup_and_keeps_its_tombstone) {
-  if (::geteuid() != 0) GTEST_SKIP() << "creating cgroups needs root";
+  if (::geteuid() != 0) GTEST_FAIL() << "creating cgroups needs root: run the tests as root";
   auto hierarchies = CgroupHierarchies::discover();
   const CgroupHierarchy* v2 = hierarchies.default_hierarchy();
-  if (v2 == nullptr) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  if (v2 == nullptr) GTEST_FAIL() << "no cgroup v2 hierarchy mounted: mount cgroup2 (hybrid hosts have it at /sys/fs/cgroup/unified)";
   auto own = process_cgroup_path(*v2, read_process_cgroups());
   ASSERT_TRUE(own.has_value()) << "this process's v2 cgroup is not visible below " << v2->mount_point;
 
