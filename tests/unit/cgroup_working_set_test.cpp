@@ -1,0 +1,45 @@
+#include <gtest/gtest.h>
+
+#include "podgauge/cgroup/working_set.h"
+
+using podgauge::cgroup::parse_memory_usage;
+
+TEST(WorkingSet, v1_is_usage_minus_total_inactive_file_as_the_kubelet_computes_it) {
+  const char* stat =
+      "cache 100\nrss 200\ninactive_file 1\n"
+      "total_cache 4096000\ntotal_rss 8192000\ntotal_swap 12288\ntotal_inactive_file 1024000\n";
+  auto m = parse_memory_usage(false, "13000000\n", stat, "67108864\n", "");
+  EXPECT_EQ(m.usage, 13000000u);
+  EXPECT_EQ(m.working_set, 13000000u - 1024000u);  // total_, not the cgroup-local key
+  EXPECT_EQ(m.rss, 8192000u);
+  EXPECT_EQ(m.page_cache, 4096000u);
+  EXPECT_EQ(m.swap, 12288u);
+  ASSERT_TRUE(m.limit);
+  EXPECT_EQ(*m.limit, 67108864u);
+  // v1's "unlimited" is LONG_MAX rounded to a page.
+  EXPECT_FALSE(parse_memory_usage(false, "1", stat, "9223372036854771712\n", "").limit);
+}
+
+TEST(WorkingSet, v2_uses_memory_current_and_inactive_file_and_clamps_at_zero) {
+  const char* stat = "anon 300\nfile 5000\nkernel 7\ninactive_file 4000\nactive_file 1000\n";
+  auto m = parse_memory_usage(true, "6000\n", stat, "max\n", "42\n");
+  EXPECT_EQ(m.working_set, 2000u);
+  EXPECT_EQ(m.rss, 300u);
+  EXPECT_EQ(m.page_cache, 5000u);
+  EXPECT_EQ(m.swap, 42u);
+  EXPECT_FALSE(m.limit);
+  auto clamped = parse_memory_usage(true, "3000", stat, "1048576", "");
+  EXPECT_EQ(clamped.working_set, 0u);
+  EXPECT_EQ(*clamped.limit, 1048576u);
+}
+
+TEST(WorkingSet, malformed_files_name_what_is_wrong) {
+  EXPECT_THROW(parse_memory_usage(true, "x", "anon 1\nfile 1\ninactive_file 1\n", "max", ""), std::invalid_argument);
+  EXPECT_THROW(parse_memory_usage(true, "1", "anon 1\nfile 1\n", "max", ""), std::invalid_argument);
+  EXPECT_THROW(parse_memory_usage(true, "1", "anon 1\nfile 1\ninactive_file 1\n", "lots", ""), std::invalid_argument);
+  EXPECT_THROW(parse_memory_usage(false, "1", "total_rss 1\ntotal_cache 1\ntotal_inactive_file -1\n", "", ""),
+               std::invalid_argument);
+  // A key that merely starts like another is not it.
+  EXPECT_THROW(parse_memory_usage(true, "1", "anonymous 1\nfile 1\ninactive_file 1\n", "max", ""),
+               std::invalid_argument);
+}
