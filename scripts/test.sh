@@ -17,12 +17,7 @@ status=0
 
 # The same tests inside qemu on Debian's 6.1 kernel with a pure cgroup v2 hierarchy (memory,
 # cpu, io controllers enabled): the paths this host's kernel and hybrid cgroups don't take.
-# A second boot only when the first fails: one 6.1 guest run in four under TCG hit a soft lockup
-# (agent in the kernel, RCU stalls; under investigation, issue 3). A failing test fails twice.
-if ! vmtests/run.sh; then
-  echo "vmtests: the first VM run FAILED (see above); booting once more to tell a hang from a failure"
-  vmtests/run.sh || status=1
-fi
+vmtests/run.sh || status=1
 
 # Fuzzers need clang's libFuzzer: a separate build of just the fuzz targets.
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}

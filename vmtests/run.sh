@@ -54,8 +54,11 @@ case $accel in
     # -arch-capabilities: qemu 7.2 cannot set MSR 0x10a on newer host kernels and aborts.
     accel_args=(-enable-kvm -cpu host,-arch-capabilities) ;;
   tcg)
-    # Multi-threaded TCG: one host thread per vCPU; no /dev/kvm needed.
-    accel_args=(-accel tcg,thread=multi,tb-size=512 -cpu max) ;;
+    # Single-threaded TCG (both vCPUs on one host thread); no /dev/kvm needed. Multi-threaded
+    # TCG hung the guest: attaching or detaching a tracepoint patches __schedule with
+    # text_poke_bp, and a vCPU inside __schedule (interrupts off) kept trapping on the int3
+    # while the patching CPU waited forever for its IPI (soft lockup, 1 run in ~5).
+    accel_args=(-accel tcg,thread=${VMTEST_TCG_THREAD:-single},tb-size=512 -cpu max) ;;
   *) fail "--accel must be kvm or tcg" ;;
 esac
 for t in dpkg-deb cpio gzip base64 tar; do
@@ -107,7 +110,9 @@ t_initrd=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t0}")
 rm -rf "$results" && mkdir -p "$results"
 console=$results/console.log archive=$cache/ttyS1.txt
 rm -f "$archive"
-append="console=ttyS0 quiet panic=-1 oops=panic"
+# A soft lockup panics at once (the VM stops instead of idling to the timeout) and, with
+# loglevel 5, the console shows every CPU's stack; "quiet" would hide them.
+append="console=ttyS0 loglevel=5 panic=-1 oops=panic softlockup_panic=1 softlockup_all_cpu_backtrace=1"
 [[ -n $filter ]] && append+=" vmtest.filter=$filter"
 [[ -n $only ]] && append+=" vmtest.only=$only"
 [[ -n $extra_append ]] && append+=" $extra_append"
