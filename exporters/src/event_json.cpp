@@ -28,8 +28,18 @@ void put_detail_fields(nlohmann::ordered_json& j, const pb::Message& detail) {
   const pb::Reflection& r = *detail.GetReflection();
   for (int i = 0; i < d.field_count(); ++i) {
     const pb::FieldDescriptor& f = *d.field(i);
-    if (f.is_repeated()) continue;  // details are flat by design
     const std::string& key = f.name();
+    // Details are flat, except lists of flat records (an OOM kill's memory trajectory).
+    if (f.is_repeated()) {
+      if (f.cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+      auto& list = j[key] = nlohmann::ordered_json::array();
+      for (int k = 0; k < r.FieldSize(detail, &f); ++k) {
+        nlohmann::ordered_json item = nlohmann::ordered_json::object();
+        put_detail_fields(item, r.GetRepeatedMessage(detail, &f, k));
+        list.push_back(std::move(item));
+      }
+      continue;
+    }
     switch (f.cpp_type()) {
       case pb::FieldDescriptor::CPPTYPE_INT32: j[key] = r.GetInt32(detail, &f); break;
       case pb::FieldDescriptor::CPPTYPE_INT64: j[key] = r.GetInt64(detail, &f); break;
@@ -251,7 +261,23 @@ Event from_json_line(std::string_view line) {
     for (int k = 0; k < d.field_count(); ++k) {
       const pb::FieldDescriptor& df = *d.field(k);
       auto it = j.find(df.name());
-      if (it == j.end() || it->is_null() || df.is_repeated()) continue;
+      if (it == j.end() || it->is_null()) continue;
+      if (df.is_repeated()) {
+        if (df.cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+        if (!it->is_array()) bad_field(df.name(), "an array of objects");
+        for (const auto& item : *it) {
+          if (!item.is_object()) bad_field(df.name(), "an array of objects");
+          pb::Message& sub = *detail.GetReflection()->AddMessage(&detail, &df);
+          const pb::Descriptor& sd = *sub.GetDescriptor();
+          for (int m = 0; m < sd.field_count(); ++m) {
+            const pb::FieldDescriptor& sf = *sd.field(m);
+            auto si = item.find(sf.name());
+            if (si == item.end() || si->is_null() || sf.is_repeated()) continue;
+            set_detail_field(sub, sf, *si);
+          }
+        }
+        continue;
+      }
       set_detail_field(detail, df, *it);
     }
   }

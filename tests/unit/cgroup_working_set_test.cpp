@@ -43,3 +43,17 @@ TEST(WorkingSet, malformed_files_name_what_is_wrong) {
   EXPECT_THROW(parse_memory_usage(true, "1", "anonymous 1\nfile 1\ninactive_file 1\n", "max", ""),
                std::invalid_argument);
 }
+
+#include "podgauge/cgroup/cpu_limit.h"
+
+TEST(CpuLimit, cpu_max_and_cfs_quota_become_cores) {
+  using namespace podgauge::cgroup;
+  EXPECT_FALSE(parse_cpu_max("max 100000\n"));
+  EXPECT_DOUBLE_EQ(*parse_cpu_max("50000 100000\n"), 0.5);
+  EXPECT_DOUBLE_EQ(*parse_cpu_max("250000 100000"), 2.5);
+  EXPECT_FALSE(parse_cfs_quota("-1\n", "100000\n"));
+  EXPECT_DOUBLE_EQ(*parse_cfs_quota("20000\n", "100000\n"), 0.2);
+  EXPECT_THROW(parse_cpu_max("lots"), std::invalid_argument);
+  EXPECT_THROW(parse_cpu_max("max 0"), std::invalid_argument);
+  EXPECT_THROW(parse_cfs_quota("x", "100000"), std::invalid_argument);
+}

@@ -63,7 +63,7 @@ TEST(EventJson, writes_fields_in_contract_order_with_flattened_detail) {
             R"(","cgroup_id":12345,"pid":4242,"comm":"java","cgroup":"/kubepods.slice/x.scope",)"
             R"("runtime":"containerd","qos":"burstable","tgid":4240,"memcg_id":999,)"
             R"("rss_bytes":64172851,"oom_score_adj":-997,"memory_limit_bytes":67108864,)"
-            R"("memory_usage_bytes":67100000})");
+            R"("memory_usage_bytes":67100000,"oom_constraint":"","memory_before":[],)" R"("working_set_peak_bytes":0,"memory_growth_bytes_per_second":0.0})");
 }
 
 TEST(EventJson, always_writes_common_fields_even_when_empty) {
@@ -91,6 +91,25 @@ TEST(EventJson, round_trips_through_from_json_line) {
   extremes.set_type("oom_kill");
   extremes.mutable_oom_kill()->set_rss_bytes(UINT64_MAX);
   EXPECT_TRUE(same(extremes, from_json_line(to_json_line(extremes))));
+}
+
+TEST(EventJson, round_trips_lists_of_flat_records_and_rejects_bad_ones) {
+  Event e = oom_event();
+  e.mutable_oom_kill()->set_oom_constraint("memcg");
+  for (int i = 3; i >= 1; --i) {
+    auto* p = e.mutable_oom_kill()->add_memory_before();
+    p->set_offset_ms(-i * 1000);
+    p->set_working_set_bytes(uint64_t(60 - i) << 20);
+    p->set_limit_bytes(64ull << 20);
+  }
+  const std::string line = to_json_line(e);
+  EXPECT_NE(line.find(R"({"offset_ms":-1000,"working_set_bytes":61865984,"limit_bytes":67108864}])"), std::string::npos)
+      << line;
+  const Event back = from_json_line(line);
+  EXPECT_TRUE(same(e, back)) << back.DebugString();
+  EXPECT_THROW(from_json_line(R"({"seq":1,"type":"oom_kill","memory_before":{"offset_ms":1}})"), EventJsonError);
+  EXPECT_THROW(from_json_line(R"({"seq":1,"type":"oom_kill","memory_before":[1,2]})"), EventJsonError);
+  EXPECT_THROW(from_json_line(R"({"seq":1,"type":"oom_kill","memory_before":[{"offset_ms":"x"}]})"), EventJsonError);
 }
 
 TEST(EventJson, ignores_unknown_keys_and_tolerates_missing_ones) {

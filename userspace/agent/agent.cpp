@@ -14,7 +14,10 @@
 
 #include "podgauge/agent/cgroup_resolver.h"
 #include "podgauge/agent/preemption_table.h"
+#include "podgauge/agent/usage_model.h"
 #include "podgauge/agent/usage_table.h"
+#include "podgauge/cgroup/cpu_limit.h"
+#include "podgauge/cgroup/working_set.h"
 #include "podgauge/cgroup/hierarchy.h"
 #include "podgauge/exporters/event_log.h"
 #include "podgauge/exporters/exposition.h"
@@ -96,6 +99,32 @@ loader::CgroupKeying keying_for(const cgroup::CgroupHierarchy& h) {
   return h.has_controller("cpuacct") ? loader::CgroupKeying::V1Cpuacct : loader::CgroupKeying::V1Cpu;
 }
 
+std::vector<analysis::BreachRule> load_breach_rules(const AgentConfig& config) {
+  std::vector<std::string> specs = config.breach_rules;
+  if (!config.breach_rules_file.empty()) {
+    std::ifstream in(config.breach_rules_file);
+    if (!in) throw std::runtime_error("cannot read breach rules file " + config.breach_rules_file);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      size_t start = 0;
+      while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start]))) ++start;
+      if (start < line.size()) specs.push_back(line.substr(start));
+    }
+  }
+  if (specs.empty()) return analysis::default_breach_rules();
+  std::vector<analysis::BreachRule> rules;
+  for (const auto& spec : specs) {
+    try {
+      rules.push_back(analysis::parse_breach_rule(spec));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+  }
+  return rules;
+}
+
 }  // namespace
 
 std::chrono::milliseconds parse_duration(const std::string& text) {
@@ -130,6 +159,7 @@ struct Agent::Impl {
   std::unique_ptr<CgroupResolver> cpu_resolver;
   std::unique_ptr<CgroupResolver> memory_resolver;  // null when memory shares the CPU hierarchy
   const cgroup::CgroupHierarchy* cfs_h = nullptr;    // where cpu.stat has throttling; may be null
+  const cgroup::CgroupHierarchy* mem_h = nullptr;    // where memory.* files are; may be null
   std::unique_ptr<loader::KernelProbes> probes;
   exporters::EventLog events;
   std::unique_ptr<exporters::AgentHttpServer> server;
@@ -137,6 +167,7 @@ struct Agent::Impl {
   mutable std::mutex table_mutex;
   UsageTable table;
   PreemptionTable preemptions;
+  UsageModel model;  // under table_mutex
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> oom_kills_seen{0};
@@ -166,11 +197,13 @@ struct Agent::Impl {
     keying = keying_for(*cpu_h);
     cpu_resolver = std::make_unique<CgroupResolver>(*cpu_h);
     cfs_h = cfs_hierarchy_for(hierarchies, *cpu_h);
-    const cgroup::CgroupHierarchy* mem_h = hierarchies.memory_hierarchy();
+    mem_h = hierarchies.memory_hierarchy();
     if (mem_h && mem_h->mount_point != cpu_h->mount_point)
       memory_resolver = std::make_unique<CgroupResolver>(*mem_h);
     cpu_resolver->index().rescan();
     if (memory_resolver) memory_resolver->index().rescan();
+
+    model = UsageModel(load_breach_rules(config));
 
     loader::LoaderOptions lo;
     lo.keying = keying;
@@ -187,6 +220,7 @@ struct Agent::Impl {
     handlers.summary = [this] { return summary(); };
     server = std::make_unique<exporters::AgentHttpServer>(config.listen, events, handlers);
     server->add_json_route("/v1/containers", [this](const auto&) { return containers_json(); });
+    server->add_json_route("/v1/breaches", [this](const auto&) { return breaches_json(); });
     server->start();
   }
 
@@ -214,7 +248,12 @@ struct Agent::Impl {
     for (const auto& u : usage) resolve(u.cgroup_id);
     for (const auto& p : pairs) resolve(p.victim_cgroup_id), resolve(p.preemptor_cgroup_id);
     std::vector<uint64_t> retired;
-    std::vector<std::pair<UsageTarget, std::string>> containers;
+    struct ContainerToRead {
+      UsageTarget target;
+      std::string path;
+      uint64_t cpu_ns;
+    };
+    std::vector<ContainerToRead> containers;
     {
       std::lock_guard lock(table_mutex);
       for (const auto& u : usage) table.observe_cpu(u.cgroup_id, u.on_cpu_ns, resolve(u.cgroup_id), now);
@@ -242,22 +281,113 @@ struct Agent::Impl {
       for (const auto& t : table.targets()) {
         if (t.target.kind != UsageTarget::Kind::Container) continue;
         live.insert(t.target);
-        if (cfs_h && !t.cgroup_path.empty()) containers.emplace_back(t.target, t.cgroup_path);
+        if (!t.cgroup_path.empty()) containers.push_back({t.target, t.cgroup_path, t.cpu_ns});
       }
-      if (rescan_all) preemptions.retain_victims(live);
+      if (rescan_all) {
+        preemptions.retain_victims(live);
+        model.retain(live);
+      }
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
-    std::vector<std::pair<UsageTarget, CfsStats>> cfs;
-    for (const auto& [target, path] : containers)
-      if (auto st = read_cfs_stats(cfs_h->absolute_path(path))) cfs.emplace_back(target, *st);
-    if (!cfs.empty()) {
-      std::lock_guard lock(table_mutex);
-      for (const auto& [target, st] : cfs) table.record_cfs(target, st);
+    if (memory_resolver && rescan_all) refresh_memory_paths(true);
+    std::vector<ContainerReading> readings;
+    readings.reserve(containers.size());
+    for (const auto& c : containers) {
+      ContainerReading r;
+      r.target = c.target;
+      r.cpu_ns = c.cpu_ns;
+      try {
+        if (cfs_h) {
+          r.cfs = read_cfs_stats(cfs_h->absolute_path(c.path));
+          r.cpu_limit_cores = cgroup::read_cpu_limit_cores(cfs_h->absolute_path(c.path),
+                                                           cfs_h->version == cgroup::CgroupVersion::V2);
+        }
+        if (mem_h)
+          if (auto mpath = memory_path_of(c.target, c.path))
+            r.memory = cgroup::read_memory_usage(mem_h->absolute_path(*mpath),
+                                                 mem_h->version == cgroup::CgroupVersion::V2);
+      } catch (const std::exception& e) {
+        report_read_error(e.what());
+      }
+      readings.push_back(std::move(r));
     }
+    std::vector<analysis::BreachEvent> breaches;
+    {
+      std::lock_guard lock(table_mutex);
+      for (const auto& r : readings)
+        if (r.cfs) table.record_cfs(r.target, *r.cfs);
+      breaches = model.update(readings, analysis::Nanos(clock_ns(CLOCK_MONOTONIC)));
+    }
+    for (const auto& b : breaches) publish_breach(b);
     last_sample_ns = clock_ns(CLOCK_MONOTONIC) - t0;
     ++samples;
     sampled = true;
+  }
+
+  // Each container's own cgroup in the memory hierarchy when that is not the CPU one: v1
+  // hierarchies may place the same pod at different depths (kubelet itself never does, but
+  // a node's own cgroups can differ per hierarchy). Sampling thread only.
+  std::map<UsageTarget, std::string> memory_paths;
+  std::chrono::steady_clock::time_point memory_paths_refreshed{};
+  void refresh_memory_paths(bool rescan) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!rescan && now - memory_paths_refreshed < std::chrono::seconds(1)) return;
+    memory_paths_refreshed = now;
+    if (!rescan) memory_resolver->index().rescan();
+    std::map<UsageTarget, std::string> m;
+    for (const auto& [id, entry] : memory_resolver->index().snapshot()) {
+      if (entry.removed) continue;
+      const ResolvedCgroup r = memory_resolver->resolve(id);
+      if (!r.identity || !r.path) continue;
+      const UsageTarget t = target_of(r);
+      if (t.kind != UsageTarget::Kind::Container) continue;
+      auto it = m.find(t);
+      if (it == m.end() || r.path->size() < it->second.size()) m[t] = *r.path;
+    }
+    memory_paths.swap(m);
+  }
+  std::optional<std::string> memory_path_of(const UsageTarget& t, const std::string& cpu_path) {
+    if (!memory_resolver) return cpu_path;
+    auto it = memory_paths.find(t);
+    if (it == memory_paths.end()) {
+      refresh_memory_paths(false);
+      it = memory_paths.find(t);
+    }
+    if (it == memory_paths.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // cgroupfs read failures (malformed files) are reported once a minute, not per round.
+  std::chrono::steady_clock::time_point last_read_error{};
+  std::atomic<uint64_t> read_errors{0};
+  void report_read_error(const std::string& what) {
+    ++read_errors;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_read_error < std::chrono::minutes(1)) return;
+    last_read_error = now;
+    fprintf(stderr, "podgauge: %s (further read errors this minute are only counted)\n", what.c_str());
+  }
+
+  void publish_breach(const analysis::BreachEvent& b) {
+    const auto slash = b.target.find('/');
+    podgauge::v1::Event e;
+    const bool start = b.phase == analysis::BreachEvent::Phase::Start;
+    e.set_type(start ? "breach_start" : "breach_end");
+    const int64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME);
+    e.set_time_unix_nano(real - (mono - b.time.count()));
+    e.set_node(node);
+    e.set_pod_uid(b.target.substr(0, slash));
+    e.set_container_id(slash == std::string::npos ? "" : b.target.substr(slash + 1));
+    auto* d = start ? e.mutable_breach_start() : e.mutable_breach_end();
+    d->set_rule(b.rule);
+    d->set_resource(std::string(analysis::to_string(b.kind)));
+    d->set_value(b.value);
+    d->set_threshold(b.threshold);
+    d->set_peak(b.peak);
+    d->set_since_unix_nano(real - (mono - b.since.count()));
+    if (!start) d->set_duration_seconds(double((b.time - b.since).count()) / 1e9);
+    events.append(std::move(e));
   }
 
   void on_oom_kill(const loader::OomKill& k) {
@@ -288,11 +418,33 @@ struct Agent::Impl {
     d->set_oom_score_adj(k.oom_score_adj);
     d->set_memory_limit_bytes(k.memcg_limit_bytes);
     d->set_memory_usage_bytes(k.memcg_usage_bytes);
-    events.append(std::move(e));
+    // A cgroup OOM happens when a charge fails at the cgroup's limit, so usage sits at the
+    // limit; a victim picked while its cgroup is below its limit was chosen by a global OOM.
+    const uint64_t slack = std::max<uint64_t>(k.memcg_limit_bytes / 50, 256 << 10);
+    d->set_oom_constraint(k.memcg_limit_bytes && k.memcg_usage_bytes + slack >= k.memcg_limit_bytes
+                              ? "memcg" : "global");
     {
       std::lock_guard lock(table_mutex);
-      table.record_oom_kill(by_cpu.path ? by_cpu : by_mem, Clock::now());
+      const ResolvedCgroup& charged = by_cpu.path ? by_cpu : by_mem;
+      table.record_oom_kill(charged, Clock::now());
+      if (const ContainerModel* m = model.find(target_of(charged))) {
+        uint64_t peak = 0;
+        double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+        for (const auto& p : m->recent_memory) {
+          auto* point = d->add_memory_before();
+          const int64_t offset_ns = p.time.count() - int64_t(k.ktime_ns);
+          point->set_offset_ms(offset_ns / 1'000'000);
+          point->set_working_set_bytes(p.working_set);
+          point->set_limit_bytes(p.limit.value_or(0));
+          peak = std::max(peak, p.working_set);
+          const double x = double(offset_ns) / 1e9, y = double(p.working_set);
+          n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+        }
+        d->set_working_set_peak_bytes(peak);
+        if (n >= 2 && n * sxx - sx * sx > 0) d->set_memory_growth_bytes_per_second((n * sxy - sx * sy) / (n * sxx - sx * sx));
+      }
     }
+    events.append(std::move(e));
     ++oom_kills_seen;
   }
 
@@ -301,8 +453,18 @@ struct Agent::Impl {
     std::map<UsageTarget, std::vector<PreemptionSeries>> preemption_series;
     size_t cgroups = 0, unresolved = 0;
     uint64_t unresolved_ns = 0;
+    struct ModelView {
+      std::optional<cgroup::MemoryUsage> memory;
+      std::optional<double> cpu_limit_cores;
+    };
+    std::map<UsageTarget, ModelView> model_view;
+    std::vector<analysis::ActiveBreach> active_breaches;
+    std::map<std::string, uint64_t> breaches_started;
     {
       std::lock_guard lock(table_mutex);
+      for (const auto& [t, m] : model.containers()) model_view[t] = {m.memory, m.cpu_limit_cores};
+      active_breaches = model.detector().active();
+      breaches_started = model.detector().started_total();
       targets = table.targets();
       preemption_series = preemptions.series();
       cgroups = table.cgroup_count();
@@ -386,6 +548,67 @@ struct Agent::Impl {
       container_labels(t, labels);
       w.sample(labels, double(t.cfs->throttled_ns) / 1e9);
     }
+    // Memory as the kubelet sees it, and the limits the kernel enforces (cgroupfs).
+    auto memory_family = [&](const char* name, const char* help, auto field) {
+      w.family(name, help, MetricType::gauge);
+      for (const auto& t : targets) {
+        if (t.target.kind != UsageTarget::Kind::Container) continue;
+        auto it = model_view.find(t.target);
+        if (it == model_view.end() || !it->second.memory) continue;
+        const auto v = field(*it->second.memory);
+        if (!v) continue;
+        container_labels(t, labels);
+        w.sample(labels, double(*v));
+      }
+    };
+    using MU = cgroup::MemoryUsage;
+    memory_family("podgauge_container_memory_working_set_bytes",
+                  "Memory usage minus inactive file cache, as the kubelet computes it for "
+                  "evictions and as metrics-server reports it.",
+                  [](const MU& m) { return std::optional<uint64_t>(m.working_set); });
+    memory_family("podgauge_container_memory_usage_bytes",
+                  "Memory charged to the container's cgroup, page cache included.",
+                  [](const MU& m) { return std::optional<uint64_t>(m.usage); });
+    memory_family("podgauge_container_memory_rss_bytes", "Anonymous memory of the container.",
+                  [](const MU& m) { return std::optional<uint64_t>(m.rss); });
+    memory_family("podgauge_container_memory_cache_bytes", "Page cache charged to the container.",
+                  [](const MU& m) { return std::optional<uint64_t>(m.page_cache); });
+    memory_family("podgauge_container_memory_swap_bytes", "Swap used by the container.",
+                  [](const MU& m) { return std::optional<uint64_t>(m.swap); });
+    memory_family("podgauge_container_memory_limit_bytes",
+                  "Memory limit the kernel enforces on the container (absent when unlimited).",
+                  [](const MU& m) { return m.limit; });
+    w.family("podgauge_container_cpu_limit_cores",
+             "CPU limit the kernel enforces on the container, from its CFS quota and period "
+             "(absent when unlimited).",
+             MetricType::gauge);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container) continue;
+      auto it = model_view.find(t.target);
+      if (it == model_view.end() || !it->second.cpu_limit_cores) continue;
+      container_labels(t, labels);
+      w.sample(labels, *it->second.cpu_limit_cores);
+    }
+    w.family("podgauge_container_breach_active",
+             "1 while a breach rule holds for the container (see podgauge_breach_rule_info).",
+             MetricType::gauge);
+    for (const auto& b : active_breaches) {
+      const auto slash = b.target.find('/');
+      // Labels view their strings: these must outlive the sample call.
+      const std::string pod_uid = b.target.substr(0, slash);
+      const std::string container_id = slash == std::string::npos ? "" : b.target.substr(slash + 1);
+      labels.clear();
+      labels.push_back({"node", node});
+      if (uid) labels.push_back({"pod_uid", pod_uid});
+      labels.push_back({"container_id", container_id});
+      labels.push_back({"rule", b.rule});
+      w.sample(labels, 1);
+    }
+    w.family("podgauge_breaches_total", "Breaches started on this node, by rule.",
+             MetricType::counter);
+    for (const auto& r : model.detector().rules())
+      w.sample_integer({{"node", node}, {"rule", r.name}},
+                       breaches_started.count(r.name) ? breaches_started.at(r.name) : 0);
     w.family("podgauge_container_info",
              "Container identity read from its cgroup: runtime, QoS class and cgroup path.",
              MetricType::gauge);
@@ -455,6 +678,9 @@ struct Agent::Impl {
              "CPU time of cgroups that vanished before the agent could name them.",
              MetricType::counter);
     w.sample({}, double(unresolved_ns) / 1e9);
+    w.family("podgauge_agent_cgroupfs_read_errors_total",
+             "Container cgroup files that could not be read or parsed.", MetricType::counter);
+    w.sample_integer({}, read_errors.load());
     w.family("podgauge_agent_samples_total", "Sampling rounds completed.", MetricType::counter);
     w.sample_integer({}, samples.load());
     w.family("podgauge_agent_sample_duration_seconds", "Duration of the last sampling round.",
@@ -492,6 +718,40 @@ struct Agent::Impl {
                      {"runqueue_latency_seconds_sum", double(t.runqueue.sum_ns) / 1e9},
                      {"runqueue_latency_count", t.runqueue.count},
                      {"cfs_throttled_periods", t.cfs ? nlohmann::json(t.cfs->throttled_periods) : nlohmann::json()}});
+      auto& row = out.back();
+      auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+      if (const ContainerModel* m = model.find(t.target)) {
+        row["cpu_cores"] = opt(m->cpu_cores);
+        row["cpu_limit_cores"] = opt(m->cpu_limit_cores);
+        row["throttled_percent"] = opt(m->throttled_percent);
+        if (m->memory) {
+          row["memory_working_set_bytes"] = m->memory->working_set;
+          row["memory_usage_bytes"] = m->memory->usage;
+          row["memory_rss_bytes"] = m->memory->rss;
+          row["memory_cache_bytes"] = m->memory->page_cache;
+          row["memory_swap_bytes"] = m->memory->swap;
+          row["memory_limit_bytes"] = opt(m->memory->limit);
+        }
+      }
+    }
+    return out;
+  }
+
+  nlohmann::json breaches_json() const {
+    nlohmann::json out = nlohmann::json::array();
+    std::lock_guard lock(table_mutex);
+    const int64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME);
+    for (const auto& b : model.detector().active()) {
+      const auto slash = b.target.find('/');
+      out.push_back({{"pod_uid", b.target.substr(0, slash)},
+                     {"container_id", slash == std::string::npos ? "" : b.target.substr(slash + 1)},
+                     {"rule", b.rule},
+                     {"resource", analysis::to_string(b.kind)},
+                     {"value", b.value},
+                     {"threshold", b.threshold},
+                     {"peak", b.peak},
+                     {"since_unix_nano", real - (mono - b.since.count())},
+                     {"duration_seconds", double(mono - b.since.count()) / 1e9}});
     }
     return out;
   }

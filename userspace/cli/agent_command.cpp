@@ -37,9 +37,15 @@ Flags:
       --cgroup-hierarchy H   hierarchy whose cgroup ids key CPU time: auto (default: v2 on
                              pure-v2 nodes, else v1 cpuacct), v1, or v2 (hybrid nodes whose
                              kubelet uses the systemd driver also have the tree in v2)
+      --breach-rule RULE     a limit-breach rule (repeatable; replaces the defaults), e.g.
+                             memory.limit>=90%/1m, cpu.limit>=90%/5m, cpu.request>=150%/10m,
+                             throttling>=25%/1m, memory.time_to_limit<=10m/30s; options
+                             ,hysteresis=5,clear=30s,smooth=10s,trend=2m
+      --breach-rules-file F  breach rules, one a line ('#' starts a comment)
   -h, --help                 this help
 
 Endpoints: /metrics /healthz /readyz /v1/summary /v1/events?follow=true&since=SEQ /v1/containers
+           /v1/breaches
 )";
 
 }  // namespace
@@ -85,6 +91,10 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.bpf_stats = true;
       } else if (arg == "--cgroup-hierarchy") {
         config.cgroup_hierarchy = need("--cgroup-hierarchy");
+      } else if (arg == "--breach-rule") {
+        config.breach_rules.push_back(need("--breach-rule"));
+      } else if (arg == "--breach-rules-file") {
+        config.breach_rules_file = need("--breach-rules-file");
       } else if (arg == "--raw-tracepoints") {
         config.force_raw_tracepoints = true;
       } else {

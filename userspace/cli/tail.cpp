@@ -214,6 +214,8 @@ std::string details_of(const Event& e) {
     s += " limit=" + (d.memory_limit_bytes() ? format_bytes(d.memory_limit_bytes()) : "none");
     if (d.memory_usage_bytes()) s += " usage=" + format_bytes(d.memory_usage_bytes());
     if (d.oom_score_adj()) s += " oom_score_adj=" + std::to_string(d.oom_score_adj());
+    if (!d.oom_constraint().empty()) s += " constraint=" + d.oom_constraint();
+    if (d.working_set_peak_bytes()) s += " working_set_peak_60s=" + format_bytes(d.working_set_peak_bytes());
     return s;
   }
   const auto* reflection = e.GetReflection();

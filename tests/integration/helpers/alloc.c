@@ -1,6 +1,7 @@
-/* alloc MIB [COMM] [HOLD_SECONDS] — allocate MIB MiB in 1 MiB steps, touching every page, about
- * 2 ms per step so memory rises over a short time; then hold it HOLD_SECONDS (default 0) and
- * exit 0. Progress goes to stderr. Used for OOM-kill and working-set tests. */
+/* alloc MIB [COMM] [HOLD_SECONDS] [STEP_MS] — allocate MIB MiB in 1 MiB steps, touching every
+ * page, STEP_MS (default 2) ms per step so memory rises over a short time; then hold it
+ * HOLD_SECONDS (default 0) and exit 0. Progress goes to stderr. Used for OOM-kill, working-set
+ * and breach tests (a slow ramp: STEP_MS 50). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	double hold = argc >= 4 ? strtod(argv[3], NULL) : 0.0;
+	long step_ms = argc >= 5 ? strtol(argv[4], NULL, 10) : 2;
 	prctl(PR_SET_NAME, argc >= 3 ? argv[2] : "pg-alloc", 0, 0, 0);
 
-	const struct timespec step = { .tv_sec = 0, .tv_nsec = 2 * 1000 * 1000 };
+	const struct timespec step = { .tv_sec = step_ms / 1000, .tv_nsec = (step_ms % 1000) * 1000 * 1000 };
 	for (long i = 1; i <= mib; i++) {
 		char *chunk = malloc(MIB);
 		if (!chunk) {

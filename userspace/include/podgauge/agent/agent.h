@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,10 @@ struct AgentConfig {
   bool force_raw_tracepoints = false;
   std::string cgroup_hierarchy = "auto";  // which hierarchy keys CPU: auto, v1 (cpuacct), v2
   std::string mountinfo = "/proc/self/mountinfo";
+  // Breach rules (analysis/breach_detector.h syntax); empty: the defaults. A file holds one
+  // rule a line ('#' comments).
+  std::vector<std::string> breach_rules;
+  std::string breach_rules_file;
 };
 
 /// Runs the agent. Construction discovers cgroups, loads BPF and binds the listener, throwing

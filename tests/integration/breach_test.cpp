@@ -1,0 +1,198 @@
+// Limit breaches end to end: real cgroups with real limits, a process ramping its memory into
+// the OOM killer, a CPU burner held by its CFS quota; the agent's events through `podgauge tail`.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "agent_metrics.h"
+#include "agent_process.h"
+#include "support/cgroup_sandbox.h"
+#include "support/http.h"
+#include "support/paths.h"
+#include "support/process.h"
+
+using namespace std::chrono_literals;
+using namespace podgauge::itest;
+
+namespace {
+
+// Short windows so the test runs in seconds; the rules' logic over long windows is covered by
+// tests/unit/analysis_breach_test.cpp with an injected clock.
+class BreachTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    agent_ = new AgentProcess({"--interval", "100ms",
+                               "--breach-rule", "memory.limit>=75%/300ms,clear=300ms",
+                               "--breach-rule", "throttling>=50%/1s,smooth=500ms,clear=1s"});
+  }
+  static void TearDownTestSuite() {
+    delete agent_;
+    agent_ = nullptr;
+  }
+  static AgentProcess* agent_;
+};
+AgentProcess* BreachTest::agent_ = nullptr;
+
+ChildProcess tail_json(const std::string& url) {
+  ProcessSpec spec;
+  spec.argv = {podgauge_binary().string(), "tail", "--agent", url, "-o", "json"};
+  return ChildProcess(spec);
+}
+
+// Every JSON event `tail` printed for the container until `done` matches one, or `timeout`.
+std::vector<nlohmann::json> events_until(ChildProcess& tail, const std::string& cid,
+                                         const std::function<bool(const nlohmann::json&)>& done,
+                                         std::chrono::milliseconds timeout) {
+  std::vector<nlohmann::json> seen;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto line = tail.wait_for_line(
+        ChildProcess::Stream::Stdout,
+        [&](const std::string& l) { return l.find(cid) != std::string::npos; },
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    if (!line) break;
+    seen.push_back(nlohmann::json::parse(*line));
+    if (done(seen.back())) break;
+  }
+  return seen;
+}
+
+void set_cpu_quota(const CgroupSandbox& sandbox, const std::string& rel, int64_t quota_us) {
+  if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.cfs_quota_us")) {
+    sandbox.write("cpu", rel, "cpu.cfs_period_us", "100000");
+    sandbox.write("cpu", rel, "cpu.cfs_quota_us", std::to_string(quota_us));
+    return;
+  }
+  sandbox.write("cpu", rel, "cpu.max", (quota_us < 0 ? std::string("max") : std::to_string(quota_us)) + " 100000");
+}
+
+}  // namespace
+
+TEST_F(BreachTest, memory_ramping_to_its_limit_raises_a_breach_before_the_oom_kill_which_carries_the_trajectory) {
+  CgroupSandbox sandbox;
+  const auto uid = KubeletNames::random_pod_uid();
+  const auto cid = KubeletNames::random_container_id();
+  const auto rel = KubeletNames::cgroupfs_container(QosClass::Burstable, uid, cid);
+  sandbox.create(rel);
+  const uint64_t limit = 64ull << 20;
+  sandbox.set_memory_limit(rel, limit);
+
+  ChildProcess tail = tail_json(agent_->url);
+  std::this_thread::sleep_for(300ms);
+  // 1 MiB every 40 ms: 75% of the limit after ~2 s, the limit ~0.6 s later.
+  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "256", "pg-ramp", "0", "40"}, sandbox.dirs(rel)));
+  const pid_t victim = alloc.pid();
+  auto status = alloc.wait(30s);
+  ASSERT_TRUE(status) << "allocator still running: no OOM kill";
+  ASSERT_TRUE(status->killed_by(SIGKILL)) << status->describe();
+
+  auto events = events_until(tail, cid, [](const auto& e) { return e["type"] == "oom_kill"; }, 5s);
+  ASSERT_FALSE(events.empty()) << "no event for the container; tail stderr:\n" << tail.stderr_text();
+  const nlohmann::json* start = nullptr;
+  const nlohmann::json* kill = nullptr;
+  for (const auto& e : events) {
+    if (e["type"] == "breach_start" && !start) start = &e;
+    if (e["type"] == "oom_kill") kill = &e;
+  }
+  ASSERT_TRUE(kill) << "no oom_kill event";
+  ASSERT_TRUE(start) << "no breach_start before the OOM kill";
+  EXPECT_LT((*start)["seq"].get<uint64_t>(), (*kill)["seq"].get<uint64_t>());
+  EXPECT_EQ((*start)["rule"], "memory.limit>=75%/300ms,clear=300ms");
+  EXPECT_EQ((*start)["resource"], "memory.limit");
+  EXPECT_EQ((*start)["pod_uid"], uid);
+  EXPECT_GE((*start)["value"].get<double>(), 75.0);
+  EXPECT_LE((*start)["value"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ((*start)["threshold"].get<double>(), 75.0);
+
+  const auto& k = *kill;
+  EXPECT_EQ(k["pid"], victim);
+  EXPECT_EQ(k["oom_constraint"], "memcg");
+  ASSERT_TRUE(k["memory_before"].is_array());
+  const auto& points = k["memory_before"];
+  // Sampled every 100 ms for the ~2.6 s the ramp lasted: well over 5 points in the last minute.
+  ASSERT_GE(points.size(), 5u) << k.dump();
+  int64_t previous = -61'000;
+  for (const auto& p : points) {
+    const int64_t off = p["offset_ms"].get<int64_t>();
+    EXPECT_GE(off, previous) << "points in time order";
+    EXPECT_LE(off, 100) << "no point after the kill (sampling jitter aside)";
+    previous = off;
+    EXPECT_EQ(p["limit_bytes"].get<uint64_t>(), limit);
+  }
+  EXPECT_GE(points.back()["working_set_bytes"].get<uint64_t>(), limit / 2)
+      << "the last sample before the kill shows the container near its limit";
+  EXPECT_GE(k["working_set_peak_bytes"].get<uint64_t>(), limit * 3 / 4);
+  EXPECT_LE(k["working_set_peak_bytes"].get<uint64_t>(), limit);
+  EXPECT_GT(k["memory_growth_bytes_per_second"].get<double>(), 4.0 * (1 << 20))
+      << "the ramp was ~25 MiB/s";
+}
+
+TEST_F(BreachTest, a_container_held_by_its_cpu_quota_raises_a_throttling_breach_that_ends_when_relieved) {
+  CgroupSandbox sandbox;
+  const auto uid = KubeletNames::random_pod_uid();
+  const auto cid = KubeletNames::random_container_id();
+  const auto rel = KubeletNames::cgroupfs_container(QosClass::Burstable, uid, cid);
+  sandbox.create(rel);
+  set_cpu_quota(sandbox, rel, 10000);  // 0.1 CPU
+
+  ChildProcess tail = tail_json(agent_->url);
+  std::this_thread::sleep_for(300ms);
+  ChildProcess burn(in_cgroup({helper_binary("burn").string(), "20", "pg-throttled"}, sandbox.dirs(rel)));
+
+  auto started = events_until(tail, cid, [](const auto& e) { return e["type"] == "breach_start"; }, 8s);
+  ASSERT_FALSE(started.empty() || started.back()["type"] != "breach_start")
+      << "no throttling breach within 8 s; tail stderr:\n" << tail.stderr_text();
+  const auto& s = started.back();
+  EXPECT_EQ(s["resource"], "throttling");
+  EXPECT_GE(s["value"].get<double>(), 50.0);
+  const std::string page = agent_->metrics();
+  EXPECT_EQ(metric_value(page, "podgauge_container_breach_active",
+                         {{"container_id", cid}, {"rule", "throttling>=50%/1s,smooth=500ms,clear=1s"}}),
+            1.0) << page;
+  EXPECT_NEAR(metric_value(page, "podgauge_container_cpu_limit_cores", {{"container_id", cid}})
+                  .value_or(-1),
+              0.1, 1e-9);
+  const auto active = nlohmann::json::parse(http_get(agent_->url + "/v1/breaches").body);
+  bool listed = false;
+  for (const auto& b : active) listed |= b["container_id"] == cid && b["resource"] == "throttling";
+  EXPECT_TRUE(listed) << active.dump();
+
+  // Relieve it: no quota any more.
+  set_cpu_quota(sandbox, rel, -1);
+  auto ended = events_until(tail, cid, [](const auto& e) { return e["type"] == "breach_end"; }, 8s);
+  ASSERT_FALSE(ended.empty() || ended.back()["type"] != "breach_end") << "the breach did not end once relieved";
+  EXPECT_EQ(ended.back()["resource"], "throttling");
+  EXPECT_GT(ended.back()["duration_seconds"].get<double>(), 1.0);
+  EXPECT_FALSE(metric_value(agent_->metrics(), "podgauge_container_cpu_limit_cores", {{"container_id", cid}}));
+  burn.kill(SIGKILL);
+}
+
+TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_them) {
+  CgroupSandbox sandbox;
+  const auto uid = KubeletNames::random_pod_uid();
+  const auto cid = KubeletNames::random_container_id();
+  const auto rel = KubeletNames::cgroupfs_container(QosClass::Burstable, uid, cid);
+  sandbox.create(rel);
+  sandbox.set_memory_limit(rel, 256ull << 20);
+  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "48", "pg-hold", "30"}, sandbox.dirs(rel)));
+  double ws = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        ws = metric_value(agent_->metrics(), "podgauge_container_memory_working_set_bytes", {{"container_id", cid}})
+                 .value_or(0);
+        return ws >= 48.0 * (1 << 20);
+      },
+      10s))
+      << "working set " << ws;
+  const std::string page = agent_->metrics();
+  EXPECT_EQ(metric_value(page, "podgauge_container_memory_limit_bytes", {{"container_id", cid}}),
+            double(256ull << 20));
+  const double rss = metric_value(page, "podgauge_container_memory_rss_bytes", {{"container_id", cid}}).value_or(0);
+  EXPECT_GE(rss, 47.0 * (1 << 20));
+  EXPECT_LE(ws, 64.0 * (1 << 20)) << "48 MiB of anonymous memory plus a little";
+  alloc.kill(SIGKILL);
+}
