@@ -196,3 +196,60 @@ TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_the
   EXPECT_LE(ws, 64.0 * (1 << 20)) << "48 MiB of anonymous memory plus a little";
   alloc.kill(SIGKILL);
 }
+
+TEST_F(BreachTest, top_shows_each_container_and_sums_pods_against_their_limits) {
+  CgroupSandbox sandbox;
+  const auto uid = KubeletNames::random_pod_uid();
+  const auto app = KubeletNames::random_container_id(), sidecar = KubeletNames::random_container_id();
+  const auto app_rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", app);
+  const auto side_rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", sidecar);
+  sandbox.create(app_rel);
+  sandbox.create(side_rel);
+  sandbox.set_memory_limit(app_rel, 128ull << 20);
+  sandbox.set_memory_limit(side_rel, 64ull << 20);
+  ChildProcess a(in_cgroup({helper_binary("alloc").string(), "40", "pg-app", "30"}, sandbox.dirs(app_rel)));
+  ChildProcess b(in_cgroup({helper_binary("alloc").string(), "16", "pg-side", "30"}, sandbox.dirs(side_rel)));
+  ChildProcess burn(in_cgroup({helper_binary("burn").string(), "30", "pg-top-burn"}, sandbox.dirs(app_rel)));
+
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), podgauge_binary().string());
+    const RunResult r = run_process(args, 10s);
+    EXPECT_TRUE(r.status.success()) << r.err;
+    return r.out;
+  };
+  nlohmann::json mine;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        mine = nlohmann::json::array();
+        for (const auto& c : nlohmann::json::parse(run({"top", "containers", "--agent", agent_->url, "-o", "json"})))
+          if (c["pod_uid"] == uid && c["memory_working_set_bytes"].is_number() && c["cpu_cores"].is_number())
+            mine.push_back(c);
+        if (mine.size() != 2) return false;
+        double app_ws = 0, side_ws = 0;
+        for (const auto& c : mine)
+          (c["container_id"] == app ? app_ws : side_ws) = c["memory_working_set_bytes"].get<double>();
+        return app_ws >= 40.0 * (1 << 20) && side_ws >= 16.0 * (1 << 20) &&
+               mine[0]["cpu_cores"].get<double>() > 0.05;
+      },
+      10s))
+      << mine.dump();
+  // Sorted by CPU: the burner's container first.
+  EXPECT_EQ(mine[0]["container_id"], app);
+  EXPECT_GT(mine[0]["cpu_cores"].get<double>(), mine[1]["cpu_cores"].get<double>());
+  EXPECT_EQ(mine[0]["memory_limit_bytes"].get<double>(), double(128ull << 20));
+
+  nlohmann::json pod;
+  for (const auto& p : nlohmann::json::parse(run({"top", "pods", "--agent", agent_->url, "-o", "json"})))
+    if (p["pod_uid"] == uid) pod = p;
+  ASSERT_FALSE(pod.is_null());
+  EXPECT_EQ(pod["containers"], 2);
+  EXPECT_EQ(pod["memory_limit_bytes"].get<double>(), double(192ull << 20)) << "the pod's limit sums its containers'";
+  EXPECT_GE(pod["memory_working_set_bytes"].get<double>(), 56.0 * (1 << 20));
+
+  const std::string table = run({"top", "containers", "--agent", agent_->url, "--sort-by", "memory"});
+  EXPECT_NE(table.find("CPU(cores)"), std::string::npos) << table;
+  EXPECT_NE(table.find(app.substr(0, 12)), std::string::npos) << table;
+  burn.kill(SIGKILL);
+  a.kill(SIGKILL);
+  b.kill(SIGKILL);
+}

@@ -5,6 +5,7 @@
 
 #include "agent_command.h"
 #include "tail.h"
+#include "top.h"
 
 namespace {
 
@@ -14,7 +15,9 @@ Usage: podgauge <command> [flags]        (also as a kubectl plugin: kubectl gaug
 
 Commands:
   agent     run the node agent (eBPF probes, /metrics, /v1/events)
-  tail      stream live events (OOM kills, ...) from an agent
+  tail      stream live events (OOM kills, breaches, ...) from an agent
+  top       usage of pods or containers against their requests and limits
+  breaches  containers over their limits, now or over a window
   version   print the version
 
 Run 'podgauge <command> --help' for a command's flags.
@@ -31,6 +34,8 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "agent") return podgauge::cli::agent_main(argc - 2, argv + 2, std::cout, std::cerr);
   if (command == "tail") return podgauge::cli::tail_main(argc - 2, argv + 2, std::cout, std::cerr);
+  if (command == "top") return podgauge::cli::top_main(argc - 2, argv + 2, std::cout, std::cerr);
+  if (command == "breaches") return podgauge::cli::breaches_main(argc - 2, argv + 2, std::cout, std::cerr);
   if (command == "version" || command == "--version") {
 #ifdef PODGAUGE_VERSION
     std::cout << "podgauge " << PODGAUGE_VERSION << "\n";

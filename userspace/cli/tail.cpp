@@ -21,6 +21,8 @@
 #include <google/protobuf/message.h>
 #include <httplib.h>
 
+#include "agent_url.h"
+
 #include "podgauge/exporters/event_json.h"
 #include "podgauge/exporters/event_stream.h"
 
@@ -125,28 +127,6 @@ std::optional<TailOptions> parse_args(int argc, char** argv, std::ostream& out) 
         "yet; point it at one agent, e.g. --agent http://127.0.0.1:9742"};
   }
   return o;
-}
-
-struct AgentUrl {
-  std::string origin;     // scheme://host:port for httplib::Client
-  std::string base_path;  // e.g. an API-server proxy prefix; no trailing slash
-};
-
-AgentUrl parse_agent_url(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos)
-    throw UsageError{"--agent wants a URL like http://HOST:9742, got \"" + std::string(url) + "\""};
-  const std::string_view scheme = url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https")
-    throw UsageError{"--agent URL must start with http:// or https://, got \"" + std::string(url) + "\""};
-  const auto path_start = url.find('/', scheme_end + 3);
-  AgentUrl out;
-  out.origin = std::string(url.substr(0, path_start));
-  if (path_start != std::string_view::npos) out.base_path = std::string(url.substr(path_start));
-  while (out.base_path.ends_with('/')) out.base_path.pop_back();
-  if (out.origin.size() == scheme_end + 3)
-    throw UsageError{"--agent URL has no host: \"" + std::string(url) + "\""};
-  return out;
 }
 
 std::string format_bytes(std::uint64_t bytes) {
@@ -486,6 +466,9 @@ int tail_main(int argc, char** argv, std::ostream& out, std::ostream& err, std::
     url = parse_agent_url(options->agent);
   } catch (const UsageError& e) {
     err << "podgauge tail: " << e.message << "\nRun 'podgauge tail --help' for usage." << std::endl;
+    return 2;
+  } catch (const AgentUrlError& e) {
+    err << "podgauge tail: " << e.what() << "\nRun 'podgauge tail --help' for usage." << std::endl;
     return 2;
   }
   return Tail(std::move(*options), std::move(url), out, err, std::move(stop)).run();
