@@ -246,6 +246,12 @@ struct Agent::Impl {
       return it->second;
     };
     for (const auto& u : usage) resolve(u.cgroup_id);
+    // Every pod and container cgroup that exists, also those whose tasks have not run since the
+    // probes loaded (a sleeping pod is still a pod): enumerated from the index on each rescan.
+    std::vector<uint64_t> enumerated;
+    if (rescan_all || samples == 0)
+      for (const auto& [id, entry] : cpu_resolver->index().snapshot())
+        if (!entry.removed && resolve(id).identity) enumerated.push_back(id);
     for (const auto& p : pairs) resolve(p.victim_cgroup_id), resolve(p.preemptor_cgroup_id);
     std::vector<uint64_t> retired;
     struct ContainerToRead {
@@ -256,6 +262,7 @@ struct Agent::Impl {
     std::vector<ContainerToRead> containers;
     {
       std::lock_guard lock(table_mutex);
+      for (const auto id : enumerated) table.observe_cpu(id, 0, resolve(id), now);  // max: never steps back
       for (const auto& u : usage) table.observe_cpu(u.cgroup_id, u.on_cpu_ns, resolve(u.cgroup_id), now);
       for (const auto& r : runqueue) {
         LatencyHistogram h;
