@@ -36,16 +36,20 @@ struct ContainerSpec {
   std::string memory_limit;
 };
 
-json pod_json(const std::string& ns, const std::string& name, const std::vector<ContainerSpec>& containers,
-              const json& owner = nullptr, const json& labels = json::object()) {
+json pod_json(const std::string& ns, const std::string& name,
+              const std::vector<ContainerSpec>& containers, const json& owner = nullptr,
+              const json& labels = json::object()) {
   json spec_containers = json::array(), statuses = json::array();
   for (const auto& c : containers) {
     json sc = {{"name", c.name}, {"image", "registry.example/" + c.name + ":1"}};
     if (!c.memory_limit.empty())
-      sc["resources"] = {{"limits", {{"memory", c.memory_limit}}}, {"requests", {{"memory", c.memory_limit}}}};
+      sc["resources"] = {{"limits", {{"memory", c.memory_limit}}},
+                         {"requests", {{"memory", c.memory_limit}}}};
     spec_containers.push_back(sc);
-    json st = {{"name", c.name}, {"ready", true}, {"restartCount", 0}, {"image", sc["image"]},
-               {"imageID", ""}, {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}};
+    json st = {
+        {"name", c.name},    {"ready", true},
+        {"restartCount", 0}, {"image", sc["image"]},
+        {"imageID", ""},     {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}};
     if (!c.id.empty()) st["containerID"] = "containerd://" + c.id;
     statuses.push_back(st);
   }
@@ -71,19 +75,24 @@ json summary(const AgentProcess& agent) {
   return r.status == 200 ? json::parse(r.body) : json::object();
 }
 
-std::optional<double> named(const std::string& page, const std::string& metric, const std::string& cid,
-                            const std::string& ns, const std::string& pod, const std::string& container) {
-  return metric_value(page, metric,
-                      {{"container_id", cid}, {"namespace", ns}, {"pod", pod}, {"container", container}});
+std::optional<double> named(const std::string& page, const std::string& metric,
+                            const std::string& cid, const std::string& ns, const std::string& pod,
+                            const std::string& container) {
+  return metric_value(
+      page, metric,
+      {{"container_id", cid}, {"namespace", ns}, {"pod", pod}, {"container", container}});
 }
 
 // A CPU burner in a kubelet-style container cgroup of `uid`, run to completion.
-void burn_in(CgroupSandbox& sandbox, const std::string& uid, const std::string& cid, const char* seconds = "0.3") {
+void burn_in(CgroupSandbox& sandbox, const std::string& uid, const std::string& cid,
+             const char* seconds = "0.3") {
   const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
   sandbox.create(rel);
-  ChildProcess burner(in_cgroup({helper_binary("burn").string(), seconds, "pg-burn"}, sandbox.dirs(rel)));
+  ChildProcess burner(
+      in_cgroup({helper_binary("burn").string(), seconds, "pg-burn"}, sandbox.dirs(rel)));
   auto status = burner.wait(10s);
-  ASSERT_TRUE(status && status->success()) << (status ? status->describe() : "burner still running");
+  ASSERT_TRUE(status && status->success())
+      << (status ? status->describe() : "burner still running");
 }
 
 // Starts `podgauge tail -o json` against the agent.
@@ -100,14 +109,16 @@ void oom_kill_in(CgroupSandbox& sandbox, const std::string& uid, const std::stri
   const auto rel = KubeletNames::cgroupfs_container(QosClass::Guaranteed, uid, cid);
   sandbox.create(rel);
   sandbox.set_memory_limit(rel, 64ull << 20);
-  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "256", "pg-alloc"}, sandbox.dirs(rel)));
+  ChildProcess alloc(
+      in_cgroup({helper_binary("alloc").string(), "256", "pg-alloc"}, sandbox.dirs(rel)));
   auto status = alloc.wait(30s);
   ASSERT_TRUE(status) << "allocator still running: no OOM kill";
   ASSERT_TRUE(status->killed_by(SIGKILL)) << status->describe();
   ASSERT_EQ(sandbox.memory_oom_kills(rel), 1u);
 }
 
-std::optional<json> oom_event_for(ChildProcess& tail, const std::string& cid, std::chrono::milliseconds within) {
+std::optional<json> oom_event_for(ChildProcess& tail, const std::string& cid,
+                                  std::chrono::milliseconds within) {
   auto line = tail.wait_for_line(
       ChildProcess::Stream::Stdout,
       [&](const std::string& l) {
@@ -139,10 +150,13 @@ class AgentKube : public ::testing::Test {
     api_ = new fa::FakeApiServer(o);
     // Events wait up to 15 s for their pod (default 5 s): the API outage below lasts ~2 s and
     // the informer's reconnect backoff adds a few more.
-    agent_ = new AgentProcess({"--kubeconfig", api_->token_kubeconfig().string(), "--metadata-wait", "15s"});
-    if (!wait_until([] { return summary(*agent_).value("/kubernetes/synced"_json_pointer, false); }, 20s))
-      ADD_FAILURE() << "the agent never synced with the fake API server: " << summary(*agent_).dump()
-                    << "\nagent stderr:\n" << agent_->process->stderr_text();
+    agent_ = new AgentProcess(
+        {"--kubeconfig", api_->token_kubeconfig().string(), "--metadata-wait", "15s"});
+    if (!wait_until([] { return summary(*agent_).value("/kubernetes/synced"_json_pointer, false); },
+                    20s))
+      ADD_FAILURE() << "the agent never synced with the fake API server: "
+                    << summary(*agent_).dump() << "\nagent stderr:\n"
+                    << agent_->process->stderr_text();
   }
   static void TearDownTestSuite() {
     delete agent_;
@@ -152,7 +166,8 @@ class AgentKube : public ::testing::Test {
   }
   void TearDown() override {
     api_->faults().reset();
-    if (HasFailure()) std::fprintf(stderr, "agent stderr:\n%s\n", agent_->process->stderr_text().c_str());
+    if (HasFailure())
+      std::fprintf(stderr, "agent stderr:\n%s\n", agent_->process->stderr_text().c_str());
   }
   // Creates the pod and returns its uid (the API server assigns it, as the real one does).
   static std::string create_pod(const json& pod) {
@@ -176,10 +191,12 @@ TEST_F(AgentKube, metrics_and_summary_name_namespace_pod_container_and_owner) {
 
   CgroupSandbox sandbox;
   const auto app = KubeletNames::random_container_id(), proxy = KubeletNames::random_container_id();
-  const auto uid = create_pod(pod_json("shop", "web-5f6d7c-abcde", {{"app", app, ""}, {"proxy", proxy, ""}},
-                                       controller("ReplicaSet", "web-5f6d7c"), {{"pod-template-hash", "5f6d7c"}}));
+  const auto uid = create_pod(
+      pod_json("shop", "web-5f6d7c-abcde", {{"app", app, ""}, {"proxy", proxy, ""}},
+               controller("ReplicaSet", "web-5f6d7c"), {{"pod-template-hash", "5f6d7c"}}));
   // A pod of another node is not watched.
-  auto elsewhere = pod_json("shop", "web-5f6d7c-other", {{"app", KubeletNames::random_container_id(), ""}});
+  auto elsewhere =
+      pod_json("shop", "web-5f6d7c-other", {{"app", KubeletNames::random_container_id(), ""}});
   elsewhere["spec"]["nodeName"] = "another-node";
   create_pod(elsewhere);
   burn_in(sandbox, uid, app);
@@ -189,8 +206,10 @@ TEST_F(AgentKube, metrics_and_summary_name_namespace_pod_container_and_owner) {
   EXPECT_TRUE(wait_until(
       [&] {
         page = agent_->metrics();
-        return named(page, "podgauge_container_cpu_usage_seconds_total", app, "shop", "web-5f6d7c-abcde", "app") &&
-               named(page, "podgauge_container_cpu_usage_seconds_total", proxy, "shop", "web-5f6d7c-abcde", "proxy");
+        return named(page, "podgauge_container_cpu_usage_seconds_total", app, "shop",
+                     "web-5f6d7c-abcde", "app") &&
+               named(page, "podgauge_container_cpu_usage_seconds_total", proxy, "shop",
+                     "web-5f6d7c-abcde", "proxy");
       },
       5s))
       << page;
@@ -198,7 +217,9 @@ TEST_F(AgentKube, metrics_and_summary_name_namespace_pod_container_and_owner) {
                            {{"container_id", app}, {"pod_uid", uid}, {"node", kNode}}))
       << "pod_uid and node stay";
   EXPECT_TRUE(metric_value(page, "podgauge_container_info",
-                           {{"container_id", app}, {"container", "app"}, {"owner_kind", "Deployment"},
+                           {{"container_id", app},
+                            {"container", "app"},
+                            {"owner_kind", "Deployment"},
                             {"owner_name", "web"}}))
       << page;
   EXPECT_EQ(metric_value(page, "podgauge_agent_kubernetes_synced", {}), 1);
@@ -211,10 +232,12 @@ TEST_F(AgentKube, metrics_and_summary_name_namespace_pod_container_and_owner) {
   EXPECT_TRUE(wait_until(
       [&] {
         page = agent_->metrics();
-        return named(page, "podgauge_container_cpu_usage_seconds_total", stranger, "", "", "").has_value();
+        return named(page, "podgauge_container_cpu_usage_seconds_total", stranger, "", "", "")
+            .has_value();
       },
       5s))
-      << "an unknown pod's series has namespace=\"\", pod=\"\", container=\"\":\n" << page;
+      << "an unknown pod's series has namespace=\"\", pod=\"\", container=\"\":\n"
+      << page;
 
   const auto containers = json::parse(http_get(agent_->url + "/v1/containers").body);
   bool found = false;
@@ -233,8 +256,10 @@ TEST_F(AgentKube, oom_killed_pod_deleted_right_after_the_kill_is_still_named) {
   CgroupSandbox sandbox;
   const auto cid = KubeletNames::random_container_id();
   const std::string pod = "nightly-29123-x7k2p";
-  const auto uid = create_pod(pod_json("batch", pod, {{"worker", cid, "64Mi"}}, controller("Job", "nightly-29123")));
-  ASSERT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["pods"].get<int>() > 0; }, 5s));
+  const auto uid = create_pod(
+      pod_json("batch", pod, {{"worker", cid, "64Mi"}}, controller("Job", "nightly-29123")));
+  ASSERT_TRUE(
+      wait_until([&] { return summary(*agent_)["kubernetes"]["pods"].get<int>() > 0; }, 5s));
   auto tail = start_tail(*agent_);
 
   oom_kill_in(sandbox, uid, cid);
@@ -248,18 +273,21 @@ TEST_F(AgentKube, oom_killed_pod_deleted_right_after_the_kill_is_still_named) {
   EXPECT_EQ((*e)["pod_uid"], uid);
 
   // Once the agent has seen the deletion, the dead pod's series still carry its names.
-  ASSERT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["deleted_pods"].get<int>() >= 1; }, 5s))
+  ASSERT_TRUE(wait_until(
+      [&] { return summary(*agent_)["kubernetes"]["deleted_pods"].get<int>() >= 1; }, 5s))
       << summary(*agent_).dump();
   std::string page;
   EXPECT_TRUE(wait_until(
       [&] {
         page = agent_->metrics();
-        return named(page, "podgauge_container_oom_kills_total", cid, "batch", pod, "worker").value_or(0) == 1;
+        return named(page, "podgauge_container_oom_kills_total", cid, "batch", pod, "worker")
+                   .value_or(0) == 1;
       },
       5s))
       << page;
-  EXPECT_TRUE(metric_value(page, "podgauge_container_info", {{"container_id", cid}, {"owner_kind", "Job"},
-                                                               {"owner_name", "nightly-29123"}}));
+  EXPECT_TRUE(metric_value(
+      page, "podgauge_container_info",
+      {{"container_id", cid}, {"owner_kind", "Job"}, {"owner_name", "nightly-29123"}}));
 }
 
 TEST_F(AgentKube, api_server_restart_mid_watch_loses_no_pod_and_held_events_get_named) {
@@ -270,7 +298,8 @@ TEST_F(AgentKube, api_server_restart_mid_watch_loses_no_pod_and_held_events_get_
   // Created during the outage: the agent cannot know it, and its container is OOM-killed
   // before the agent can: the event must wait for the pod instead of going out unnamed.
   const auto cid = KubeletNames::random_container_id();
-  const auto uid = create_pod(pod_json("shop", "cache-0", {{"redis", cid, "64Mi"}}, controller("StatefulSet", "cache")));
+  const auto uid = create_pod(
+      pod_json("shop", "cache-0", {{"redis", cid, "64Mi"}}, controller("StatefulSet", "cache")));
   oom_kill_in(sandbox, uid, cid);
   EXPECT_FALSE(oom_event_for(*tail, cid, 1500ms)) << "published before its pod was known";
   EXPECT_GE(summary(*agent_)["kubernetes"]["events_held"].get<int>(), 1);
@@ -282,22 +311,26 @@ TEST_F(AgentKube, api_server_restart_mid_watch_loses_no_pod_and_held_events_get_
   EXPECT_EQ((*e)["pod"], "cache-0");
   EXPECT_EQ((*e)["container"], "redis");
   const auto page = agent_->metrics();
-  EXPECT_TRUE(metric_value(page, "podgauge_container_info",
-                           {{"container_id", cid}, {"owner_kind", "StatefulSet"}, {"owner_name", "cache"}}))
+  EXPECT_TRUE(
+      metric_value(page, "podgauge_container_info",
+                   {{"container_id", cid}, {"owner_kind", "StatefulSet"}, {"owner_name", "cache"}}))
       << page;
 }
 
 TEST_F(AgentKube, a_410_gone_relists_and_loses_no_update) {
   CgroupSandbox sandbox;
   const auto first = KubeletNames::random_container_id();
-  const auto uid = create_pod(pod_json("shop", "api-0", {{"api", first, ""}}, controller("StatefulSet", "api")));
+  const auto uid =
+      create_pod(pod_json("shop", "api-0", {{"api", first, ""}}, controller("StatefulSet", "api")));
   const auto lists_before = summary(*agent_)["kubernetes"]["lists"].get<int>();
 
   api_->faults().expire_next_watches(1);
   api_->faults().drop_watches();
   // While the agent re-watches, gets 410 and re-lists: a new pod, and a sidecar added to a pod.
-  const auto added = KubeletNames::random_container_id(), sidecar = KubeletNames::random_container_id();
-  const auto added_uid = create_pod(pod_json("shop", "api-1", {{"api", added, ""}}, controller("StatefulSet", "api")));
+  const auto added = KubeletNames::random_container_id(),
+             sidecar = KubeletNames::random_container_id();
+  const auto added_uid =
+      create_pod(pod_json("shop", "api-1", {{"api", added, ""}}, controller("StatefulSet", "api")));
   auto updated = pod_json("shop", "api-0", {{"api", first, ""}, {"envoy", sidecar, ""}});
   api_->patch("pods", "shop", "api-0", {{"spec", updated["spec"]}, {"status", updated["status"]}});
 
@@ -307,12 +340,15 @@ TEST_F(AgentKube, a_410_gone_relists_and_loses_no_update) {
   EXPECT_TRUE(wait_until(
       [&] {
         page = agent_->metrics();
-        return named(page, "podgauge_container_cpu_usage_seconds_total", added, "shop", "api-1", "api") &&
-               named(page, "podgauge_container_cpu_usage_seconds_total", sidecar, "shop", "api-0", "envoy");
+        return named(page, "podgauge_container_cpu_usage_seconds_total", added, "shop", "api-1",
+                     "api") &&
+               named(page, "podgauge_container_cpu_usage_seconds_total", sidecar, "shop", "api-0",
+                     "envoy");
       },
       10s))
       << page;
-  EXPECT_GT(summary(*agent_)["kubernetes"]["lists"].get<int>(), lists_before) << "the 410 forced a re-list";
+  EXPECT_GT(summary(*agent_)["kubernetes"]["lists"].get<int>(), lists_before)
+      << "the 410 forced a re-list";
   EXPECT_GT(summary(*agent_)["kubernetes"]["watch_expired"].get<int>(), 0);
 }
 
@@ -328,18 +364,25 @@ TEST_F(AgentKube, a_malformed_pod_is_reported_and_skipped_while_the_cache_stays_
   const auto later = KubeletNames::random_container_id();
   const auto later_uid = create_pod(pod_json("shop", "later-0", {{"app", later, ""}}));
 
-  ASSERT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["decode_errors"].get<int>() > errors_before; }, 5s))
+  ASSERT_TRUE(wait_until(
+      [&] { return summary(*agent_)["kubernetes"]["decode_errors"].get<int>() > errors_before; },
+      5s))
       << summary(*agent_)["kubernetes"].dump();
   EXPECT_TRUE(wait_until(
       [&] { return agent_->process->stderr_text().find("broken-0") != std::string::npos; }, 2s))
-      << "the log names the object that was skipped:\n" << agent_->process->stderr_text();
-  EXPECT_GT(metric_value(agent_->metrics(), "podgauge_agent_kubernetes_decode_errors_total", {}).value_or(0), 0);
+      << "the log names the object that was skipped:\n"
+      << agent_->process->stderr_text();
+  EXPECT_GT(metric_value(agent_->metrics(), "podgauge_agent_kubernetes_decode_errors_total", {})
+                .value_or(0),
+            0);
 
   // A re-list meets it again: skipped again, the rest stays.
   const auto relist_errors = summary(*agent_)["kubernetes"]["decode_errors"].get<int>();
   api_->faults().expire_next_watches(1);
   api_->faults().drop_watches();
-  ASSERT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["decode_errors"].get<int>() > relist_errors; }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return summary(*agent_)["kubernetes"]["decode_errors"].get<int>() > relist_errors; },
+      10s));
 
   burn_in(sandbox, good_uid, good);
   burn_in(sandbox, later_uid, later);
@@ -347,8 +390,10 @@ TEST_F(AgentKube, a_malformed_pod_is_reported_and_skipped_while_the_cache_stays_
   EXPECT_TRUE(wait_until(
       [&] {
         page = agent_->metrics();
-        return named(page, "podgauge_container_cpu_usage_seconds_total", good, "shop", "good-0", "app") &&
-               named(page, "podgauge_container_cpu_usage_seconds_total", later, "shop", "later-0", "app");
+        return named(page, "podgauge_container_cpu_usage_seconds_total", good, "shop", "good-0",
+                     "app") &&
+               named(page, "podgauge_container_cpu_usage_seconds_total", later, "shop", "later-0",
+                     "app");
       },
       5s))
       << page;
@@ -362,20 +407,23 @@ TEST(AgentKubeUnreachable, agent_serves_while_the_api_server_is_down_and_syncs_w
   std::filesystem::create_directories(dir);
   const auto kubeconfig = dir / "kubeconfig";
   std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\nclusters:\n- name: down\n  cluster:\n"
-                            << "    server: https://127.0.0.1:" << port << "\n    insecure-skip-tls-verify: true\n"
-                            << "users:\n- name: u\n  user:\n    token: " << fa::FakeApiServer::kAdminToken << "\n"
+                            << "    server: https://127.0.0.1:" << port
+                            << "\n    insecure-skip-tls-verify: true\n"
+                            << "users:\n- name: u\n  user:\n    token: "
+                            << fa::FakeApiServer::kAdminToken << "\n"
                             << "contexts:\n- name: other\n  context: {cluster: nowhere, user: u}\n"
                             << "- name: down\n  context: {cluster: down, user: u}\n"
                             << "current-context: other\n";
 
   // A context that does not exist is the operator's mistake: refuse to start, say which exist.
-  auto bad = run_process({podgauge_binary().string(), "agent", "--listen", "127.0.0.1:0", "--kubeconfig",
-                          kubeconfig.string(), "--context", "nope"},
+  auto bad = run_process({podgauge_binary().string(), "agent", "--listen", "127.0.0.1:0",
+                          "--kubeconfig", kubeconfig.string(), "--context", "nope"},
                          20s);
   EXPECT_NE(bad.status.code, 0);
   EXPECT_NE(bad.err.find("nope"), std::string::npos) << bad.err;
 
-  AgentProcess agent({"--kubeconfig", kubeconfig.string(), "--context", "down"});  // ready = serving
+  AgentProcess agent(
+      {"--kubeconfig", kubeconfig.string(), "--context", "down"});  // ready = serving
   json k;
   EXPECT_TRUE(wait_until(
       [&] {
@@ -388,8 +436,10 @@ TEST(AgentKubeUnreachable, agent_serves_while_the_api_server_is_down_and_syncs_w
   EXPECT_EQ(k["synced"], false);
   EXPECT_EQ(k["server"], "https://127.0.0.1:" + std::to_string(port));
   EXPECT_EQ(metric_value(agent.metrics(), "podgauge_agent_kubernetes_synced", {}), 0);
-  EXPECT_NE(agent.process->stderr_text().find("127.0.0.1:" + std::to_string(port)), std::string::npos)
-      << "the log says which server cannot be reached:\n" << agent.process->stderr_text();
+  EXPECT_NE(agent.process->stderr_text().find("127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << "the log says which server cannot be reached:\n"
+      << agent.process->stderr_text();
 
   fa::FakeApiServer::Options o;
   o.port = port;

@@ -24,7 +24,8 @@ const std::string kCidRestarted(64, 'd');
 
 Pod web_pod(const std::string& uid = "uid-1", const std::string& app_id = "containerd://" + kCid1) {
   return Pod::parse(R"({
-    "metadata": {"name": "web-7d4b9c-x2x9z", "namespace": "shop", "uid": ")" + uid + R"(",
+    "metadata": {"name": "web-7d4b9c-x2x9z", "namespace": "shop", "uid": ")" +
+                    uid + R"(",
                  "labels": {"pod-template-hash": "7d4b9c"},
                  "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                       "name": "web-7d4b9c", "uid": "rs-1", "controller": true}]},
@@ -35,9 +36,12 @@ Pod web_pod(const std::string& uid = "uid-1", const std::string& app_id = "conta
                                            "limits": {"memory": "128Mi"}}},
                             {"name": "proxy", "image": "p"}]},
     "status": {"phase": "Running", "qosClass": "Burstable",
-               "initContainerStatuses": [{"name": "migrate", "containerID": "containerd://)" + kCidInit + R"("}],
-               "containerStatuses": [{"name": "app", "containerID": ")" + app_id + R"("},
-                                     {"name": "proxy", "containerID": "cri-o://)" + kCid2 + R"("}]}})");
+               "initContainerStatuses": [{"name": "migrate", "containerID": "containerd://)" +
+                    kCidInit + R"("}],
+               "containerStatuses": [{"name": "app", "containerID": ")" +
+                    app_id + R"("},
+                                     {"name": "proxy", "containerID": "cri-o://)" +
+                    kCid2 + R"("}]}})");
 }
 
 }  // namespace
@@ -73,8 +77,9 @@ TEST(PodMetadataCache, names_containers_by_runtime_id_and_owner_via_replicaset_n
 
 TEST(PodMetadataCache, bare_statefulset_daemonset_and_job_owners) {
   auto with_owner = [](const std::string& kind, const std::string& name) {
-    std::string owner = kind.empty() ? "" :
-        R"(, "ownerReferences": [{"kind": ")" + kind + R"(", "name": ")" + name + R"(", "controller": true}])";
+    std::string owner = kind.empty() ? ""
+                                     : R"(, "ownerReferences": [{"kind": ")" + kind +
+                                           R"(", "name": ")" + name + R"(", "controller": true}])";
     return Pod::parse(R"({"metadata": {"name": "p", "namespace": "d", "uid": "u")" + owner +
                       R"(}, "spec": {"containers": [{"name": "c"}]}})");
   };
@@ -93,7 +98,8 @@ TEST(PodMetadataCache, deleted_pod_stays_resolvable_for_the_retention_then_goes)
   cache.remove(web_pod(), t0);
   EXPECT_EQ(cache.live_pods(), 0u);
   EXPECT_EQ(cache.deleted_pods(), 1u);
-  EXPECT_EQ(cache.resolve("uid-1", kCid1).container, "app") << "a pod deleted just now still resolves";
+  EXPECT_EQ(cache.resolve("uid-1", kCid1).container, "app")
+      << "a pod deleted just now still resolves";
   cache.expire(t0 + 9min);
   EXPECT_TRUE(cache.resolve("uid-1", kCid1).pod_known);
   cache.expire(t0 + 10min + 1s);

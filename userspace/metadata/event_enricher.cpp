@@ -69,8 +69,10 @@ void EventEnricher::run() {
     for (auto it = held_.begin(); it != held_.end();) {
       const bool complete = name(it->event);
       if (complete || stop_ || now >= it->deadline) {
-        if (complete) ++resolved_late_;
-        else ++expired_unnamed_;
+        if (complete)
+          ++resolved_late_;
+        else
+          ++expired_unnamed_;
         ready.push_back(std::move(it->event));
         it = held_.erase(it);
       } else {

@@ -17,7 +17,9 @@ struct KubernetesMetadata::Watch {
 KubernetesMetadata::KubernetesMetadata(KubernetesMetadataOptions options)
     : options_(std::move(options)), cache_(options_.deleted_retention) {
   if (!options_.log)
-    options_.log = [](const std::string& m) { std::fprintf(stderr, "podgauge agent: %s\n", m.c_str()); };
+    options_.log = [](const std::string& m) {
+      std::fprintf(stderr, "podgauge agent: %s\n", m.c_str());
+    };
   if (options_.disabled) return;
 
   k8s::KubeconfigOptions ko;
@@ -30,7 +32,8 @@ KubernetesMetadata::KubernetesMetadata(KubernetesMetadataOptions options)
     config = k8s::auto_config(ko);
   } catch (const k8s::ConfigError& e) {
     if (!options_.kubeconfig.empty() || !options_.context.empty()) throw;
-    config_error_ = std::string("kubernetes configuration unusable, running standalone: ") + e.what();
+    config_error_ =
+        std::string("kubernetes configuration unusable, running standalone: ") + e.what();
     options_.log(config_error_);
     return;
   }

@@ -16,7 +16,8 @@ constexpr std::size_t kMaxContainerIds = 64;
 
 }  // namespace
 
-const ContainerMetadata* PodMetadata::container_by_id(std::string_view container_id) const noexcept {
+const ContainerMetadata* PodMetadata::container_by_id(
+    std::string_view container_id) const noexcept {
   for (const auto& [id, index] : container_ids)
     if (id == container_id && index < containers.size()) return &containers[index];
   return nullptr;
@@ -38,14 +39,16 @@ PodMetadata pod_metadata_of(const k8s::Pod& pod) {
   if (pod.status.qos_class) m.qos = std::string(k8s::to_string(*pod.status.qos_class));
   m.priority = pod.spec.priority;
   m.containers.reserve(pod.spec.init_containers.size() + pod.spec.containers.size());
-  for (const auto& c : pod.spec.init_containers) m.containers.push_back({c.name, true, c.resources});
+  for (const auto& c : pod.spec.init_containers)
+    m.containers.push_back({c.name, true, c.resources});
   for (const auto& c : pod.spec.containers) m.containers.push_back({c.name, false, c.resources});
   auto add_ids = [&](const std::vector<k8s::ContainerStatus>& statuses, bool init) {
     for (const auto& s : statuses) {
       auto id = k8s::parse_container_id(s.container_id);
       if (!id) continue;
-      auto it = std::find_if(m.containers.begin(), m.containers.end(),
-                             [&](const ContainerMetadata& c) { return c.name == s.name && c.init == init; });
+      auto it = std::find_if(
+          m.containers.begin(), m.containers.end(),
+          [&](const ContainerMetadata& c) { return c.name == s.name && c.init == init; });
       if (it == m.containers.end()) {
         // A status without a spec entry (ephemeral containers, or a spec cut short): still name it.
         m.containers.push_back({s.name, init, {}});
@@ -59,7 +62,8 @@ PodMetadata pod_metadata_of(const k8s::Pod& pod) {
   return m;
 }
 
-PodMetadataCache::PodMetadataCache(Clock::duration deleted_retention) : retention_(deleted_retention) {}
+PodMetadataCache::PodMetadataCache(Clock::duration deleted_retention)
+    : retention_(deleted_retention) {}
 
 void PodMetadataCache::upsert(const k8s::Pod& pod, Clock::time_point now) {
   if (pod.metadata.uid.empty()) return;
@@ -75,8 +79,9 @@ void PodMetadataCache::upsert(const k8s::Pod& pod, Clock::time_point now) {
       if (fresh->container_by_id(id)) continue;
       const std::string& name = old.containers[index].name;
       const bool init = old.containers[index].init;
-      auto c = std::find_if(fresh->containers.begin(), fresh->containers.end(),
-                            [&](const ContainerMetadata& m) { return m.name == name && m.init == init; });
+      auto c = std::find_if(
+          fresh->containers.begin(), fresh->containers.end(),
+          [&](const ContainerMetadata& m) { return m.name == name && m.init == init; });
       if (c == fresh->containers.end()) {
         fresh->containers.push_back(old.containers[index]);
         c = std::prev(fresh->containers.end());
@@ -128,11 +133,13 @@ std::shared_ptr<const PodMetadata> PodMetadataCache::pod(std::string_view uid) c
   auto it = pods_.find(std::string(uid));
   if (it == pods_.end()) return nullptr;
   // Expired but not yet swept: as good as gone.
-  if (it->second->deleted_at && Clock::now() - *it->second->deleted_at >= retention_) return nullptr;
+  if (it->second->deleted_at && Clock::now() - *it->second->deleted_at >= retention_)
+    return nullptr;
   return it->second;
 }
 
-ResolvedNames PodMetadataCache::resolve(std::string_view pod_uid, std::string_view container_id) const {
+ResolvedNames PodMetadataCache::resolve(std::string_view pod_uid,
+                                        std::string_view container_id) const {
   ResolvedNames r;
   if (pod_uid.empty()) return r;
   auto p = pod(pod_uid);

@@ -30,9 +30,9 @@ struct KubernetesMetadataOptions {
 struct KubernetesStatus {
   std::string mode;  ///< "kubeconfig", "in-cluster" or "standalone"
   bool synced = false;
-  std::string server;   ///< API server URL; "" standalone
-  std::string context;  ///< kubeconfig context
-  std::string error;    ///< the last failure; "" when the last request succeeded
+  std::string server;               ///< API server URL; "" standalone
+  std::string context;              ///< kubeconfig context
+  std::string error;                ///< the last failure; "" when the last request succeeded
   std::uint64_t decode_errors = 0;  ///< pods that could not be decoded and were skipped
   std::uint64_t lists = 0, watches = 0, expired = 0, request_errors = 0;
   std::size_t pods = 0, deleted_pods = 0;
