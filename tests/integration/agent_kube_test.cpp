@@ -310,6 +310,9 @@ TEST_F(AgentKube, api_server_restart_mid_watch_loses_no_pod_and_held_events_get_
   EXPECT_EQ((*e)["namespace"], "shop");
   EXPECT_EQ((*e)["pod"], "cache-0");
   EXPECT_EQ((*e)["container"], "redis");
+  EXPECT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["error"].is_null(); }, 5s))
+      << "the outage's error is still reported after the watch resumed: "
+      << summary(*agent_)["kubernetes"].dump();
   const auto page = agent_->metrics();
   EXPECT_TRUE(
       metric_value(page, "podgauge_container_info",
