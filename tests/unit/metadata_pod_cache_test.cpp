@@ -248,3 +248,17 @@ TEST(EventEnricher, standalone_publishes_at_once_and_destruction_flushes_held_ev
   }
   EXPECT_EQ(out.size(), 2u) << "an agent stopping does not lose held events";
 }
+
+TEST(EventEnricher, holds_a_bounded_number_and_publishes_the_rest_unnamed_at_once) {
+  PodMetadataCache cache;
+  Published out;
+  EventEnricher enricher(&cache, 60s, [&](podgauge::v1::Event e) {
+    std::lock_guard l(out.m);
+    out.events.push_back(std::move(e));
+  });
+  for (size_t i = 0; i < EventEnricher::kMaxHeld + 10; ++i)
+    enricher.submit(oom("uid-" + std::to_string(i), kCid1));
+  EXPECT_EQ(enricher.held(), EventEnricher::kMaxHeld);
+  EXPECT_EQ(out.size(), 10u);
+  EXPECT_EQ(enricher.expired_unnamed(), 10u);
+}

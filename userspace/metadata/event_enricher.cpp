@@ -36,11 +36,22 @@ void EventEnricher::submit(podgauge::v1::Event event) {
     publish_(std::move(event));
     return;
   }
+  bool held = false;
   {
     std::lock_guard lock(mutex_);
-    held_.push_back({std::move(event), Clock::now() + max_hold_});
+    // An OOM storm in pods the API never names must not grow memory without bound.
+    if (held_.size() < kMaxHeld) {
+      held_.push_back({std::move(event), Clock::now() + max_hold_});
+      held = true;
+    } else {
+      ++expired_unnamed_;
+    }
   }
-  wake_.notify_all();
+  if (held) {
+    wake_.notify_all();
+  } else {
+    publish_(std::move(event));
+  }
 }
 
 void EventEnricher::notify() {

@@ -29,6 +29,8 @@ namespace podgauge::metadata {
 class EventEnricher {
  public:
   using Publish = std::function<void(podgauge::v1::Event)>;
+  /// Beyond this many held events, new ones are published unnamed at once.
+  static constexpr std::size_t kMaxHeld = 4096;
   EventEnricher(const PodMetadataCache* cache, std::chrono::milliseconds max_hold, Publish publish);
   /// Publishes what is still held.
   ~EventEnricher();
