@@ -213,10 +213,10 @@ struct Agent::Impl {
   }
 
   ~Impl() {
-    kube.reset();
-    enricher.reset();  // publishes what it still holds
     events.close();
-    if (server) server->stop();
+    if (server) server->stop();  // first: its handlers read kube and enricher
+    kube.reset();
+    enricher.reset();  // publishes what it still holds into the log (kept in memory)
   }
 
   void sample(bool rescan_all) {
