@@ -45,9 +45,10 @@ add "$build/userspace/podgauge" podgauge/bin
 for t in "$build"/tests/*_test; do [[ -x $t ]] && add "$t" podgauge/unit; done
 # Host-only, touching no kernel path: kubectl_fakeapi_test proves the fake API server against
 # the real kubectl (a large Go binary from the machine image); k8s_informer_test drives the
-# Kubernetes client against the fake.
+# Kubernetes client against the fake; agent_kube_test joins the agent with the fake (its kernel
+# paths are agent_test's, which runs here).
 for t in "$build"/tests/integration/*_test; do
-  case $(basename "$t") in kubectl_fakeapi_test | k8s_informer_test) continue ;; esac
+  case $(basename "$t") in kubectl_fakeapi_test | k8s_informer_test | agent_kube_test) continue ;; esac
   [[ -x $t ]] && add "$t" podgauge/integration
 done
 for h in "$build"/tests/integration/helpers/*; do [[ -x $h && -f $h ]] && add "$h" podgauge/helpers; done

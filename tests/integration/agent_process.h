@@ -1,6 +1,7 @@
 // The agent binary as a child process, and placing test programs into cgroups.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -26,9 +27,11 @@ class AgentProcess {
                  "127.0.0.1:0",
                  "--interval",
                  "250ms",
-                 "--no-kube",
                  "--node-name",
                  "itest-node"};
+    // Standalone unless the test connects the agent to an API server.
+    if (std::find(extra.begin(), extra.end(), "--kubeconfig") == extra.end())
+      spec.argv.push_back("--no-kube");
     spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
     process = std::make_unique<ChildProcess>(spec);
     auto line = process->wait_for_line(

@@ -23,6 +23,8 @@
 #include "podgauge/exporters/exposition.h"
 #include "podgauge/exporters/http_server.h"
 #include "podgauge/loader/kernel_probes.h"
+#include "podgauge/metadata/event_enricher.h"
+#include "podgauge/metadata/kubernetes_metadata.h"
 #include "podgauge/v1/events.pb.h"
 
 #ifndef PODGAUGE_VERSION
@@ -163,6 +165,10 @@ struct Agent::Impl {
   std::unique_ptr<loader::KernelProbes> probes;
   exporters::EventLog events;
   std::unique_ptr<exporters::AgentHttpServer> server;
+  // Kubernetes join. Declared in this order so the informer (which notifies the enricher)
+  // is destroyed first.
+  std::unique_ptr<metadata::EventEnricher> enricher;
+  std::unique_ptr<metadata::KubernetesMetadata> kube;
 
   mutable std::mutex table_mutex;
   UsageTable table;
@@ -205,11 +211,27 @@ struct Agent::Impl {
 
     model = UsageModel(load_breach_rules(config));
 
+    // Before loading BPF: a wrong --kubeconfig/--context fails fast.
+    metadata::KubernetesMetadataOptions ko;
+    ko.disabled = config.no_kube;
+    ko.kubeconfig = config.kubeconfig;
+    ko.context = config.context;
+    ko.node_name = node;
+    ko.on_change = [this] {
+      if (enricher) enricher->notify();
+    };
+    kube = std::make_unique<metadata::KubernetesMetadata>(std::move(ko));
+
     loader::LoaderOptions lo;
     lo.keying = keying;
     lo.enable_bpf_stats = config.bpf_stats;
     lo.force_raw_tracepoints = config.force_raw_tracepoints;
     probes = std::make_unique<loader::KernelProbes>(lo);
+
+    enricher = std::make_unique<metadata::EventEnricher>(
+        kube->enabled() ? &kube->cache() : nullptr, config.metadata_wait,
+        [this](podgauge::v1::Event e) { events.append(std::move(e)); });
+    kube->start();
 
     exporters::AgentHttpHandlers handlers;
     handlers.metrics = [this] { return render_metrics(); };
@@ -226,7 +248,9 @@ struct Agent::Impl {
 
   ~Impl() {
     events.close();
-    if (server) server->stop();
+    if (server) server->stop();  // first: its handlers read kube and enricher
+    kube.reset();
+    enricher.reset();  // publishes what it still holds into the log (kept in memory)
   }
 
   void sample(bool rescan_all) {
@@ -304,6 +328,13 @@ struct Agent::Impl {
       ContainerReading r;
       r.target = c.target;
       r.cpu_ns = c.cpu_ns;
+      if (kube->enabled())
+        if (const auto pod = kube->cache().pod(c.target.pod_uid))
+          if (const metadata::ContainerMetadata* spec = pod->container_by_id(c.target.container_id)) {
+            if (const k8s::Quantity* q = spec->resources.requests.find("cpu")) r.cpu_request_cores = q->as_double();
+            if (const k8s::Quantity* q = spec->resources.requests.find("memory"))
+              r.memory_request_bytes = q->as_double();
+          }
       try {
         if (cfs_h) {
           r.cfs = read_cfs_stats(cfs_h->absolute_path(c.path));
@@ -394,7 +425,7 @@ struct Agent::Impl {
     d->set_peak(b.peak);
     d->set_since_unix_nano(real - (mono - b.since.count()));
     if (!start) d->set_duration_seconds(double((b.time - b.since).count()) / 1e9);
-    events.append(std::move(e));
+    enricher->submit(std::move(e));
   }
 
   void on_oom_kill(const loader::OomKill& k) {
@@ -451,7 +482,7 @@ struct Agent::Impl {
         if (n >= 2 && n * sxx - sx * sx > 0) d->set_memory_growth_bytes_per_second((n * sxy - sx * sy) / (n * sxx - sx * sx));
       }
     }
-    events.append(std::move(e));
+    enricher->submit(std::move(e));
     ++oom_kills_seen;
   }
 
@@ -480,10 +511,17 @@ struct Agent::Impl {
     }
     exporters::ExpositionWriter w(64 * 1024 + targets.size() * 512);
     const bool uid = config.pod_uid_label;
+    // Names from the pod cache, looked up once per target and render.
+    std::map<UsageTarget, metadata::ResolvedNames> names;
+    for (const auto& t : targets) names.emplace(t.target, names_of(t.target));
 
     auto container_labels = [&](const TargetUsage& t, std::vector<Label>& l) {
+      const auto& n = names.at(t.target);
       l.clear();
       l.push_back({"node", node});
+      l.push_back({"namespace", n.namespace_});
+      l.push_back({"pod", n.pod});
+      l.push_back({"container", n.container});
       if (uid) l.push_back({"pod_uid", t.target.pod_uid});
       l.push_back({"container_id", t.target.container_id});
     };
@@ -604,8 +642,16 @@ struct Agent::Impl {
       // Labels view their strings: these must outlive the sample call.
       const std::string pod_uid = b.target.substr(0, slash);
       const std::string container_id = slash == std::string::npos ? "" : b.target.substr(slash + 1);
+      UsageTarget key;
+      key.kind = UsageTarget::Kind::Container;
+      key.pod_uid = pod_uid;
+      key.container_id = container_id;
+      const metadata::ResolvedNames n = names_of(key);
       labels.clear();
       labels.push_back({"node", node});
+      labels.push_back({"namespace", n.namespace_});
+      labels.push_back({"pod", n.pod});
+      labels.push_back({"container", n.container});
       if (uid) labels.push_back({"pod_uid", pod_uid});
       labels.push_back({"container_id", container_id});
       labels.push_back({"rule", b.rule});
@@ -617,7 +663,8 @@ struct Agent::Impl {
       w.sample_integer({{"node", node}, {"rule", r.name}},
                        breaches_started.count(r.name) ? breaches_started.at(r.name) : 0);
     w.family("podgauge_container_info",
-             "Container identity read from its cgroup: runtime, QoS class and cgroup path.",
+             "Container identity read from its cgroup (runtime, QoS class, cgroup path) and its "
+             "pod's workload owner from the API server.",
              MetricType::gauge);
     for (const auto& t : targets) {
       if (t.target.kind != UsageTarget::Kind::Container) continue;
@@ -625,6 +672,8 @@ struct Agent::Impl {
       labels.push_back({"runtime", t.runtime});
       labels.push_back({"qos", t.qos});
       labels.push_back({"cgroup", t.cgroup_path});
+      labels.push_back({"owner_kind", names.at(t.target).owner_kind});
+      labels.push_back({"owner_name", names.at(t.target).owner_name});
       w.sample(labels, 1);
     }
     w.family("podgauge_pod_overhead_cpu_usage_seconds_total",
@@ -633,8 +682,11 @@ struct Agent::Impl {
              MetricType::counter);
     for (const auto& t : targets) {
       if (t.target.kind != UsageTarget::Kind::PodOverhead) continue;
+      const auto& n = names.at(t.target);
       labels.clear();
       labels.push_back({"node", node});
+      labels.push_back({"namespace", n.namespace_});
+      labels.push_back({"pod", n.pod});
       labels.push_back({"pod_uid", t.target.pod_uid});
       labels.push_back({"component", t.target.group});
       w.sample(labels, double(t.cpu_ns) / 1e9);
@@ -695,6 +747,37 @@ struct Agent::Impl {
     w.sample({}, double(last_sample_ns.load()) / 1e9);
     w.family("podgauge_agent_events_total", "Events published on /v1/events.", MetricType::counter);
     w.sample_integer({}, events.last_seq());
+    // Kubernetes join.
+    const auto ks = kube->status();
+    w.family("podgauge_agent_kubernetes_synced",
+             "1 once the first LIST of this node's pods is in the cache (0 standalone or while "
+             "the API server has not answered).",
+             MetricType::gauge);
+    w.sample_integer({{"mode", ks.mode}}, ks.synced ? 1 : 0);
+    w.family("podgauge_agent_kubernetes_pods",
+             "Pods in the metadata cache: live, or deleted but kept resolvable for 10 minutes.",
+             MetricType::gauge);
+    w.sample_integer({{"state", "live"}}, ks.pods);
+    w.sample_integer({{"state", "deleted"}}, ks.deleted_pods);
+    w.family("podgauge_agent_kubernetes_decode_errors_total",
+             "Pod objects from the API server that could not be decoded and were skipped.",
+             MetricType::counter);
+    w.sample_integer({}, ks.decode_errors);
+    w.family("podgauge_agent_kubernetes_relists_total",
+             "Full LISTs of this node's pods (the first, then after 410 Gone or errors).",
+             MetricType::counter);
+    w.sample_integer({}, ks.lists);
+    w.family("podgauge_agent_kubernetes_request_errors_total",
+             "Failed requests to the API server (each is retried with backoff).",
+             MetricType::counter);
+    w.sample_integer({}, ks.request_errors);
+    w.family("podgauge_agent_events_held",
+             "Events waiting for the pod cache to name their pod and container.", MetricType::gauge);
+    w.sample_integer({}, enricher->held());
+    w.family("podgauge_agent_events_unnamed_total",
+             "Events published without pod/container names after waiting --metadata-wait.",
+             MetricType::counter);
+    w.sample_integer({}, enricher->expired_unnamed());
     w.family("podgauge_agent_build_info", "Agent version and what it detected on this node.",
              MetricType::gauge);
     w.sample({{"version", PODGAUGE_VERSION},
@@ -710,12 +793,40 @@ struct Agent::Impl {
     return w.take();
   }
 
+  metadata::ResolvedNames names_of(const UsageTarget& t) const {
+    if (!kube->enabled() || t.kind == UsageTarget::Kind::HostGroup) return {};
+    return kube->cache().resolve(t.pod_uid, t.container_id);
+  }
+
+  nlohmann::json kubernetes_json() const {
+    const auto s = kube->status();
+    auto or_null = [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); };
+    return {{"mode", s.mode},
+            {"synced", s.synced},
+            {"server", or_null(s.server)},
+            {"context", or_null(s.context)},
+            {"error", or_null(s.error)},
+            {"pods", s.pods},
+            {"deleted_pods", s.deleted_pods},
+            {"decode_errors", s.decode_errors},
+            {"lists", s.lists},
+            {"watch_expired", s.expired},
+            {"request_errors", s.request_errors},
+            {"events_held", enricher->held()}};
+  }
+
   nlohmann::json containers_json() const {
     nlohmann::json out = nlohmann::json::array();
     std::lock_guard lock(table_mutex);
     for (const auto& t : table.targets()) {
       if (t.target.kind != UsageTarget::Kind::Container) continue;
-      out.push_back({{"pod_uid", t.target.pod_uid},
+      const auto n = names_of(t.target);
+      out.push_back({{"namespace", n.namespace_},
+                     {"pod", n.pod},
+                     {"container", n.container},
+                     {"owner_kind", n.owner_kind},
+                     {"owner_name", n.owner_name},
+                     {"pod_uid", t.target.pod_uid},
                      {"container_id", t.target.container_id},
                      {"runtime", t.runtime},
                      {"qos", t.qos},
@@ -731,6 +842,8 @@ struct Agent::Impl {
         row["cpu_cores"] = opt(m->cpu_cores);
         row["cpu_limit_cores"] = opt(m->cpu_limit_cores);
         row["throttled_percent"] = opt(m->throttled_percent);
+        row["cpu_request_cores"] = opt(m->cpu_request_cores);
+        row["memory_request_bytes"] = opt(m->memory_request_bytes);
         if (m->memory) {
           row["memory_working_set_bytes"] = m->memory->working_set;
           row["memory_usage_bytes"] = m->memory->usage;
@@ -750,7 +863,15 @@ struct Agent::Impl {
     const int64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME);
     for (const auto& b : model.detector().active()) {
       const auto slash = b.target.find('/');
-      out.push_back({{"pod_uid", b.target.substr(0, slash)},
+      UsageTarget key;
+      key.kind = UsageTarget::Kind::Container;
+      key.pod_uid = b.target.substr(0, slash);
+      key.container_id = slash == std::string::npos ? "" : b.target.substr(slash + 1);
+      const metadata::ResolvedNames n = names_of(key);
+      out.push_back({{"namespace", n.namespace_},
+                     {"pod", n.pod},
+                     {"container", n.container},
+                     {"pod_uid", b.target.substr(0, slash)},
                      {"container_id", slash == std::string::npos ? "" : b.target.substr(slash + 1)},
                      {"rule", b.rule},
                      {"resource", analysis::to_string(b.kind)},
@@ -787,7 +908,7 @@ struct Agent::Impl {
     const auto& f = probes->features();
     return {{"node", node},
             {"version", PODGAUGE_VERSION},
-            {"kubernetes", "standalone"},
+            {"kubernetes", kubernetes_json()},
             {"cgroup_mode", cgroup::to_string(hierarchies.mode())},
             {"cpu_hierarchy", hierarchy_json(hierarchies.cpu_accounting_hierarchy())},
             {"memory_hierarchy", hierarchy_json(hierarchies.memory_hierarchy())},
@@ -823,7 +944,7 @@ std::string Agent::startup_report() const {
     o << ", " << p.name << " via " << loader::to_string(p.attach);
     if (!p.reason.empty()) o << " (" << p.reason << ")";
   }
-  o << ", Kubernetes metadata: standalone (pod_uid/container_id from cgroup paths)";
+  o << ", Kubernetes metadata: " << i.kube->describe();
   return o.str();
 }
 

@@ -30,7 +30,11 @@ Flags:
       --history DURATION     history to keep (default 24h)
       --state-dir DIR        where to checkpoint history
       --no-kube              standalone: do not look for a Kubernetes API server
-      --kubeconfig FILE      kubeconfig to use
+      --kubeconfig FILE      kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, else the
+                             in-cluster service account, else standalone)
+      --context NAME         kubeconfig context (default: current-context)
+      --metadata-wait DUR    longest an event waits for its pod to reach the cache, to be
+                             published with namespace/pod/container (default 5s; 0 disables)
       --no-pod-uid-label     drop the pod_uid label from metrics (lower cardinality)
       --bpf-stats            enable kernel BPF run-time statistics while running
       --raw-tracepoints      attach raw tracepoints even where tp_btf is available
@@ -85,6 +89,11 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.no_kube = true;
       } else if (arg == "--kubeconfig") {
         config.kubeconfig = need("--kubeconfig");
+      } else if (arg == "--context") {
+        config.context = need("--context");
+      } else if (arg == "--metadata-wait") {
+        const std::string v = need("--metadata-wait");
+        config.metadata_wait = v == "0" ? std::chrono::milliseconds(0) : agent::parse_duration(v);
       } else if (arg == "--no-pod-uid-label") {
         config.pod_uid_label = false;
       } else if (arg == "--bpf-stats") {

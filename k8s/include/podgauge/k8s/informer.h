@@ -335,7 +335,11 @@ class Informer {
         client_->stream(
             query(true, resource_version(), ""),
             [&](std::string_view line) {
-              ++lines;
+              // The watch delivers again: an error from before the reconnect is history.
+              if (++lines == 1) {
+                std::lock_guard lock(stats_mutex_);
+                last_error_.clear();
+              }
               if (apply(line)) {
                 attempt = 0;  // the watch is delivering: the next disconnect retries soon
                 return true;

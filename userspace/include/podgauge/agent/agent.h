@@ -19,6 +19,9 @@ struct AgentConfig {
   std::string state_dir;
   bool no_kube = false;
   std::string kubeconfig;
+  std::string context;    // kubeconfig context (--context)
+  // Longest an event waits for the pod cache to name its pod/container (late resolution).
+  std::chrono::milliseconds metadata_wait{5000};
   bool pod_uid_label = true;   // drop for cardinality with --no-pod-uid-label
   bool bpf_stats = false;      // enable kernel BPF run-time stats while running
   bool force_raw_tracepoints = false;
