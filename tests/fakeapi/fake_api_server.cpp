@@ -132,7 +132,8 @@ X509* read_cert(const std::string& pem) {
 
 FakeApiServer::FakeApiServer() : FakeApiServer(Options{}) {}
 
-FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {
+FakeApiServer::FakeApiServer(Options options)
+    : options_(std::move(options)), catalog_(options_.serve_events_k8s_io) {
   store_ = std::make_unique<ObjectStore>(
       catalog_, ObjectStore::Options{options_.history_window, options_.auto_create_namespaces});
   for (const auto& [token, user] : options_.tokens) access_.add_token(token, user);
