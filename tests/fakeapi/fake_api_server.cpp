@@ -311,6 +311,8 @@ void FakeApiServer::add_token(const std::string& token, User user) {
   access_.add_token(token, std::move(user));
 }
 
+void FakeApiServer::remove_token(const std::string& token) { access_.remove_token(token); }
+
 void FakeApiServer::allow(const std::string& user, PolicyRule rule) {
   access_.allow(user, std::move(rule));
 }

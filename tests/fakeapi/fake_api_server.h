@@ -98,6 +98,8 @@ class FakeApiServer {
 
   // Authentication / authorization.
   void add_token(const std::string& token, User user);
+  /// The token is rejected (401) from now on, as a revoked or expired one.
+  void remove_token(const std::string& token);
   /// Restricts `user` to what its rules allow (403 otherwise).
   void allow(const std::string& user, PolicyRule rule);
 
