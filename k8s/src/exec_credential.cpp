@@ -58,8 +58,11 @@ std::optional<std::chrono::system_clock::time_point> parse_time(const std::strin
   if (*p == 'Z' || *p == 'z') {
     ++p;
   } else if (*p == '+' || *p == '-') {
-    int hh = 0, mm = 0;
-    if (std::sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
+    auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    if (std::strlen(p) != 6 || !digit(p[1]) || !digit(p[2]) || p[3] != ':' || !digit(p[4]) ||
+        !digit(p[5]))
+      return std::nullopt;
+    const long hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
     offset = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
     p += 6;
   } else {
@@ -67,6 +70,11 @@ std::optional<std::chrono::system_clock::time_point> parse_time(const std::strin
   }
   if (*p) return std::nullopt;
   return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+}
+
+std::string string_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 struct Output {
@@ -206,25 +214,33 @@ ExecCredential run_exec_plugin(const ExecConfig& c) {
                               std::to_string(WEXITSTATUS(o.exit_status)) +
                               (o.err.empty() ? "" : ": " + tail(o.err)) +
                               " — run it by hand to see why (it may need a login)" + hint(c));
-  json doc = json::parse(o.out, nullptr, false);
+  return parse_exec_credential(o.out, c);
+}
+
+ExecCredential parse_exec_credential(std::string_view output, const ExecConfig& c) {
+  const std::string who = "exec plugin \"" + c.command + "\" for " + c.user;
+  json doc = json::parse(output, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     throw ExecCredentialError(who + " printed no ExecCredential JSON on stdout (got \"" +
-                              tail(o.out, 200) + "\") — the plugin must print a " +
+                              tail(std::string(output), 200) + "\") — the plugin must print a " +
                               c.api_version + " ExecCredential object");
-  if (doc.value("kind", "") != "ExecCredential")
-    throw ExecCredentialError(who + " printed kind \"" + doc.value("kind", "") +
+  if (string_field(doc, "kind") != "ExecCredential")
+    throw ExecCredentialError(who + " printed kind \"" + string_field(doc, "kind") +
                               "\", expected ExecCredential");
-  if (doc.value("apiVersion", "") != c.api_version)
-    throw ExecCredentialError(who + " printed apiVersion \"" + doc.value("apiVersion", "") +
+  if (string_field(doc, "apiVersion") != c.api_version)
+    throw ExecCredentialError(who + " printed apiVersion \"" + string_field(doc, "apiVersion") +
                               "\" but the kubeconfig asks for \"" + c.api_version +
                               "\" — set users[].user.exec.apiVersion to what the plugin speaks");
   const json status = doc.value("status", json());
   if (!status.is_object())
     throw ExecCredentialError(who + " printed an ExecCredential without status");
   ExecCredential cred;
-  cred.token = status.value("token", "");
-  cred.client_certificate_pem = status.value("clientCertificateData", "");
-  cred.client_key_pem = status.value("clientKeyData", "");
+  for (const char* f : {"token", "clientCertificateData", "clientKeyData", "expirationTimestamp"})
+    if (status.contains(f) && !status[f].is_string() && !status[f].is_null())
+      throw ExecCredentialError(who + " printed status." + f + " that is not a string");
+  cred.token = string_field(status, "token");
+  cred.client_certificate_pem = string_field(status, "clientCertificateData");
+  cred.client_key_pem = string_field(status, "clientKeyData");
   if (cred.client_certificate_pem.empty() != cred.client_key_pem.empty())
     throw ExecCredentialError(who + " printed " +
                               (cred.client_key_pem.empty() ? "clientCertificateData without clientKeyData"
@@ -232,7 +248,7 @@ ExecCredential run_exec_plugin(const ExecConfig& c) {
   if (cred.token.empty() && cred.client_certificate_pem.empty())
     throw ExecCredentialError(who + " printed neither status.token nor "
                               "status.clientCertificateData/clientKeyData");
-  if (auto exp = status.value("expirationTimestamp", ""); !exp.empty()) {
+  if (auto exp = string_field(status, "expirationTimestamp"); !exp.empty()) {
     cred.expiration = parse_time(exp);
     if (!cred.expiration)
       throw ExecCredentialError(who + " printed an invalid expirationTimestamp \"" + exp +

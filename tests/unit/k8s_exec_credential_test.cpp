@@ -226,6 +226,33 @@ TEST_F(ExecPlugin, bad_output_is_an_actionable_error) {
   EXPECT_NE(err.find("invalid expirationTimestamp \"tomorrow\""), std::string::npos) << err;
 }
 
+TEST(ExecCredentialOutput, wrong_types_and_malformed_offsets_are_errors_not_crashes) {
+  ExecConfig c;
+  c.command = "p";
+  c.user = "user \"u\"";
+  c.api_version = "client.authentication.k8s.io/v1";
+  auto err = [&](const std::string& status) {
+    try {
+      parse_exec_credential(R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":)" +
+                                status + "}",
+                            c);
+    } catch (const ExecCredentialError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(err(R"({"token":42})").find("status.token that is not a string"), std::string::npos);
+  EXPECT_NE(err(R"({"token":"t","expirationTimestamp":"2026-01-01T00:00:00+1:2"})")
+                .find("invalid expirationTimestamp"),
+            std::string::npos);
+  EXPECT_EQ(err(R"({"token":"t","expirationTimestamp":"2026-01-01T00:00:00.5-02:30"})"),
+            "(no error)");
+  auto cred = parse_exec_credential(
+      R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t","expirationTimestamp":"2026-01-01T00:00:00-02:30"}})",
+      c);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*cred.expiration), 1767225600 + 9000);
+}
+
 TEST_F(ExecPlugin, a_hanging_plugin_is_killed_after_the_timeout) {
   script("plugin.sh", "sleep 30\n");
   auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,10 @@ struct ExecCredential {
 
 /// Runs the plugin once (no caching). Throws ExecCredentialError.
 ExecCredential run_exec_plugin(const ExecConfig& config);
+
+/// Reads a plugin's stdout: an ExecCredential of config.api_version with a token or a client
+/// certificate and key. Throws ExecCredentialError saying what is wrong.
+ExecCredential parse_exec_credential(std::string_view output, const ExecConfig& config);
 
 /// The JSON KUBERNETES_EXEC_INFO holds for `config`, as kubectl sets it.
 std::string exec_info_json(const ExecConfig& config);
