@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 namespace podgauge::k8s {
 
@@ -32,7 +33,8 @@ constexpr std::size_t kNoteLimit = 1024;  // validation: noteLengthLimit
 constexpr std::size_t kMaxSpamBuckets = 4096;
 
 std::string rfc3339(system_clock::time_point t, bool micro) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(us / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -82,6 +84,10 @@ EventWriter::EventWriter(ApiClient& client, EventWriterOptions options)
     : client_(client),
       options_(std::move(options)),
       global_bucket_{options_.global_burst, steady_clock::now()} {
+  if (options_.reporting_instance.empty())
+    throw std::invalid_argument(
+        "EventWriter: reporting_instance (the node name) is required; the API server rejects "
+        "Events without reportingInstance");
   if (options_.api == EventWriterOptions::Api::EventsV1) api_version_ = "events.k8s.io/v1";
   if (options_.api == EventWriterOptions::Api::CoreV1) api_version_ = "v1";
   worker_ = std::thread([this] { run(); });
@@ -124,8 +130,9 @@ bool EventWriter::record(EventRecord record) noexcept {
       if (spam_buckets_.size() > kMaxSpamBuckets) {
         // A bucket refilled to its burst is the same as none: forget those.
         for (auto it = spam_buckets_.begin(); it != spam_buckets_.end();) {
-          const double t = it->second.tokens +
-                           std::chrono::duration<double>(now - it->second.at).count() * refill_per_second;
+          const double t =
+              it->second.tokens +
+              std::chrono::duration<double>(now - it->second.at).count() * refill_per_second;
           it = t >= options_.per_object_burst ? spam_buckets_.erase(it) : std::next(it);
         }
       }
@@ -165,7 +172,8 @@ void EventWriter::absorb_locked(Occurrence occ) {
   std::snprintf(hex, sizeof hex, "%" PRIx64, static_cast<std::uint64_t>(nanos));
   s->name = occ.record.regarding.name + "." + hex;
   // Events about cluster-scoped objects live in "default", as client-go puts them.
-  s->namespace_ = occ.record.regarding.namespace_.empty() ? "default" : occ.record.regarding.namespace_;
+  s->namespace_ =
+      occ.record.regarding.namespace_.empty() ? "default" : occ.record.regarding.namespace_;
   s->first_time = s->last_observed = occ.time;
   s->count = 1;
   s->record = std::move(occ.record);
@@ -218,9 +226,10 @@ void EventWriter::run() {
           it = series_.erase(it);
           continue;
         }
-        earliest = std::min(earliest, steady_clock::now() + (options_.series_window -
-                                      std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          wall - s.last_observed)));
+        earliest = std::min(
+            earliest, steady_clock::now() + (options_.series_window -
+                                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 wall - s.last_observed)));
       } else if (s.next_attempt <= now) {
         if (due.empty()) due = it->first;
       } else {
@@ -281,17 +290,22 @@ void EventWriter::deliver(const std::string& key) {
       method = "PATCH";
       path = events_path(api, s.namespace_) + "/" + url_escape(s.name);
       if (v1)
-        body = json{{"series", {{"count", count}, {"lastObservedTime", rfc3339(s.last_observed, true)}}}}.dump();
+        body = json{{"series",
+                     {{"count", count}, {"lastObservedTime", rfc3339(s.last_observed, true)}}}}
+                   .dump();
       else  // tools/record's EventCorrelator patch
         body = json{{"count", count},
                     {"lastTimestamp", rfc3339(s.last_observed, false)},
-                    {"message", s.record.note}}.dump();
+                    {"message", s.record.note}}
+                   .dump();
     } else {
       method = "POST";
       path = events_path(api, s.namespace_);
-      json e = {{"apiVersion", api}, {"kind", "Event"},
+      json e = {{"apiVersion", api},
+                {"kind", "Event"},
                 {"metadata", {{"name", s.name}, {"namespace", s.namespace_}}},
-                {"reason", s.record.reason}, {"action", s.record.action},
+                {"reason", s.record.reason},
+                {"action", s.record.action},
                 {"type", s.record.warning ? "Warning" : "Normal"},
                 {"reportingInstance", options_.reporting_instance}};
       if (v1) {
@@ -327,7 +341,8 @@ void EventWriter::deliver(const std::string& key) {
     }
     ++stats_.retries;
     auto backoff = options_.initial_backoff * (1LL << std::min(s.attempts - 1, 20));
-    s.next_attempt = steady_clock::now() + std::min<std::chrono::milliseconds>(backoff, options_.max_backoff);
+    s.next_attempt =
+        steady_clock::now() + std::min<std::chrono::milliseconds>(backoff, options_.max_backoff);
     return;
   }
 

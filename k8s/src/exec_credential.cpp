@@ -133,11 +133,9 @@ Output run(const ExecConfig& c) {
     close(err_pipe[0]);
     waitpid(pid, nullptr, 0);
     if (exec_errno == ENOENT)
-      throw ExecCredentialError("exec plugin for " + c.user + ": executable \"" + c.command +
-                                "\" not found" +
-                                (c.install_hint.empty()
-                                     ? " — install it or fix users[].user.exec.command"
-                                     : hint(c)));
+      throw ExecCredentialError(
+          "exec plugin for " + c.user + ": executable \"" + c.command + "\" not found" +
+          (c.install_hint.empty() ? " — install it or fix users[].user.exec.command" : hint(c)));
     throw ExecCredentialError("exec plugin for " + c.user + ": cannot execute \"" + c.command +
                               "\": " + std::strerror(exec_errno) + hint(c));
   }
@@ -197,13 +195,13 @@ std::string exec_info_json(const ExecConfig& c) {
 ExecCredential run_exec_plugin(const ExecConfig& c) {
   const std::string who = "exec plugin \"" + c.command + "\" for " + c.user;
   if (c.interactive_mode == "Always")
-    throw ExecCredentialError(who + " requires an interactive terminal (interactiveMode: Always), "
+    throw ExecCredentialError(who +
+                              " requires an interactive terminal (interactiveMode: Always), "
                               "which podgauge never has — use a plugin mode that works "
                               "non-interactively or a token/client-certificate kubeconfig");
   Output o = run(c);
   if (o.timed_out)
-    throw ExecCredentialError(who + " did not finish within " +
-                              std::to_string(c.timeout.count()) +
+    throw ExecCredentialError(who + " did not finish within " + std::to_string(c.timeout.count()) +
                               " ms and was killed — does it wait for input?" + hint(c));
   if (WIFSIGNALED(o.exit_status))
     throw ExecCredentialError(who + " was killed by signal " +
@@ -243,10 +241,12 @@ ExecCredential parse_exec_credential(std::string_view output, const ExecConfig& 
   cred.client_key_pem = string_field(status, "clientKeyData");
   if (cred.client_certificate_pem.empty() != cred.client_key_pem.empty())
     throw ExecCredentialError(who + " printed " +
-                              (cred.client_key_pem.empty() ? "clientCertificateData without clientKeyData"
-                                                           : "clientKeyData without clientCertificateData"));
+                              (cred.client_key_pem.empty()
+                                   ? "clientCertificateData without clientKeyData"
+                                   : "clientKeyData without clientCertificateData"));
   if (cred.token.empty() && cred.client_certificate_pem.empty())
-    throw ExecCredentialError(who + " printed neither status.token nor "
+    throw ExecCredentialError(who +
+                              " printed neither status.token nor "
                               "status.clientCertificateData/clientKeyData");
   if (auto exp = string_field(status, "expirationTimestamp"); !exp.empty()) {
     cred.expiration = parse_time(exp);

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ExecConfig config;
   config.command = "fuzz-plugin";
   config.user = "user \"fuzz\"";
-  config.api_version = size % 2 ? "client.authentication.k8s.io/v1" : "client.authentication.k8s.io/v1beta1";
+  config.api_version =
+      size % 2 ? "client.authentication.k8s.io/v1" : "client.authentication.k8s.io/v1beta1";
   try {
     ExecCredential c =
         parse_exec_credential(std::string_view(reinterpret_cast<const char*>(data), size), config);

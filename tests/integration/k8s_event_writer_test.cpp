@@ -36,13 +36,15 @@ json make_pod(fa::FakeApiServer& api, const std::string& ns, const std::string& 
     api.create("namespaces", "", {{"metadata", {{"name", ns}}}});
   } catch (...) {
   }
-  return api.create("pods", ns,
-                    {{"metadata", {{"name", name}}},
-                     {"spec", {{"nodeName", "node-a"},
-                               {"containers", {{{"name", "app"}, {"image", "busybox"}}}}}}});
+  return api.create(
+      "pods", ns,
+      {{"metadata", {{"name", name}}},
+       {"spec",
+        {{"nodeName", "node-a"}, {"containers", {{{"name", "app"}, {"image", "busybox"}}}}}}});
 }
 
-EventRecord oom(const json& pod, const std::string& note = "container app: memory limit 64Mi, usage 64Mi") {
+EventRecord oom(const json& pod,
+                const std::string& note = "container app: memory limit 64Mi, usage 64Mi") {
   EventRecord r;
   r.regarding.kind = "Pod";
   r.regarding.namespace_ = pod["metadata"]["namespace"];
@@ -343,6 +345,13 @@ TEST(EventWriter, a_deleted_series_event_is_created_again_with_its_count) {
   EXPECT_EQ(items[0]["metadata"]["name"], name);
   EXPECT_EQ(items[0]["series"]["count"], 3);
   EXPECT_EQ(writer.stats().created, 2u);
+}
+
+TEST(EventWriter, refuses_to_start_without_a_reporting_instance) {
+  fa::FakeApiServer api;
+  ApiClient client(config_for(api.token_kubeconfig()));
+  EventWriterOptions o;
+  EXPECT_THROW(EventWriter(client, o), std::invalid_argument);
 }
 
 TEST(EventWriter, a_repeat_after_the_series_window_starts_a_new_event) {

@@ -100,9 +100,10 @@ TEST_F(ExecAuth, a_plugin_client_certificate_authenticates) {
   auto pair = api_.mint_client_certificate("exec-cert-user", {"system:masters"});
   json cred = {{"kind", "ExecCredential"},
                {"apiVersion", "client.authentication.k8s.io/v1beta1"},
-               {"status", {{"clientCertificateData", pair.cert_pem},
-                           {"clientKeyData", pair.key_pem},
-                           {"expirationTimestamp", "2099-01-01T00:00:00Z"}}}};
+               {"status",
+                {{"clientCertificateData", pair.cert_pem},
+                 {"clientKeyData", pair.key_pem},
+                 {"expirationTimestamp", "2099-01-01T00:00:00Z"}}}};
   std::ofstream(dir_ / "cred.json") << cred.dump();
   std::ofstream(dir_ / "cert.sh") << "#!/bin/sh\ncat \"$(dirname \"$0\")/cred.json\"\n";
   ::chmod((dir_ / "cert.sh").c_str(), 0755);

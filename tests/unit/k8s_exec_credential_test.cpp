@@ -89,14 +89,15 @@ class ExecPlugin : public ::testing::Test {
 TEST_F(ExecPlugin, kubeconfig_exec_runs_the_plugin_with_args_env_and_exec_info) {
   token_plugin("client.authentication.k8s.io/v1");
   // A relative command with a '/' resolves against the kubeconfig's directory.
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"
-                            "      args: [get-token, --cluster, prod]\n"
-                            "      env: [{name: PLUGIN_REGION, value: eu-west-1}]\n"
-                            "      provideClusterInfo: true\n"
-                            "      interactiveMode: Never\n"
-                            "      installHint: install plugin.sh from example.com\n",
-                            "    tls-server-name: api.example\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"
+                      "      args: [get-token, --cluster, prod]\n"
+                      "      env: [{name: PLUGIN_REGION, value: eu-west-1}]\n"
+                      "      provideClusterInfo: true\n"
+                      "      interactiveMode: Never\n"
+                      "      installHint: install plugin.sh from example.com\n",
+                      "    tls-server-name: api.example\n"));
   ASSERT_TRUE(rc.exec.has_value());
   EXPECT_EQ(rc.exec->command, (dir_ / "plugin.sh").string());
   ExecCredentialProvider provider(*rc.exec);
@@ -121,8 +122,10 @@ TEST_F(ExecPlugin, kubeconfig_exec_runs_the_plugin_with_args_env_and_exec_info) 
 
 TEST_F(ExecPlugin, cluster_info_only_when_asked_and_v1beta1_works) {
   token_plugin("client.authentication.k8s.io/v1beta1");
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1beta1\n"
-                            "      command: " + (dir_ / "plugin.sh").string() + "\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                      "      command: " +
+                      (dir_ / "plugin.sh").string() + "\n"));
   ASSERT_TRUE(rc.exec.has_value());
   EXPECT_EQ(run_exec_plugin(*rc.exec).token, "tok-1");
   auto info = json::parse(read(dir_ / "info"));
@@ -134,8 +137,9 @@ TEST_F(ExecPlugin, a_command_on_path_is_found) {
   token_plugin("client.authentication.k8s.io/v1");
   std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
   setenv("PATH", (dir_.string() + ":" + old_path).c_str(), 1);
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: plugin.sh\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: plugin.sh\n"));
   std::string token;
   EXPECT_NO_THROW(token = run_exec_plugin(*rc.exec).token);
   setenv("PATH", old_path.c_str(), 1);
@@ -144,8 +148,9 @@ TEST_F(ExecPlugin, a_command_on_path_is_found) {
 
 TEST_F(ExecPlugin, the_credential_is_cached_until_its_expiration) {
   token_plugin("client.authentication.k8s.io/v1", "date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ");
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"));
   ExecCredentialProvider provider(*rc.exec);
   auto first = provider.get();
   ASSERT_TRUE(first.expiration.has_value());
@@ -160,12 +165,14 @@ TEST_F(ExecPlugin, the_credential_is_cached_until_its_expiration) {
 
 TEST_F(ExecPlugin, client_certificate_credentials_are_returned) {
   script("plugin.sh",
-         "printf '%s\\n' '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+         "printf '%s\\n' "
+         "'{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
          "\"status\":{\"clientCertificateData\":\"-----BEGIN CERTIFICATE-----\\nA\\n\","
          "\"clientKeyData\":\"-----BEGIN PRIVATE KEY-----\\nB\\n\","
          "\"expirationTimestamp\":\"2099-01-01T00:00:00+01:00\"}}'\n");
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"));
   auto cred = run_exec_plugin(*rc.exec);
   EXPECT_TRUE(cred.token.empty());
   EXPECT_EQ(cred.client_certificate_pem, "-----BEGIN CERTIFICATE-----\nA\n");
@@ -176,9 +183,10 @@ TEST_F(ExecPlugin, client_certificate_credentials_are_returned) {
 
 TEST_F(ExecPlugin, a_failing_plugin_gives_its_exit_code_stderr_and_install_hint) {
   script("plugin.sh", "echo 'error: you must log in first (run: sso login)' >&2\nexit 3\n");
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"
-                            "      installHint: install it with apt-get install sso-plugin\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"
+                      "      installHint: install it with apt-get install sso-plugin\n"));
   auto err = error_of([&] { run_exec_plugin(*rc.exec); });
   EXPECT_NE(err.find("failed with exit code 3"), std::string::npos) << err;
   EXPECT_NE(err.find("you must log in first (run: sso login)"), std::string::npos) << err;
@@ -187,18 +195,20 @@ TEST_F(ExecPlugin, a_failing_plugin_gives_its_exit_code_stderr_and_install_hint)
 }
 
 TEST_F(ExecPlugin, a_missing_plugin_shows_the_install_hint) {
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: podgauge-no-such-plugin\n"
-                            "      installHint: |\n        podgauge-no-such-plugin is needed; "
-                            "see https://example.com/install\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: podgauge-no-such-plugin\n"
+                      "      installHint: |\n        podgauge-no-such-plugin is needed; "
+                      "see https://example.com/install\n"));
   auto err = error_of([&] { run_exec_plugin(*rc.exec); });
   EXPECT_NE(err.find("\"podgauge-no-such-plugin\" not found"), std::string::npos) << err;
   EXPECT_NE(err.find("see https://example.com/install"), std::string::npos) << err;
 }
 
 TEST_F(ExecPlugin, bad_output_is_an_actionable_error) {
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"));
   script("plugin.sh", "echo 'Please open https://login.example in a browser'\n");
   auto err = error_of([&] { run_exec_plugin(*rc.exec); });
   EXPECT_NE(err.find("printed no ExecCredential JSON"), std::string::npos) << err;
@@ -233,9 +243,10 @@ TEST(ExecCredentialOutput, wrong_types_and_malformed_offsets_are_errors_not_cras
   c.api_version = "client.authentication.k8s.io/v1";
   auto err = [&](const std::string& status) {
     try {
-      parse_exec_credential(R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":)" +
-                                status + "}",
-                            c);
+      parse_exec_credential(
+          R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":)" +
+              status + "}",
+          c);
     } catch (const ExecCredentialError& e) {
       return std::string(e.what());
     }
@@ -255,8 +266,9 @@ TEST(ExecCredentialOutput, wrong_types_and_malformed_offsets_are_errors_not_cras
 
 TEST_F(ExecPlugin, a_hanging_plugin_is_killed_after_the_timeout) {
   script("plugin.sh", "sleep 30\n");
-  auto rc = load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
-                            "      command: ./plugin.sh\n"));
+  auto rc =
+      load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                      "      command: ./plugin.sh\n"));
   rc.exec->timeout = 300ms;
   const auto t0 = std::chrono::steady_clock::now();
   auto err = error_of([&] { run_exec_plugin(*rc.exec); });
@@ -266,8 +278,9 @@ TEST_F(ExecPlugin, a_hanging_plugin_is_killed_after_the_timeout) {
 
 TEST_F(ExecPlugin, an_unsupported_api_version_is_a_config_error) {
   auto err = error_of([&] {
-    load(kubeconfig("      apiVersion: client.authentication.k8s.io/v1alpha1\n"
-                    "      command: ./plugin.sh\n"));
+    load(
+        kubeconfig("      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+                   "      command: ./plugin.sh\n"));
   });
   EXPECT_NE(err.find("v1alpha1\" is not supported"), std::string::npos) << err;
 }

@@ -32,9 +32,9 @@ struct EventObjectReference {
 /// One occurrence to report.
 struct EventRecord {
   EventObjectReference regarding;
-  std::string reason;  ///< UpperCamelCase, e.g. "OOMKilled"
-  std::string action;  ///< what was done/observed, e.g. "Killing"
-  std::string note;    ///< human-readable; cut to 1024 bytes (the API's limit)
+  std::string reason;   ///< UpperCamelCase, e.g. "OOMKilled"
+  std::string action;   ///< what was done/observed, e.g. "Killing"
+  std::string note;     ///< human-readable; cut to 1024 bytes (the API's limit)
   bool warning = true;  ///< type Warning, else Normal
   /// Occurrences with equal (regarding, reason, action, series_key) form one series, as
   /// client-go's isomorphism key (which has no series_key: leave it empty for its exact
@@ -70,17 +70,18 @@ struct EventWriterStats {
   std::uint64_t accepted = 0;              ///< occurrences queued
   std::uint64_t dropped_rate_limited = 0;  ///< refused by the spam filter or the global limit
   std::uint64_t dropped_queue_full = 0;
-  std::uint64_t created = 0;   ///< Event objects created (POST)
-  std::uint64_t patched = 0;   ///< series updates (PATCH)
-  std::uint64_t retries = 0;   ///< requests repeated after a retryable failure
-  std::uint64_t failed = 0;    ///< series given up: a 4xx or max_attempts reached
+  std::uint64_t created = 0;  ///< Event objects created (POST)
+  std::uint64_t patched = 0;  ///< series updates (PATCH)
+  std::uint64_t retries = 0;  ///< requests repeated after a retryable failure
+  std::uint64_t failed = 0;   ///< series given up: a 4xx or max_attempts reached
 };
 
 /// Thread-safety: record(), stats(), last_error(), api_version() and flush() may be called
 /// from any thread; record() never blocks on the network (a short mutex only).
 class EventWriter {
  public:
-  /// `client` must outlive the writer. Starts the delivery thread.
+  /// `client` must outlive the writer. Starts the delivery thread. Throws
+  /// std::invalid_argument without options.reporting_instance.
   EventWriter(ApiClient& client, EventWriterOptions options);
   /// Stops after the request in flight; call flush() first to deliver what is pending.
   ~EventWriter();

@@ -26,13 +26,13 @@ struct ExecConfig {
   std::string install_hint;
   bool provide_cluster_info = false;
   std::string interactive_mode = "IfAvailable";  ///< Never, IfAvailable, Always
-  std::string user;  ///< "user \"name\" in <kubeconfig>", for messages
+  std::string user;                              ///< "user \"name\" in <kubeconfig>", for messages
   /// The cluster, passed in KUBERNETES_EXEC_INFO when provide_cluster_info.
   std::string cluster_server;
   std::string cluster_tls_server_name;
   bool cluster_insecure_skip_tls_verify = false;
   std::string cluster_ca_pem;
-  std::string cluster_exec_extension_json;  ///< extensions client.authentication.k8s.io/exec
+  std::string cluster_exec_extension_json;   ///< extensions client.authentication.k8s.io/exec
   std::chrono::milliseconds timeout{60000};  ///< the plugin is killed after this
 };
 
