@@ -4,7 +4,12 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "podgauge/k8s/list.h"
 #include "podgauge/k8s/pod.h"
@@ -133,6 +138,43 @@ void BM_PodMemory(benchmark::State& state) {
   state.counters["json_bytes_per_pod"] = static_cast<double>(text.size()) / kPods;
 }
 BENCHMARK(BM_PodMemory)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// Applying one watch event to a cache of 5,000 pods, the work Informer::apply does per line:
+// decode the MODIFIED event, make the shared object, swap it into the by-key and by-uid
+// indexes under the cache lock (the old object is freed). Target: < 20 us.
+void BM_ApplyWatchEvent(benchmark::State& state) {
+  using podgauge::k8s::Pod;
+  using Ptr = std::shared_ptr<const Pod>;
+  std::map<std::string, Ptr> by_key;
+  std::unordered_map<std::string, Ptr> by_uid;
+  std::shared_mutex mutex;
+  for (int i = 0; i < kPods; ++i) {
+    auto p = std::make_shared<const Pod>(Pod::parse(pod_json(i)));
+    by_uid[p->metadata.uid] = p;
+    by_key[p->metadata.namespace_ + "/" + p->metadata.name] = p;
+  }
+  std::vector<std::string> lines;
+  for (int i = 0; i < 256; ++i)
+    lines.push_back(R"({"type":"MODIFIED","object":)" + pod_json(i * 17 % kPods) + "}");
+  std::size_t n = 0;
+  for (auto _ : state) {
+    auto ev = podgauge::k8s::WatchEvent<Pod>::parse(lines[n++ % lines.size()]);
+    auto obj = std::make_shared<const Pod>(std::move(*ev.object));
+    std::string k = obj->metadata.namespace_ + "/" + obj->metadata.name;
+    Ptr old;
+    {
+      std::unique_lock lock(mutex);
+      auto it = by_key.find(k);
+      if (it != by_key.end()) old = it->second;
+      if (old && old->metadata.uid != obj->metadata.uid) by_uid.erase(old->metadata.uid);
+      by_uid[obj->metadata.uid] = obj;
+      by_key[k] = obj;
+    }
+    benchmark::DoNotOptimize(old);
+  }
+  state.counters["line_bytes"] = static_cast<double>(lines[0].size());
+}
+BENCHMARK(BM_ApplyWatchEvent)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // One small quantity, the hot path of every resource list.
 void BM_ParseQuantity(benchmark::State& state) {

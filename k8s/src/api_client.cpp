@@ -69,6 +69,13 @@ struct ApiClient::Impl {
   std::mutex streams_mutex;
   std::multimap<const std::atomic<bool>*, httplib::ClientImpl*> streams;
 
+  // users[].user.exec: the plugin's credential, and its client certificate as files.
+  std::unique_ptr<ExecCredentialProvider> exec;
+  std::mutex exec_mutex;
+  std::string exec_cert_pem;
+  std::string exec_cert_file, exec_key_file;
+  unsigned exec_generation = 0;
+
   ~Impl() {
     std::error_code ec;
     if (!private_dir.empty()) fs::remove_all(private_dir, ec);
@@ -138,6 +145,7 @@ ApiClient::ApiClient(RestConfig config, ApiClientOptions options)
     impl_->key_file = impl_->write_private("client.key", config_.client_key_pem);
   else if (!config_.client_key_file.empty())
     impl_->key_file = config_.client_key_file.string();
+  if (config_.exec) impl_->exec = std::make_unique<ExecCredentialProvider>(*config_.exec);
 }
 
 ApiClient::~ApiClient() = default;
@@ -146,6 +154,27 @@ namespace {
 
 std::string bearer_token(ApiClient::Impl& impl, const RestConfig& config);
 
+struct ClientIdentity {
+  std::string token, cert_file, key_file;
+};
+
+// Runs the exec plugin when its credential is missing or expired (throws
+// ExecCredentialError with the plugin's own complaint).
+ClientIdentity identity(ApiClient::Impl& impl, const RestConfig& config) {
+  if (!impl.exec) return {bearer_token(impl, config), impl.cert_file, impl.key_file};
+  ExecCredential cred = impl.exec->get();
+  std::lock_guard lock(impl.exec_mutex);
+  if (!cred.client_certificate_pem.empty() && cred.client_certificate_pem != impl.exec_cert_pem) {
+    // New names each time: a connection being set up may still read the previous pair.
+    const auto n = std::to_string(++impl.exec_generation);
+    impl.exec_cert_file = impl.write_private("exec-" + n + ".crt", cred.client_certificate_pem);
+    impl.exec_key_file = impl.write_private("exec-" + n + ".key", cred.client_key_pem);
+    impl.exec_cert_pem = cred.client_certificate_pem;
+  }
+  if (cred.client_certificate_pem.empty()) return {cred.token, impl.cert_file, impl.key_file};
+  return {cred.token, impl.exec_cert_file, impl.exec_key_file};
+}
+
 }  // namespace
 
 static std::unique_ptr<httplib::ClientImpl> make_http(ApiClient::Impl& impl,
@@ -153,12 +182,13 @@ static std::unique_ptr<httplib::ClientImpl> make_http(ApiClient::Impl& impl,
                                                       const ApiClientOptions& options,
                                                       std::chrono::milliseconds read_timeout) {
   std::unique_ptr<httplib::ClientImpl> c;
+  const ClientIdentity id = identity(impl, config);
   std::string connect_host = config.tls_server_name.empty() ? impl.host : config.tls_server_name;
   if (impl.tls) {
     std::unique_ptr<httplib::SSLClient> ssl;
-    if (!impl.cert_file.empty())
-      ssl = std::make_unique<httplib::SSLClient>(connect_host, impl.port, impl.cert_file,
-                                                 impl.key_file);
+    if (!id.cert_file.empty())
+      ssl = std::make_unique<httplib::SSLClient>(connect_host, impl.port, id.cert_file,
+                                                 id.key_file);
     else
       ssl = std::make_unique<httplib::SSLClient>(connect_host, impl.port);
     if (config.insecure_skip_tls_verify) {
@@ -183,7 +213,7 @@ static std::unique_ptr<httplib::ClientImpl> make_http(ApiClient::Impl& impl,
   c->set_read_timeout(rt / 1000000, rt % 1000000);
   c->set_write_timeout(30, 0);
   c->set_keep_alive(false);
-  if (auto t = bearer_token(impl, config); !t.empty()) c->set_bearer_token_auth(t.c_str());
+  if (!id.token.empty()) c->set_bearer_token_auth(id.token.c_str());
   return c;
 }
 
@@ -332,18 +362,32 @@ std::string request(ApiClient::Impl& impl, const RestConfig& config,
   return res->body;
 }
 
+// An exec credential the server rejects is fetched again once, as client-go does on a 401.
+std::string request_with_reauth(ApiClient::Impl& impl, const RestConfig& config,
+                                const ApiClientOptions& options, const std::string& method,
+                                const std::string& path, const std::string* body,
+                                const std::string& content_type) {
+  try {
+    return request(impl, config, options, method, path, body, content_type);
+  } catch (const ApiError& e) {
+    if (!impl.exec || e.kind() != ApiErrorKind::Unauthorized) throw;
+    impl.exec->invalidate();
+  }
+  return request(impl, config, options, method, path, body, content_type);
+}
+
 }  // namespace
 
 std::string ApiClient::get(const std::string& path) {
-  return request(*impl_, config_, options_, "GET", path, nullptr, "");
+  return request_with_reauth(*impl_, config_, options_, "GET", path, nullptr, "");
 }
 std::string ApiClient::post(const std::string& path, const std::string& body,
                             const std::string& content_type) {
-  return request(*impl_, config_, options_, "POST", path, &body, content_type);
+  return request_with_reauth(*impl_, config_, options_, "POST", path, &body, content_type);
 }
 std::string ApiClient::patch(const std::string& path, const std::string& body,
                              const std::string& content_type) {
-  return request(*impl_, config_, options_, "PATCH", path, &body, content_type);
+  return request_with_reauth(*impl_, config_, options_, "PATCH", path, &body, content_type);
 }
 
 void ApiClient::stream(const std::string& path,
@@ -397,6 +441,8 @@ void ApiClient::stream(const std::string& path,
   if (consumer_stopped || stopped()) return;
   if (status != 0 && (status < 200 || status >= 300)) {
     if (res && error_body.empty()) error_body = res->body;
+    // The caller reconnects; with a fresh exec credential then.
+    if (status == 401 && impl_->exec) impl_->exec->invalidate();
     throw http_error(config_, "GET", url, status, error_body);
   }
   if (!res)

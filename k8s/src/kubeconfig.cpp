@@ -219,10 +219,35 @@ RestConfig load_kubeconfig(const KubeconfigOptions& options) {
     if (has_cert != has_key)
       throw ConfigError(uwhere + " has a client " +
                         (has_cert ? "certificate but no key" : "key but no certificate"));
-    if (un["exec"] && rc.token.empty() && rc.token_file.empty() && !has_cert)
-      throw ConfigError(uwhere +
-                        " uses an exec credential plugin, which podgauge does not run; "
-                        "use a token or client certificate kubeconfig");
+    if (const YAML::Node ex = un["exec"];
+        ex && !ex.IsNull() && rc.token.empty() && rc.token_file.empty() && !has_cert) {
+      ExecConfig e;
+      e.user = uwhere;
+      e.command = str(ex, "command");
+      if (e.command.empty()) throw ConfigError(uwhere + ": exec has no command");
+      // client-go resolves a command with a path relative to the kubeconfig's directory.
+      if (e.command.find('/') != std::string::npos)
+        e.command = resolve(us->second.dir, e.command).lexically_normal().string();
+      e.api_version = str(ex, "apiVersion");
+      if (e.api_version != "client.authentication.k8s.io/v1" &&
+          e.api_version != "client.authentication.k8s.io/v1beta1")
+        throw ConfigError(uwhere + ": exec apiVersion \"" + e.api_version +
+                          "\" is not supported; use client.authentication.k8s.io/v1 or v1beta1");
+      if (const YAML::Node a = ex["args"]; a && a.IsSequence())
+        for (const auto& arg : a) e.args.push_back(arg.as<std::string>());
+      if (const YAML::Node en = ex["env"]; en && en.IsSequence())
+        for (const auto& kv : en) e.env.emplace_back(str(kv, "name"), str(kv, "value"));
+      e.install_hint = str(ex, "installHint");
+      if (auto v = ex["provideClusterInfo"]; v && !v.IsNull()) e.provide_cluster_info = v.as<bool>();
+      if (auto m = str(ex, "interactiveMode"); !m.empty()) e.interactive_mode = m;
+      e.cluster_server = rc.server;
+      e.cluster_tls_server_name = rc.tls_server_name;
+      e.cluster_insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
+      e.cluster_ca_pem = !rc.ca_pem.empty() ? rc.ca_pem
+                         : rc.ca_file.empty() ? std::string()
+                                              : read_text(rc.ca_file, "certificate-authority");
+      rc.exec = std::move(e);
+    }
   }
   return rc;
 }

@@ -132,7 +132,8 @@ X509* read_cert(const std::string& pem) {
 
 FakeApiServer::FakeApiServer() : FakeApiServer(Options{}) {}
 
-FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {
+FakeApiServer::FakeApiServer(Options options)
+    : options_(std::move(options)), catalog_(options_.serve_events_k8s_io) {
   store_ = std::make_unique<ObjectStore>(
       catalog_, ObjectStore::Options{options_.history_window, options_.auto_create_namespaces});
   for (const auto& [token, user] : options_.tokens) access_.add_token(token, user);
@@ -309,6 +310,8 @@ std::filesystem::path FakeApiServer::write_cert_kubeconfig(const std::string& us
 void FakeApiServer::add_token(const std::string& token, User user) {
   access_.add_token(token, std::move(user));
 }
+
+void FakeApiServer::remove_token(const std::string& token) { access_.remove_token(token); }
 
 void FakeApiServer::allow(const std::string& user, PolicyRule rule) {
   access_.allow(user, std::move(rule));

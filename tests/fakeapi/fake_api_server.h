@@ -58,6 +58,7 @@ class FakeApiServer {
     std::size_t worker_threads = 64;                  // bounds concurrent connections
     std::string version = "v1.32.0";                  // gitVersion in /version
     bool start = true;                                // start in the constructor
+    bool serve_events_k8s_io = true;  // false: no events.k8s.io/v1, as servers before 1.19
   };
 
   FakeApiServer();
@@ -97,6 +98,8 @@ class FakeApiServer {
 
   // Authentication / authorization.
   void add_token(const std::string& token, User user);
+  /// The token is rejected (401) from now on, as a revoked or expired one.
+  void remove_token(const std::string& token);
   /// Restricts `user` to what its rules allow (403 otherwise).
   void allow(const std::string& user, PolicyRule rule);
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "api_error.h"
+#include "event_conversion.h"
 
 namespace podgauge::fakeapi {
 
@@ -85,6 +86,52 @@ bool has_status_subresource(const ResourceType& type) {
 }
 
 bool has_generation(const ResourceType& type) { return !type.group.empty(); }
+
+json apply_patch(const json& current, const json& patch, PatchType patch_type) {
+  json patched;
+  try {
+    if (patch_type == PatchType::Json) {
+      patched = current.patch(patch);
+    } else {
+      if (!patch.is_object()) throw ApiError::bad_request("patch body must be a JSON object");
+      patched = current;
+      patched.merge_patch(patch);
+    }
+  } catch (const json::exception& e) {
+    throw ApiError(422, "Invalid", std::string("the server rejected our request due to an error in our request: ") + e.what());
+  }
+  // Keep the optimistic-lock check meaningful only when the patch itself carries an RV.
+  if (!(patch.is_object() && patch.contains("metadata") && patch["metadata"].is_object() &&
+        patch["metadata"].contains("resourceVersion")))
+    patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
+  return patched;
+}
+
+// What kube-apiserver's ValidateEventCreate checks for events.k8s.io/v1 (pkg/apis/core/
+// validation/events.go), so a writer that the fake accepts is one the real server accepts.
+void validate_events_v1(const json& e, const std::string& ns) {
+  const std::string name = e.value("/metadata/name"_json_pointer, std::string());
+  auto fail = [&](const std::string& msg) { throw ApiError::invalid("Event", name, msg); };
+  auto required = [&](const char* field) {
+    if (!e.contains(field) || (e[field].is_string() && e[field].get<std::string>().empty()))
+      fail(std::string(field) + ": Required value");
+  };
+  for (const char* f : {"eventTime", "reportingController", "reportingInstance", "action", "reason"})
+    required(f);
+  const std::string type = e.value("type", "");
+  if (type != "Normal" && type != "Warning")
+    fail("type: Unsupported value: \"" + type + "\": supported values: \"Normal\", \"Warning\"");
+  const std::string regarding_ns = e.value("/regarding/namespace"_json_pointer, std::string());
+  if (!regarding_ns.empty() && regarding_ns != ns)
+    fail("regarding.namespace: Invalid value: \"" + regarding_ns + "\": does not match event.namespace");
+  if (e.value("note", "").size() > 1024) fail("note: Too long: may not be more than 1024 bytes");
+  if (e.contains("series") && !e["series"].is_null()) {
+    if (e["series"].value("count", 0) < 2)
+      fail("series.count: Invalid value: should be at least 2");
+    if (!e["series"].contains("lastObservedTime"))
+      fail("series.lastObservedTime: Required value");
+  }
+}
 
 }  // namespace
 
@@ -197,7 +244,17 @@ void ObjectStore::prepare_new_locked(const ResourceType& type, const std::string
   }
 }
 
+const ResourceType* ObjectStore::storage_of(const ResourceType& type) const {
+  if (type.plural == "events" && type.group == "events.k8s.io")
+    return catalog_.find("", "v1", "events");
+  return nullptr;
+}
+
 json ObjectStore::create(const ResourceType& type, const std::string& ns, json object) {
+  if (const auto* st = storage_of(type)) {
+    validate_events_v1(object, ns);
+    return core_to_events_v1(create(*st, ns, events_v1_to_core(std::move(object))));
+  }
   std::lock_guard lock(mutex_);
   prepare_new_locked(type, ns, object);
   const std::string name = object["metadata"]["name"];
@@ -218,6 +275,7 @@ json ObjectStore::create(const ResourceType& type, const std::string& ns, json o
 
 json ObjectStore::get(const ResourceType& type, const std::string& ns,
                       const std::string& name) const {
+  if (const auto* st = storage_of(type)) return core_to_events_v1(get(*st, ns, name));
   std::lock_guard lock(mutex_);
   auto bucket = objects_.find(&type);
   if (bucket != objects_.end()) {
@@ -229,6 +287,8 @@ json ObjectStore::get(const ResourceType& type, const std::string& ns,
 
 json ObjectStore::update(const ResourceType& type, const std::string& ns, const std::string& name,
                          json object, bool status_only) {
+  if (const auto* st = storage_of(type))
+    return core_to_events_v1(update(*st, ns, name, events_v1_to_core(std::move(object)), status_only));
   std::lock_guard lock(mutex_);
   json& current = find_locked(type, ns, name);
   if (!object.is_object()) throw ApiError::bad_request("the body of the request was not a JSON object");
@@ -263,29 +323,18 @@ json ObjectStore::update(const ResourceType& type, const std::string& ns, const 
 json ObjectStore::patch(const ResourceType& type, const std::string& ns, const std::string& name,
                         const json& patch, PatchType patch_type, bool status_only) {
   json patched;
-  {
+  if (storage_of(type)) {
+    // Patches apply to the object as this view shows it (series, note, regarding, ...).
+    patched = apply_patch(get(type, ns, name), patch, patch_type);
+  } else {
     std::lock_guard lock(mutex_);
-    json current = find_locked(type, ns, name);
-    try {
-      if (patch_type == PatchType::Json) {
-        patched = current.patch(patch);
-      } else {
-        if (!patch.is_object()) throw ApiError::bad_request("patch body must be a JSON object");
-        patched = current;
-        patched.merge_patch(patch);
-      }
-    } catch (const json::exception& e) {
-      throw ApiError(422, "Invalid", std::string("the server rejected our request due to an error in our request: ") + e.what());
-    }
-    // Keep the optimistic-lock check meaningful only when the patch itself carries an RV.
-    if (!(patch.is_object() && patch.contains("metadata") && patch["metadata"].is_object() &&
-          patch["metadata"].contains("resourceVersion")))
-      patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
+    patched = apply_patch(find_locked(type, ns, name), patch, patch_type);
   }
   return update(type, ns, name, std::move(patched), status_only);
 }
 
 json ObjectStore::remove(const ResourceType& type, const std::string& ns, const std::string& name) {
+  if (const auto* st = storage_of(type)) return core_to_events_v1(remove(*st, ns, name));
   std::lock_guard lock(mutex_);
   find_locked(type, ns, name);
   if (type.plural == "namespaces") {
@@ -301,6 +350,11 @@ json ObjectStore::remove(const ResourceType& type, const std::string& ns, const 
 }
 
 ListResult ObjectStore::list(const ResourceType& type, const ListOptions& options) const {
+  if (const auto* st = storage_of(type)) {
+    ListResult r = list(*st, options);
+    for (auto& item : r.items) item = core_to_events_v1(std::move(item));
+    return r;
+  }
   std::string start_after;
   if (!options.continue_token.empty()) {
     auto decoded = unbase64(options.continue_token);
@@ -364,6 +418,17 @@ std::uint64_t ObjectStore::compacted_resource_version() const {
 std::vector<StoredEventPtr> ObjectStore::events_after(const ResourceType& type,
                                                       std::uint64_t after,
                                                       std::size_t max) const {
+  if (const auto* st = storage_of(type)) {
+    auto events = events_after(*st, after, max);
+    for (auto& e : events) {
+      auto view = std::make_shared<StoredEvent>(*e);
+      view->resource = &type;
+      view->object = core_to_events_v1(view->object);
+      if (!view->previous.is_null()) view->previous = core_to_events_v1(view->previous);
+      e = std::move(view);
+    }
+    return events;
+  }
   std::lock_guard lock(mutex_);
   if (after < compacted_)
     throw ApiError::expired("too old resource version: " + std::to_string(after) + " (" +

@@ -101,6 +101,9 @@ class ObjectStore {
   nlohmann::json remove_locked(const ResourceType& type, const std::string& key);
   void record_locked(StoredEventPtr event);
   void prepare_new_locked(const ResourceType& type, const std::string& ns, nlohmann::json& object);
+  /// The type whose bucket holds `type`'s objects when it is another view of them
+  /// (events.k8s.io/v1 Events are stored as core/v1 Events); nullptr for itself.
+  const ResourceType* storage_of(const ResourceType& type) const;
 
   const ResourceCatalog& catalog_;
   Options options_;

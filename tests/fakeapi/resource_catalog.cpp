@@ -12,7 +12,7 @@ std::string ResourceType::path_prefix() const {
   return group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
 }
 
-ResourceCatalog::ResourceCatalog() {
+ResourceCatalog::ResourceCatalog(bool events_k8s_io) {
   types_ = {
       {"", "v1", "pods", "pod", "Pod", true, {"po"}, {"all"}},
       {"", "v1", "nodes", "node", "Node", false, {"no"}, {}},
@@ -25,6 +25,8 @@ ResourceCatalog::ResourceCatalog() {
       {"autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
        "HorizontalPodAutoscaler", true, {"hpa"}, {"all"}},
   };
+  if (events_k8s_io)
+    types_.push_back({"events.k8s.io", "v1", "events", "event", "Event", true, {"ev"}, {}});
 }
 
 const std::vector<std::string>& ResourceCatalog::verbs() {

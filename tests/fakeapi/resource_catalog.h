@@ -29,7 +29,9 @@ struct ResourceType {
 /// Immutable after construction. Thread-safety: safe from any thread.
 class ResourceCatalog {
  public:
-  ResourceCatalog();  // the built-in set: core v1, apps/v1, autoscaling/v2
+  /// The built-in set: core v1, apps/v1, autoscaling/v2 and (unless `events_k8s_io` is false,
+  /// as on servers before 1.19) events.k8s.io/v1.
+  explicit ResourceCatalog(bool events_k8s_io = true);
 
   const std::vector<ResourceType>& types() const { return types_; }
   const ResourceType* find(std::string_view group, std::string_view version,

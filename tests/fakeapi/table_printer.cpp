@@ -51,6 +51,39 @@ json pod_cells(const json& pod) {
           gates};
 }
 
+// Either shape: core/v1 or events.k8s.io/v1 (the server prints both from one internal type).
+json event_cells(const json& e) {
+  auto first_of = [&](std::initializer_list<const char*> ptrs) {
+    for (const char* p : ptrs)
+      if (auto v = str(e, json::json_pointer(p)); !v.empty()) return v;
+    return std::string();
+  };
+  const std::string first = first_of({"/firstTimestamp", "/deprecatedFirstTimestamp", "/eventTime",
+                                      "/metadata/creationTimestamp"});
+  const std::string last = first_of({"/series/lastObservedTime", "/lastTimestamp",
+                                     "/deprecatedLastTimestamp", "/eventTime",
+                                     "/metadata/creationTimestamp"});
+  const json ref = e.contains("involvedObject") ? e["involvedObject"] : e.value("regarding", json::object());
+  std::string kind = ref.value("kind", "");
+  for (auto& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  long long count = e.value("/series/count"_json_pointer, 0LL);
+  if (count == 0) count = e.contains("count") ? e.value("count", 1LL) : e.value("deprecatedCount", 1LL);
+  std::string source = first_of({"/source/component", "/deprecatedSource/component",
+                                 "/reportingComponent", "/reportingController"});
+  if (auto inst = first_of({"/reportingInstance", "/source/host"}); !inst.empty())
+    source += ", " + inst;
+  return {TablePrinter::age(last),
+          e.value("type", ""),
+          e.value("reason", ""),
+          kind + "/" + ref.value("name", ""),
+          ref.value("fieldPath", ""),
+          source,
+          e.contains("message") ? e.value("message", "") : e.value("note", ""),
+          TablePrinter::age(first),
+          std::to_string(count),
+          e["metadata"].value("name", "")};
+}
+
 json node_cells(const json& node) {
   std::string status = "Unknown";
   for (const auto& c : node.value("/status/conditions"_json_pointer, json::array()))
@@ -83,7 +116,7 @@ json node_cells(const json& node) {
 
 std::string TablePrinter::age(const std::string& rfc3339) {
   std::tm tm{};
-  if (rfc3339.empty() || !strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return "<unknown>";
+  if (rfc3339.empty() || !strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "<unknown>";
   long long s = static_cast<long long>(std::time(nullptr) - timegm(&tm));
   if (s < -1) return "<invalid>";
   if (s < 0) return "0s";
@@ -121,6 +154,12 @@ json TablePrinter::columns(const ResourceType& type) {
     return {column("Name", "string", 0, "name"), column("Ready", "string"),
             column("Up-to-date", "integer"), column("Available", "integer"),
             column("Age", "string")};
+  if (type.plural == "events")  // pkg/printers/internalversion: eventColumnDefinitions
+    return {column("Last Seen", "string"),   column("Type", "string"),
+            column("Reason", "string"),      column("Object", "string"),
+            column("Subobject", "string", 1), column("Source", "string", 1),
+            column("Message", "string"),     column("First Seen", "string", 1),
+            column("Count", "string", 1),    column("Name", "string", 1)};
   // The default table convertor (k8s.io/apiserver/pkg/registry/rest/table.go).
   return {column("Name", "string", 0, "name"), column("Created At", "date")};
 }
@@ -130,6 +169,7 @@ json TablePrinter::cells(const ResourceType& type, const json& o) {
   if (type.plural == "nodes") return node_cells(o);
   const std::string name = o["metadata"].value("name", "");
   const std::string created = str(o, "/metadata/creationTimestamp"_json_pointer);
+  if (type.plural == "events") return event_cells(o);
   if (type.plural == "namespaces")
     return {name, str(o, "/status/phase"_json_pointer), age(created)};
   if (type.plural == "deployments") {

@@ -13,6 +13,9 @@
 #include <thread>
 
 #include "fake_api_server.h"
+#include "podgauge/k8s/api_client.h"
+#include "podgauge/k8s/event_writer.h"
+#include "podgauge/k8s/kubeconfig.h"
 #include "support/http.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -296,6 +299,74 @@ TEST_F(KubectlFakeApi, a_restricted_token_gets_the_servers_forbidden_message) {
   EXPECT_NE(allowed.out.find("pod/web-1"), std::string::npos);
 }
 
+TEST_F(KubectlFakeApi, get_events_shows_what_the_event_writer_recorded) {
+  namespace k8s = podgauge::k8s;
+  auto pod_res = admin()->Get("/api/v1/namespaces/shop/pods/db-1");
+  ASSERT_TRUE(pod_res && pod_res->status == 200);
+  const std::string uid = json::parse(pod_res->body)["metadata"]["uid"];
+  k8s::KubeconfigOptions ko;
+  ko.kubeconfig = (*dir_ / "admin.yaml").string();
+  k8s::ApiClient client(k8s::load_kubeconfig(ko));
+  k8s::EventWriterOptions wo;
+  wo.reporting_instance = "n1";
+  k8s::EventWriter writer(client, wo);
+  k8s::EventRecord r;
+  r.regarding = {"Pod", "shop", "db-1", uid, "v1", ""};
+  r.reason = "OOMKilled";
+  r.action = "Killing";
+  r.note = "container db: memory limit 128Mi, usage 128Mi";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer.record(r));
+  ASSERT_TRUE(writer.flush(15s)) << writer.last_error();
+  ASSERT_EQ(writer.stats().failed, 0u) << writer.last_error();
+
+  // The server-side table of core/v1 events, across namespaces.
+  auto table = kubectl({"get", "events", "-A"});
+  ASSERT_TRUE(table.status.success()) << table.err;
+  EXPECT_NE(table.out.find("LAST SEEN"), std::string::npos) << table.out;
+  std::string row;
+  for (std::istringstream in(table.out); std::getline(in, row);)
+    if (row.find("pod/db-1") != std::string::npos) break;
+  EXPECT_NE(row.find("shop"), std::string::npos) << table.out;
+  EXPECT_NE(row.find("Warning"), std::string::npos) << row;
+  EXPECT_NE(row.find("OOMKilled"), std::string::npos) << row;
+  EXPECT_NE(row.find("container db: memory limit 128Mi"), std::string::npos) << row;
+
+  // The same object in the events.k8s.io/v1 shape the writer sent.
+  auto v1 = kubectl({"get", "events.v1.events.k8s.io", "-n", "shop", "-o", "json"});
+  ASSERT_TRUE(v1.status.success()) << v1.err;
+  auto list = json::parse(v1.out);
+  ASSERT_EQ(list["items"].size(), 1u) << v1.out;
+  const json& e = list["items"][0];
+  EXPECT_EQ(e["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(e["regarding"]["uid"], uid);
+  EXPECT_EQ(e["reportingController"], "podgauge.io/agent");
+  EXPECT_EQ(e["reportingInstance"], "n1");
+  EXPECT_EQ(e["series"]["count"], 3);
+  EXPECT_EQ(std::string(e["metadata"]["name"]).rfind("db-1.", 0), 0u);
+
+  // And as core/v1 JSON, selected on the server by the fields kubectl describe uses.
+  auto core = kubectl({"get", "events", "-n", "shop", "--field-selector",
+                       "involvedObject.uid=" + uid + ",reason=OOMKilled", "-o", "json"});
+  ASSERT_TRUE(core.status.success()) << core.err;
+  auto core_list = json::parse(core.out);
+  ASSERT_EQ(core_list["items"].size(), 1u);
+  EXPECT_EQ(core_list["items"][0]["message"], r.note);
+  EXPECT_EQ(core_list["items"][0]["series"]["count"], 3);
+
+  // A token without create on events gets the server's Forbidden, which the writer reports.
+  k8s::KubeconfigOptions vo;
+  vo.kubeconfig = (*dir_ / "viewer.yaml").string();
+  k8s::ApiClient viewer(k8s::load_kubeconfig(vo));
+  k8s::EventWriter denied(viewer, wo);
+  ASSERT_TRUE(denied.record(r));
+  ASSERT_TRUE(denied.flush(15s));
+  EXPECT_EQ(denied.stats().failed, 1u);
+  EXPECT_NE(denied.last_error().find("User \"viewer\" cannot create resource \"events\" in API "
+                                     "group \"events.k8s.io\" in the namespace \"shop\""),
+            std::string::npos)
+      << denied.last_error();
+}
+
 // ---------------------------------------------------------------------------------------
 // The protocol itself, with an in-process server and plain HTTP clients.
 
@@ -496,6 +567,65 @@ TEST_F(FakeApiProtocol, events_can_be_created_and_patched_for_series_counting) {
   EXPECT_EQ(json::parse(p->body)["count"], 2);
   auto l = get_json("/api/v1/events?fieldSelector=involvedObject.name%3Dp,reason%3DOOMKilled");
   EXPECT_EQ(l["items"].size(), 1u);
+}
+
+TEST_F(FakeApiProtocol, events_k8s_io_is_a_view_of_core_events_with_watch_patch_and_faults) {
+  auto disc = get_json("/apis/events.k8s.io/v1");
+  ASSERT_EQ(disc["resources"][0]["name"], "events");
+  json ev = {{"apiVersion", "events.k8s.io/v1"}, {"kind", "Event"},
+             {"metadata", {{"name", "p.1"}, {"namespace", "default"}}},
+             {"eventTime", "2026-01-01T00:00:00.000000Z"},
+             {"regarding", {{"kind", "Pod"}, {"name", "p"}, {"namespace", "default"}}},
+             {"reason", "OOMKilled"}, {"action", "Killing"}, {"type", "Warning"},
+             {"note", "n"}, {"reportingController", "c"}, {"reportingInstance", "i"}};
+  const std::string base = "/apis/events.k8s.io/v1/namespaces/default/events";
+  // Validation as kube-apiserver's for this group.
+  json bad = ev;
+  bad.erase("action");
+  auto r = cli()->Post(base.c_str(), bad.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  // An injected failure, then the create.
+  api_->faults().fail_next_requests(1, 503);
+  EXPECT_EQ(cli()->Post(base.c_str(), ev.dump(), "application/json")->status, 503);
+  const auto rv = std::to_string(api_->store().resource_version());
+  r = cli()->Post(base.c_str(), ev.dump(), "application/json");
+  ASSERT_EQ(r->status, 201) << r->body;
+  // Strategic-merge and merge patches of the series, as client-go sends them.
+  r = cli()->Patch((base + "/p.1").c_str(),
+                   R"({"series":{"count":2,"lastObservedTime":"2026-01-01T00:00:01.000000Z"}})",
+                   "application/strategic-merge-patch+json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  r = cli()->Patch((base + "/p.1").c_str(), R"({"series":{"count":3}})",
+                   "application/merge-patch+json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["series"]["count"], 3);
+  // The core/v1 view of the same object.
+  auto core = get_json("/api/v1/namespaces/default/events/p.1");
+  EXPECT_EQ(core["apiVersion"], "v1");
+  EXPECT_EQ(core["involvedObject"]["name"], "p");
+  EXPECT_EQ(core["message"], "n");
+  EXPECT_EQ(core["reportingComponent"], "c");
+  EXPECT_EQ(core["series"]["count"], 3);
+  // Watch in the events.k8s.io shape from before the create.
+  auto w = cli()->Get((base + "?watch=true&timeoutSeconds=1&resourceVersion=" + rv).c_str());
+  ASSERT_TRUE(w);
+  auto lines = lines_of(w->body);
+  ASSERT_EQ(lines.size(), 3u) << w->body;
+  EXPECT_EQ(lines[0]["type"], "ADDED");
+  EXPECT_EQ(lines[0]["object"]["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(lines[0]["object"]["regarding"]["name"], "p");
+  EXPECT_EQ(lines[2]["type"], "MODIFIED");
+  EXPECT_EQ(lines[2]["object"]["series"]["count"], 3);
+  // RBAC on the group: allowed for core events only is not allowed here.
+  api_->add_token("ev-core", {"ev-core", {}});
+  api_->allow("ev-core", {{"create", "get", "list"}, {"events"}, {""}});
+  EXPECT_EQ(cli("ev-core")->Get("/api/v1/namespaces/default/events")->status, 200);
+  auto denied = cli("ev-core")->Post(base.c_str(), ev.dump(), "application/json");
+  ASSERT_EQ(denied->status, 403);
+  EXPECT_EQ(json::parse(denied->body)["message"],
+            "events.events.k8s.io is forbidden: User \"ev-core\" cannot create resource "
+            "\"events\" in API group \"events.k8s.io\" in the namespace \"default\"");
 }
 
 TEST_F(FakeApiProtocol, injected_failures_dropped_watches_and_restart) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "podgauge/k8s/exec_credential.h"
+
 namespace podgauge::k8s {
 
 /// A kubeconfig or service-account problem; what() says what to fix.
@@ -33,6 +35,8 @@ struct RestConfig {
   std::string client_certificate_pem;
   std::filesystem::path client_key_file;
   std::string client_key_pem;
+  /// users[].user.exec: the credential comes from this plugin (run by ApiClient).
+  std::optional<ExecConfig> exec;
   // Where it came from.
   std::string namespace_ = "default";
   std::string context;  ///< kubeconfig context name; "" for in-cluster
