@@ -565,6 +565,8 @@ struct Agent::Impl {
   MemoryPressureTable memory_pressure;
   std::map<UsageTarget, std::string> mem_paths, psi_paths;  // sampler thread only
   bool paths_ready = false;
+  std::chrono::steady_clock::time_point paths_walked;
+  std::set<UsageTarget> walked_for;  // live containers when the trees were last walked
 
   void setup_memory_pressure(const cgroup::CgroupHierarchy& cpu_h, const cgroup::CgroupHierarchy* mem_h) {
     auto resolver_for = [&](const cgroup::CgroupHierarchy* h) -> CgroupResolver* {
@@ -623,11 +625,21 @@ struct Agent::Impl {
   }
 
   void sample_memory_pressure(bool rescan_all, const std::set<UsageTarget>& live) {
-    if (rescan_all || !paths_ready) {
-      if (psi_resolver && rescan_all) psi_resolver->index().rescan();
+    // A container new since the last walk: walk the memory and v2 trees now rather than at the
+    // next full rescan, at most once a second (once per container that is in neither).
+    bool missing = false;
+    for (const auto& t : live)
+      if (!walked_for.count(t) && ((mem_dirs && !mem_paths.count(t)) || (psi_dirs && !psi_paths.count(t))))
+        missing = true;
+    const auto now = std::chrono::steady_clock::now();
+    if (rescan_all || !paths_ready || (missing && now - paths_walked >= std::chrono::seconds(1))) {
+      for (CgroupResolver* r : {mem_dirs, psi_dirs})
+        if (r && r != cpu_resolver.get() && (missing || r == psi_resolver.get())) r->index().rescan();
       if (mem_dirs) mem_paths = container_dirs(*mem_dirs);
       if (psi_dirs) psi_paths = container_dirs(*psi_dirs);
       paths_ready = true;
+      paths_walked = now;
+      walked_for = live;
     }
     if (mem_probes && mem_ids) {
       std::vector<uint64_t> gone;
