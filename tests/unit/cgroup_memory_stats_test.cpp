@@ -39,6 +39,8 @@ TEST(Pressure, refuses_anything_but_the_kernels_format) {
            "some avg10=0.00 avg60=0.00 avg300=0.00 total=1 extra=2\n",  // trailing field
            "some avg60=0.00 avg10=0.00 avg300=0.00 total=1\n",          // order
            "some avg10=0.0 avg60=0.00 avg300=0.00 total=1\n",           // one decimal
+           "some avg10=00.50 avg60=0.00 avg300=0.00 total=1\n",        // leading zero
+           "some avg10=0.00 avg60=0.00 avg300=0.00 total=01\n",
            "some avg10=101.00 avg60=0.00 avg300=0.00 total=1\n",        // over 100 %
            "some  avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",         // double space
            "some avg10=0.00 avg60=0.00 avg300=0.00 total=99999999999999999999\n",  // overflow
@@ -100,7 +102,7 @@ TEST(MemoryOomControl, parses_v1_oom_control_with_and_without_oom_kill) {
 TEST(SingleCounter, parses_memory_failcnt) {
   EXPECT_EQ(parse_single_counter("42\n"), 42u);
   EXPECT_EQ(parse_single_counter("0"), 0u);
-  for (const char* bad : {"", "\n", "1 2\n", "1\n2\n", "-1\n", "0x10\n"})
+  for (const char* bad : {"", "\n", "1 2\n", "1\n2\n", "-1\n", "0x10\n", "060\n", "+1\n"})
     EXPECT_THROW(parse_single_counter(bad), CgroupError) << "accepted: " << bad;
 }
 

@@ -28,8 +28,9 @@ bool next_line(std::string_view& text, std::string_view& line) {
   return true;
 }
 
+// The kernel prints counters with %llu: digits only, no sign, no leading zero.
 bool parse_u64(std::string_view s, std::uint64_t& out) {
-  if (s.empty() || s.size() > 20) return false;
+  if (s.empty() || s.size() > 20 || (s.size() > 1 && s[0] == '0')) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -40,8 +41,10 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
 bool parse_percent(std::string_view s, double& out) {
   const size_t dot = s.find('.');
   if (dot == std::string_view::npos || dot == 0 || s.size() - dot - 1 != 2 || dot > 3) return false;
-  std::uint64_t whole = 0, frac = 0;
-  if (!parse_u64(s.substr(0, dot), whole) || !parse_u64(s.substr(dot + 1), frac)) return false;
+  std::uint64_t whole = 0;
+  const char f0 = s[dot + 1], f1 = s[dot + 2];
+  if (!parse_u64(s.substr(0, dot), whole) || f0 < '0' || f0 > '9' || f1 < '0' || f1 > '9') return false;
+  const int frac = (f0 - '0') * 10 + (f1 - '0');
   if (whole > 100) return false;
   out = double(whole) + double(frac) / 100.0;
   return out <= 100.0;
