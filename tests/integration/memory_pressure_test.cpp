@@ -69,7 +69,8 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
   const auto cid = KubeletNames::random_container_id();
   const auto calm_cid = KubeletNames::random_container_id();
   const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
-  const auto calm = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", calm_cid);
+  const auto calm =
+      KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", calm_cid);
   sandbox.create(rel);
   sandbox.create(calm);
   const CgroupHierarchy* mem = memory_hierarchy(sandbox);
@@ -86,16 +87,20 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
   }
 
   // A sibling container of the same pod that only sleeps: nothing may be charged to it.
-  ChildProcess sleeper(in_cgroup({helper_binary("alloc").string(), "1", "pg-calm", "30"}, sandbox.dirs(calm)));
+  ChildProcess sleeper(
+      in_cgroup({helper_binary("alloc").string(), "1", "pg-calm", "30"}, sandbox.dirs(calm)));
 
   const std::filesystem::path scratch = "/var/tmp";
   if (disk_backed(scratch)) {
     // Anonymous memory held near the limit, and 4x the limit of file pages written past it:
     // the cgroup must keep reclaiming its page cache to let both proceed.
-    ChildProcess anon(in_cgroup({helper_binary("alloc").string(), "40", "pg-anon", "4"}, sandbox.dirs(rel)));
+    ChildProcess anon(
+        in_cgroup({helper_binary("alloc").string(), "40", "pg-anon", "4"}, sandbox.dirs(rel)));
     std::this_thread::sleep_for(300ms);
-    const auto file = scratch / ("podgauge-memtest-" + std::to_string(getpid()) + "-" + cid.substr(0, 8));
-    ProcessSpec writer_spec = in_cgroup({helper_binary("pagecache").string(), file.string(), "256"}, sandbox.dirs(rel));
+    const auto file =
+        scratch / ("podgauge-memtest-" + std::to_string(getpid()) + "-" + cid.substr(0, 8));
+    ProcessSpec writer_spec =
+        in_cgroup({helper_binary("pagecache").string(), file.string(), "256"}, sandbox.dirs(rel));
     writer_spec.stderr_mode = OutputMode::Capture;
     ChildProcess writer(writer_spec);
     auto written = writer.wait(120s);
@@ -104,16 +109,19 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
     ASSERT_TRUE(written && written->success())
         << (written ? written->describe() : "still running") << ": " << writer.stderr_text();
     auto held = anon.wait(30s);
-    ASSERT_TRUE(held && held->success()) << (held ? held->describe() : "still running")
-                                         << ": the anonymous 40 MiB did not fit next to the page cache";
+    ASSERT_TRUE(held && held->success())
+        << (held ? held->describe() : "still running")
+        << ": the anonymous 40 MiB did not fit next to the page cache";
   } else {
     // No disk (vmtests): only anonymous memory, past memory.high into memory.max.
     std::cout << "[ INFO ] " << scratch << " is tmpfs/ramfs here: no reclaimable page cache, "
               << "driving the container with anonymous memory only\n";
-    ChildProcess anon(in_cgroup({helper_binary("alloc").string(), "96", "pg-anon"}, sandbox.dirs(rel)));
+    ChildProcess anon(
+        in_cgroup({helper_binary("alloc").string(), "96", "pg-anon"}, sandbox.dirs(rel)));
     auto status = anon.wait(120s);
     ASSERT_TRUE(status) << "allocator still running";
-    ASSERT_TRUE(status->killed_by(SIGKILL)) << status->describe() << ": 96 MiB fit below memory.max";
+    ASSERT_TRUE(status->killed_by(SIGKILL))
+        << status->describe() << ": 96 MiB fit below memory.max";
   }
 
   auto stall = [&](const std::string& page, const std::string& id) {
@@ -130,11 +138,15 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
       << "no memcg reclaim stall for the container at its limit; /metrics:\n"
       << page.substr(0, 4000);
   EXPECT_GE(metric_value(page, "podgauge_container_memory_reclaim_stall_duration_seconds_count",
-                         {{"container_id", cid}, {"kind", "memcg"}}).value_or(0), 1);
-  EXPECT_TRUE(metric_value(page, "podgauge_container_memory_reclaim_stall_seconds_total",
-                           {{"container_id", cid}, {"kind", "direct"}, {"pod_uid", uid}, {"node", "itest-node"}}))
+                         {{"container_id", cid}, {"kind", "memcg"}})
+                .value_or(0),
+            1);
+  EXPECT_TRUE(metric_value(
+      page, "podgauge_container_memory_reclaim_stall_seconds_total",
+      {{"container_id", cid}, {"kind", "direct"}, {"pod_uid", uid}, {"node", "itest-node"}}))
       << "the direct-reclaim series (0 here: the node has memory) is missing, or lacks labels";
-  EXPECT_EQ(stall(page, calm_cid).value_or(0), 0) << "the sleeping sibling was charged reclaim stalls";
+  EXPECT_EQ(stall(page, calm_cid).value_or(0), 0)
+      << "the sleeping sibling was charged reclaim stalls";
 
   if (!v2) {
     const uint64_t kernel = std::stoull(sandbox.read("memory", rel, "memory.failcnt"));
@@ -143,7 +155,8 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
     EXPECT_TRUE(wait_until(
         [&] {
           seen = metric_value(agent_->metrics(), "podgauge_container_memory_failcnt_total",
-                              {{"container_id", cid}}).value_or(-1);
+                              {{"container_id", cid}})
+                     .value_or(-1);
           return seen == double(kernel);
         },
         5s))
@@ -156,27 +169,33 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
       EXPECT_TRUE(wait_until(
           [&] {
             seen = metric_value(agent_->metrics(), "podgauge_container_memory_events_total",
-                                {{"container_id", cid}, {"event", event}}).value_or(-1);
+                                {{"container_id", cid}, {"event", event}})
+                       .value_or(-1);
             return seen == double(kernel);
           },
           5s))
-          << "memory_events_total{event=\"" << event << "\"} is " << seen << ", the kernel says " << kernel;
+          << "memory_events_total{event=\"" << event << "\"} is " << seen << ", the kernel says "
+          << kernel;
     }
   }
 
   // PSI: per cgroup wherever the v2 tree is (also controller-less on hybrid hosts).
-  if (sandbox.has("unified") && std::filesystem::exists(sandbox.path_in("unified", rel) / "memory.pressure")) {
+  if (sandbox.has("unified") &&
+      std::filesystem::exists(sandbox.path_in("unified", rel) / "memory.pressure")) {
     const uint64_t kernel_us = psi_some_total_us(sandbox.read("unified", rel, "memory.pressure"));
     EXPECT_GT(kernel_us, 0u) << "the kernel's memory PSI of the container stayed 0";
     double seen = 0;
     EXPECT_TRUE(wait_until(
         [&] {
-          seen = metric_value(agent_->metrics(), "podgauge_container_pressure_stalled_seconds_total",
-                              {{"container_id", cid}, {"resource", "memory"}, {"kind", "some"}}).value_or(0);
+          seen =
+              metric_value(agent_->metrics(), "podgauge_container_pressure_stalled_seconds_total",
+                           {{"container_id", cid}, {"resource", "memory"}, {"kind", "some"}})
+                  .value_or(0);
           return seen > 0 && seen <= double(kernel_us) / 1e6 + 1e-6;
         },
         5s))
-        << "container memory PSI on /metrics is " << seen << " s, the kernel's " << kernel_us << " us";
+        << "container memory PSI on /metrics is " << seen << " s, the kernel's " << kernel_us
+        << " us";
     EXPECT_TRUE(metric_value(agent_->metrics(), "podgauge_container_pressure_stalled_seconds_total",
                              {{"container_id", cid}, {"resource", "cpu"}, {"kind", "some"}}));
   } else {
@@ -192,7 +211,8 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
                              {{"resource", "memory"}, {"kind", "full"}}));
   } else {
     EXPECT_NE(summary["memory_pressure"]["node_pressure"], "available");
-    EXPECT_EQ(agent_->metrics().find("podgauge_node_pressure_stalled_seconds_total{"), std::string::npos);
+    EXPECT_EQ(agent_->metrics().find("podgauge_node_pressure_stalled_seconds_total{"),
+              std::string::npos);
   }
   for (const auto& p : summary["programs"])
     if (p["family"] == "mem") EXPECT_NE(p["attach"], "not_loaded") << p.dump();
@@ -220,10 +240,12 @@ TEST_P(OomAttach, oom_kill_is_reported_through_the_forced_attach_or_the_agent_de
                            << ", but the agent could not attach it: " << oom.dump();
     EXPECT_EQ(oom["attach"], "not_loaded") << oom.dump();
     EXPECT_NE(oom["reason"].get<std::string>().find(kind), std::string::npos) << oom.dump();
-    EXPECT_GT(metric_value(agent.metrics(), "podgauge_agent_bpf_events_total", {{"family", "cpu"}}).value_or(0), 0)
+    EXPECT_GT(metric_value(agent.metrics(), "podgauge_agent_bpf_events_total", {{"family", "cpu"}})
+                  .value_or(0),
+              0)
         << "the agent must keep measuring CPU without the OOM signal";
-    std::cout << "[ INFO ] " << kind << " is refused on this kernel (" << oom["reason"].get<std::string>()
-              << "); the agent degraded. Proven in vmtests.\n";
+    std::cout << "[ INFO ] " << kind << " is refused on this kernel ("
+              << oom["reason"].get<std::string>() << "); the agent degraded. Proven in vmtests.\n";
     return;
   }
   EXPECT_EQ(oom["program"], "mark_oom_victim");
@@ -234,10 +256,12 @@ TEST_P(OomAttach, oom_kill_is_reported_through_the_forced_attach_or_the_agent_de
   const auto rel = KubeletNames::cgroupfs_container(QosClass::BestEffort, uid, cid);
   sandbox.create(rel);
   sandbox.set_memory_limit(rel, 64 * kMiB);
-  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "256", "pg-alloc"}, sandbox.dirs(rel)));
+  ChildProcess alloc(
+      in_cgroup({helper_binary("alloc").string(), "256", "pg-alloc"}, sandbox.dirs(rel)));
   const pid_t victim = alloc.pid();
   auto status = alloc.wait(60s);
-  ASSERT_TRUE(status && status->killed_by(SIGKILL)) << (status ? status->describe() : "still running");
+  ASSERT_TRUE(status && status->killed_by(SIGKILL))
+      << (status ? status->describe() : "still running");
   ASSERT_EQ(sandbox.memory_oom_kills(rel), 1u);
 
   nlohmann::json event;
@@ -246,7 +270,8 @@ TEST_P(OomAttach, oom_kill_is_reported_through_the_forced_attach_or_the_agent_de
         std::istringstream lines(http_get(agent.url + "/v1/events").body);
         std::string line;
         while (std::getline(lines, line))
-          if (line.find("\"oom_kill\"") != std::string::npos && line.find(cid) != std::string::npos) {
+          if (line.find("\"oom_kill\"") != std::string::npos &&
+              line.find(cid) != std::string::npos) {
             event = nlohmann::json::parse(line);
             return true;
           }
@@ -263,7 +288,8 @@ TEST_P(OomAttach, oom_kill_is_reported_through_the_forced_attach_or_the_agent_de
   EXPECT_GT(event["memory_usage_bytes"].get<uint64_t>(), 60 * kMiB);
   EXPECT_GT(event["rss_bytes"].get<uint64_t>(), 32 * kMiB);
   EXPECT_EQ(metric_value(agent.metrics(), "podgauge_agent_bpf_program_info",
-                         {{"family", "oom"}, {"program", "mark_oom_victim"}, {"attach", kind}}), 1);
+                         {{"family", "oom"}, {"program", "mark_oom_victim"}, {"attach", kind}}),
+            1);
 }
 
 INSTANTIATE_TEST_SUITE_P(FunctionVariants, OomAttach, ::testing::Values("fentry", "kprobe"),

@@ -1,11 +1,11 @@
 // MemoryPressureTable: per-container sums of reclaim stalls that never go backwards, and the
 // exposition of stalls, memory events, PSI and node PSI.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "podgauge/agent/memory_pressure.h"
 
@@ -49,17 +49,22 @@ TEST(MemoryPressureTable, sums_a_containers_nested_cgroups_and_never_steps_back)
   table.observe_reclaim(c, stalls(10, 2'000'000'000, 4));
   table.observe_reclaim(c, stalls(11, 500'000'000, 1));  // a cgroup nested in the container
   auto page = render(table);
-  EXPECT_TRUE(has_line(page, "podgauge_container_memory_reclaim_stall_seconds_total{node=\"n1\",pod_uid=\"pod-1\","
-                             "container_id=\"c1\",kind=\"memcg\"} 2.5"))
+  EXPECT_TRUE(has_line(
+      page,
+      "podgauge_container_memory_reclaim_stall_seconds_total{node=\"n1\",pod_uid=\"pod-1\","
+      "container_id=\"c1\",kind=\"memcg\"} 2.5"))
       << page;
-  EXPECT_TRUE(has_line(page, "podgauge_container_memory_reclaim_stall_duration_seconds_count{node=\"n1\","
-                             "pod_uid=\"pod-1\",container_id=\"c1\",kind=\"memcg\"} 5"))
+  EXPECT_TRUE(has_line(page,
+                       "podgauge_container_memory_reclaim_stall_duration_seconds_count{node=\"n1\","
+                       "pod_uid=\"pod-1\",container_id=\"c1\",kind=\"memcg\"} 5"))
       << page;
   // The kernel entry of cgroup 10 was deleted and made again from zero: the sum holds.
   table.observe_reclaim(c, stalls(10, 1'000, 1));
   page = render(table);
-  EXPECT_TRUE(has_line(page, "podgauge_container_memory_reclaim_stall_seconds_total{node=\"n1\",pod_uid=\"pod-1\","
-                             "container_id=\"c1\",kind=\"memcg\"} 2.5"))
+  EXPECT_TRUE(has_line(
+      page,
+      "podgauge_container_memory_reclaim_stall_seconds_total{node=\"n1\",pod_uid=\"pod-1\","
+      "container_id=\"c1\",kind=\"memcg\"} 2.5"))
       << page;
 }
 
@@ -79,7 +84,8 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
   std::filesystem::create_directories(dir / "proc");
   std::ofstream(dir / "memory.events") << "low 0\nhigh 7\nmax 3\noom 1\noom_kill 1\n";
   std::ofstream(dir / "memory.pressure")
-      << "some avg10=0.00 avg60=0.00 avg300=0.00 total=1500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=250\n";
+      << "some avg10=0.00 avg60=0.00 avg300=0.00 total=1500000\nfull avg10=0.00 avg60=0.00 "
+         "avg300=0.00 total=250\n";
   std::ofstream(dir / "proc" / "io") << "some avg10=0.00 avg60=0.00 avg300=0.00 total=2000000\n"
                                         "full avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
   MemoryPressureTable table;
@@ -88,15 +94,25 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
   const auto page = render(table);
   std::filesystem::remove_all(dir);
   const std::string labels = "node=\"n1\",pod_uid=\"pod-1\",container_id=\"c1\"";
-  EXPECT_TRUE(has_line(page, "podgauge_container_memory_events_total{" + labels + ",event=\"high\"} 7")) << page;
-  EXPECT_TRUE(has_line(page, "podgauge_container_memory_events_total{" + labels + ",event=\"max\"} 3")) << page;
-  EXPECT_EQ(page.find("event=\"oom_group_kill\""), std::string::npos) << "absent before 5.16: not invented";
+  EXPECT_TRUE(
+      has_line(page, "podgauge_container_memory_events_total{" + labels + ",event=\"high\"} 7"))
+      << page;
+  EXPECT_TRUE(
+      has_line(page, "podgauge_container_memory_events_total{" + labels + ",event=\"max\"} 3"))
+      << page;
+  EXPECT_EQ(page.find("event=\"oom_group_kill\""), std::string::npos)
+      << "absent before 5.16: not invented";
   EXPECT_TRUE(has_line(page, "podgauge_container_pressure_stalled_seconds_total{" + labels +
-                                 ",resource=\"memory\",kind=\"some\"} 1.5")) << page;
+                                 ",resource=\"memory\",kind=\"some\"} 1.5"))
+      << page;
   EXPECT_TRUE(has_line(page, "podgauge_container_pressure_stalled_seconds_total{" + labels +
-                                 ",resource=\"memory\",kind=\"full\"} 0.00025")) << page;
-  EXPECT_EQ(page.find("resource=\"cpu\",kind"), std::string::npos) << "no cpu.pressure file, no series";
-  EXPECT_TRUE(has_line(page, "podgauge_node_pressure_stalled_seconds_total{node=\"n1\",resource=\"io\",kind=\"full\"} 1"))
+                                 ",resource=\"memory\",kind=\"full\"} 0.00025"))
+      << page;
+  EXPECT_EQ(page.find("resource=\"cpu\",kind"), std::string::npos)
+      << "no cpu.pressure file, no series";
+  EXPECT_TRUE(has_line(
+      page,
+      "podgauge_node_pressure_stalled_seconds_total{node=\"n1\",resource=\"io\",kind=\"full\"} 1"))
       << page;
   EXPECT_EQ(table.summary()["node_pressure"], "available");
 }

@@ -39,13 +39,14 @@ TEST(Pressure, refuses_anything_but_the_kernels_format) {
            "some avg10=0.00 avg60=0.00 avg300=0.00 total=1 extra=2\n",  // trailing field
            "some avg60=0.00 avg10=0.00 avg300=0.00 total=1\n",          // order
            "some avg10=0.0 avg60=0.00 avg300=0.00 total=1\n",           // one decimal
-           "some avg10=00.50 avg60=0.00 avg300=0.00 total=1\n",        // leading zero
+           "some avg10=00.50 avg60=0.00 avg300=0.00 total=1\n",         // leading zero
            "some avg10=0.00 avg60=0.00 avg300=0.00 total=01\n",
-           "some avg10=101.00 avg60=0.00 avg300=0.00 total=1\n",        // over 100 %
-           "some  avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",         // double space
+           "some avg10=101.00 avg60=0.00 avg300=0.00 total=1\n",                   // over 100 %
+           "some  avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",                    // double space
            "some avg10=0.00 avg60=0.00 avg300=0.00 total=99999999999999999999\n",  // overflow
-           "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nsome avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
-           "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n\n",        // blank line
+           "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nsome avg10=0.00 avg60=0.00 avg300=0.00 "
+           "total=1\n",
+           "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n\n",  // blank line
            "SOME avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
        }) {
     EXPECT_THROW(parse_pressure(bad), CgroupError) << "accepted: " << bad;
@@ -79,10 +80,11 @@ TEST(MemoryEvents, kernels_before_5_16_have_no_oom_group_kill) {
 }
 
 TEST(MemoryEvents, refuses_missing_duplicate_or_malformed_counters) {
-  for (const char* bad : {"", "low 0\nhigh 0\nmax 0\noom 0\n", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\nhigh 1\n",
-                          "low 0\nhigh x\nmax 0\noom 0\noom_kill 0\n", "low 0\nhigh  0\nmax 0\noom 0\noom_kill 0\n",
-                          "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 1\noom_group_kill 1\n",
-                          "low\nhigh 0\nmax 0\noom 0\noom_kill 0\n"}) {
+  for (const char* bad :
+       {"", "low 0\nhigh 0\nmax 0\noom 0\n", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\nhigh 1\n",
+        "low 0\nhigh x\nmax 0\noom 0\noom_kill 0\n", "low 0\nhigh  0\nmax 0\noom 0\noom_kill 0\n",
+        "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 1\noom_group_kill 1\n",
+        "low\nhigh 0\nmax 0\noom 0\noom_kill 0\n"}) {
     EXPECT_THROW(parse_memory_events(bad), CgroupError) << "accepted: " << bad;
   }
 }
@@ -107,7 +109,8 @@ TEST(SingleCounter, parses_memory_failcnt) {
 }
 
 TEST(Readers, a_missing_file_is_nullopt_and_bad_content_names_the_file) {
-  const auto dir = std::filesystem::temp_directory_path() / ("pg-memstats-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("pg-memstats-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   EXPECT_FALSE(read_memory_events(dir));
   EXPECT_FALSE(read_pressure(dir / "memory.pressure"));
@@ -116,7 +119,8 @@ TEST(Readers, a_missing_file_is_nullopt_and_bad_content_names_the_file) {
     read_memory_events(dir);
     FAIL() << "accepted a truncated memory.events";
   } catch (const CgroupError& e) {
-    EXPECT_NE(std::string(e.what()).find((dir / "memory.events").string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find((dir / "memory.events").string()), std::string::npos)
+        << e.what();
   }
   std::ofstream(dir / "memory.failcnt") << "17\n";
   EXPECT_EQ(read_memory_failcnt(dir), 17u);

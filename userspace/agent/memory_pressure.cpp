@@ -31,7 +31,8 @@ void add(loader::ReclaimStalls& into, const loader::ReclaimStalls& s) {
 
 // Element-wise maximum: a map entry read twice never steps back, even if deleted and re-made.
 void max_with(loader::ReclaimStalls& into, const loader::ReclaimStalls& s) {
-  for (size_t i = 0; i < into.slots.size(); ++i) into.slots[i] = std::max(into.slots[i], s.slots[i]);
+  for (size_t i = 0; i < into.slots.size(); ++i)
+    into.slots[i] = std::max(into.slots[i], s.slots[i]);
   into.stall_ns = std::max(into.stall_ns, s.stall_ns);
   into.count = std::max(into.count, s.count);
 }
@@ -44,7 +45,8 @@ ContainerCgroupfsPressure read_container_pressure(const std::filesystem::path* m
   ContainerCgroupfsPressure p;
   if (memory_dir) {
     if (memory_v2) {
-      p.events = quietly<cgroup::MemoryEvents>([&] { return cgroup::read_memory_events(*memory_dir); });
+      p.events =
+          quietly<cgroup::MemoryEvents>([&] { return cgroup::read_memory_events(*memory_dir); });
     } else {
       p.failcnt = quietly<uint64_t>([&] { return cgroup::read_memory_failcnt(*memory_dir); });
       p.oom_control = quietly<cgroup::MemoryOomControl>(
@@ -83,7 +85,8 @@ void MemoryPressureTable::observe_reclaim(const UsageTarget& target,
   max_with(kept.direct, stalls.direct);
 }
 
-void MemoryPressureTable::record_cgroupfs(const UsageTarget& target, ContainerCgroupfsPressure pressure) {
+void MemoryPressureTable::record_cgroupfs(const UsageTarget& target,
+                                          ContainerCgroupfsPressure pressure) {
   std::lock_guard lock(mutex_);
   entries_[target].cgroupfs = std::move(pressure);
 }
@@ -141,7 +144,8 @@ void MemoryPressureTable::render(exporters::ExpositionWriter& w, const std::stri
   const auto bounds = loader::reclaim_stall_bounds_seconds();
   w.family("podgauge_container_memory_reclaim_stall_duration_seconds",
            "Duration of each reclaim run the container's tasks stalled in, by kind (memcg, "
-           "direct).", MetricType::histogram);
+           "direct).",
+           MetricType::histogram);
   for (const auto& [target, sum] : reclaim)
     for (int k = 0; k < 2; ++k) {
       if (sum[k].count == 0) continue;
@@ -152,13 +156,14 @@ void MemoryPressureTable::render(exporters::ExpositionWriter& w, const std::stri
 
   w.family("podgauge_container_memory_events_total",
            "cgroup v2 memory.events of the container: low, high (throttled over memory.high), "
-           "max (at memory.max), oom, oom_kill, oom_group_kill.", MetricType::counter);
+           "max (at memory.max), oom, oom_kill, oom_group_kill.",
+           MetricType::counter);
   for (const auto& [target, e] : entries_) {
     if (!e.cgroupfs || !e.cgroupfs->events) continue;
     const auto& ev = *e.cgroupfs->events;
     const std::pair<const char*, std::optional<uint64_t>> values[] = {
-        {"low", ev.low}, {"high", ev.high}, {"max", ev.max}, {"oom", ev.oom},
-        {"oom_kill", ev.oom_kill}, {"oom_group_kill", ev.oom_group_kill}};
+        {"low", ev.low}, {"high", ev.high},         {"max", ev.max},
+        {"oom", ev.oom}, {"oom_kill", ev.oom_kill}, {"oom_group_kill", ev.oom_group_kill}};
     for (const auto& [name, v] : values) {
       if (!v) continue;
       container_labels(target);
@@ -176,7 +181,8 @@ void MemoryPressureTable::render(exporters::ExpositionWriter& w, const std::stri
   }
   w.family("podgauge_container_memory_under_oom",
            "cgroup v1 memory.oom_control under_oom: 1 while the container's tasks wait for the "
-           "OOM killer (oom_kill_disable set).", MetricType::gauge);
+           "OOM killer (oom_kill_disable set).",
+           MetricType::gauge);
   for (const auto& [target, e] : entries_) {
     if (!e.cgroupfs || !e.cgroupfs->oom_control) continue;
     container_labels(target);
@@ -208,7 +214,8 @@ void MemoryPressureTable::render(exporters::ExpositionWriter& w, const std::stri
   }
   w.family("podgauge_node_pressure_stalled_seconds_total",
            "PSI of the whole node (/proc/pressure/*): time some or all non-idle tasks were "
-           "stalled on the resource.", MetricType::counter);
+           "stalled on the resource.",
+           MetricType::counter);
   if (node_) {
     labels.clear();
     labels.push_back({"node", node});

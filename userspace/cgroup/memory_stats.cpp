@@ -43,7 +43,8 @@ bool parse_percent(std::string_view s, double& out) {
   if (dot == std::string_view::npos || dot == 0 || s.size() - dot - 1 != 2 || dot > 3) return false;
   std::uint64_t whole = 0;
   const char f0 = s[dot + 1], f1 = s[dot + 2];
-  if (!parse_u64(s.substr(0, dot), whole) || f0 < '0' || f0 > '9' || f1 < '0' || f1 > '9') return false;
+  if (!parse_u64(s.substr(0, dot), whole) || f0 < '0' || f0 > '9' || f1 < '0' || f1 > '9')
+    return false;
   const int frac = (f0 - '0') * 10 + (f1 - '0');
   if (whole > 100) return false;
   out = double(whole) + double(frac) / 100.0;
@@ -72,10 +73,18 @@ PressureLine parse_pressure_line(std::string_view fields, std::string_view line)
     const std::string_view value = field.substr(names[i].size());
     bool ok = false;
     switch (i) {
-      case 0: ok = parse_percent(value, p.avg10); break;
-      case 1: ok = parse_percent(value, p.avg60); break;
-      case 2: ok = parse_percent(value, p.avg300); break;
-      case 3: ok = parse_u64(value, p.total_us); break;
+      case 0:
+        ok = parse_percent(value, p.avg10);
+        break;
+      case 1:
+        ok = parse_percent(value, p.avg60);
+        break;
+      case 2:
+        ok = parse_percent(value, p.avg300);
+        break;
+      case 3:
+        ok = parse_u64(value, p.total_us);
+        break;
     }
     if (!ok) fail("PSI", line, expected);
   }
@@ -149,11 +158,16 @@ MemoryEvents parse_memory_events(std::string_view text) {
     if (!split_key_value(line, key, value)) fail("memory.events", line, "'<key> <count>'");
     std::uint64_t* field = nullptr;
     unsigned bit = 0;
-    if (key == "low") field = &e.low, bit = 1;
-    else if (key == "high") field = &e.high, bit = 2;
-    else if (key == "max") field = &e.max, bit = 4;
-    else if (key == "oom") field = &e.oom, bit = 8;
-    else if (key == "oom_kill") field = &e.oom_kill, bit = 16;
+    if (key == "low")
+      field = &e.low, bit = 1;
+    else if (key == "high")
+      field = &e.high, bit = 2;
+    else if (key == "max")
+      field = &e.max, bit = 4;
+    else if (key == "oom")
+      field = &e.oom, bit = 8;
+    else if (key == "oom_kill")
+      field = &e.oom_kill, bit = 16;
     else if (key == "oom_group_kill") {
       if (e.oom_group_kill) fail("memory.events", line, "each key once");
       e.oom_group_kill = value;
@@ -182,14 +196,19 @@ MemoryOomControl parse_memory_oom_control(std::string_view text) {
     std::uint64_t value = 0;
     if (!split_key_value(line, key, value)) fail("memory.oom_control", line, "'<key> <value>'");
     unsigned bit = 0;
-    if (key == "oom_kill_disable") c.oom_kill_disable = flag(line, value), bit = 1;
-    else if (key == "under_oom") c.under_oom = flag(line, value), bit = 2;
-    else if (key == "oom_kill") c.oom_kill = value, bit = 4;
-    else continue;
+    if (key == "oom_kill_disable")
+      c.oom_kill_disable = flag(line, value), bit = 1;
+    else if (key == "under_oom")
+      c.under_oom = flag(line, value), bit = 2;
+    else if (key == "oom_kill")
+      c.oom_kill = value, bit = 4;
+    else
+      continue;
     if (seen & bit) fail("memory.oom_control", line, "each key once");
     seen |= bit;
   }
-  if ((seen & 3) != 3) throw CgroupError("memory.oom_control: missing oom_kill_disable or under_oom");
+  if ((seen & 3) != 3)
+    throw CgroupError("memory.oom_control: missing oom_kill_disable or under_oom");
   return c;
 }
 

@@ -120,12 +120,23 @@ inline FamilyCounters read_counters(const std::string& family, const bpf_map* ma
     uint64_t sum = 0;
     for (auto v : values) sum += v;
     switch (key) {
-      case PG_STAT_EVENTS: c.events = sum; break;
-      case PG_STAT_RINGBUF_DROPS: c.ringbuf_drops = sum; break;
-      case PG_STAT_MAP_FULL: c.map_full = sum; break;
-      case PG_STAT_READ_ERRORS: c.read_errors = sum; break;
-      case PG_STAT_PAIR_MAP_FULL: c.pair_map_full = sum; break;
-      default: break;
+      case PG_STAT_EVENTS:
+        c.events = sum;
+        break;
+      case PG_STAT_RINGBUF_DROPS:
+        c.ringbuf_drops = sum;
+        break;
+      case PG_STAT_MAP_FULL:
+        c.map_full = sum;
+        break;
+      case PG_STAT_READ_ERRORS:
+        c.read_errors = sum;
+        break;
+      case PG_STAT_PAIR_MAP_FULL:
+        c.pair_map_full = sum;
+        break;
+      default:
+        break;
     }
   }
   return c;

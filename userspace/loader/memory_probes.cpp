@@ -16,7 +16,8 @@ static_assert(sizeof(pg_reclaim_hist) == 8 * (PG_RECLAIM_SLOTS + 2) &&
 static_assert(sizeof(pg_reclaim_value) == 2 * sizeof(pg_reclaim_hist) &&
               offsetof(pg_reclaim_value, kind[PG_RECLAIM_DIRECT]) == sizeof(pg_reclaim_hist));
 static_assert(sizeof(pg_reclaim_start) == 16);
-static_assert(kReclaimStallSlots == PG_RECLAIM_SLOTS && kReclaimStallFirstShift == PG_RECLAIM_FIRST_SHIFT);
+static_assert(kReclaimStallSlots == PG_RECLAIM_SLOTS &&
+              kReclaimStallFirstShift == PG_RECLAIM_FIRST_SHIFT);
 
 namespace {
 
@@ -40,10 +41,14 @@ struct ReclaimPair {
 };
 
 std::array<ReclaimPair, 2> pairs_of(mem_bpf* s) {
-  return {{{"memcg_reclaim", "mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end",
+  return {{{"memcg_reclaim",
+            "mm_vmscan_memcg_reclaim_begin",
+            "mm_vmscan_memcg_reclaim_end",
             {s->progs.memcg_reclaim_begin_btf, s->progs.memcg_reclaim_begin_raw},
             {s->progs.memcg_reclaim_end_btf, s->progs.memcg_reclaim_end_raw}},
-           {"direct_reclaim", "mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end",
+           {"direct_reclaim",
+            "mm_vmscan_direct_reclaim_begin",
+            "mm_vmscan_direct_reclaim_end",
             {s->progs.direct_reclaim_begin_btf, s->progs.direct_reclaim_begin_raw},
             {s->progs.direct_reclaim_end_btf, s->progs.direct_reclaim_end_raw}}}};
 }
@@ -76,7 +81,8 @@ std::array<bool, 2> tracepoints_present(std::string* why_missing) {
   const char* tps[2][2] = {{"mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"},
                            {"mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end"}};
   for (int k = 0; k < 2; ++k) {
-    present[k] = has_tracepoint(vmlinux.get(), tps[k][0]) && has_tracepoint(vmlinux.get(), tps[k][1]);
+    present[k] =
+        has_tracepoint(vmlinux.get(), tps[k][0]) && has_tracepoint(vmlinux.get(), tps[k][1]);
     if (!present[k] && why_missing)
       why_missing[k] = std::string("this kernel has no ") + tps[k][0] + "/_end tracepoint" +
                        (k == 0 ? " (CONFIG_MEMCG off?)" : "");
@@ -141,7 +147,8 @@ std::vector<ProgramStatus> MemoryProbes::programs() const {
   const auto& st = *state_;
   std::vector<ProgramStatus> out;
   for (int k = 0; k < 2; ++k) {
-    ProgramStatus p{"mem", k == 0 ? "memcg_reclaim" : "direct_reclaim", st.attach[k], st.reason[k], 0, 0};
+    ProgramStatus p{
+        "mem", k == 0 ? "memcg_reclaim" : "direct_reclaim", st.attach[k], st.reason[k], 0, 0};
     if (st.skel && st.attach[k] != AttachKind::NotLoaded) {
       const auto pair = pairs_of(st.skel.get())[k];
       const int f = st.attach[k] == AttachKind::TpBtf ? 0 : 1;
@@ -173,7 +180,8 @@ std::vector<CgroupReclaimStalls> MemoryProbes::read_reclaim_stalls() const {
   detail::for_each_entry<uint64_t, pg_reclaim_value>(
       bpf_map__fd(state_->skel->maps.reclaim_stalls), 1,
       [&](uint64_t id, const pg_reclaim_value* v) {
-        out.push_back({id, convert(v->kind[PG_RECLAIM_MEMCG]), convert(v->kind[PG_RECLAIM_DIRECT])});
+        out.push_back(
+            {id, convert(v->kind[PG_RECLAIM_MEMCG]), convert(v->kind[PG_RECLAIM_DIRECT])});
       });
   return out;
 }
@@ -186,7 +194,8 @@ void MemoryProbes::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
 
 std::array<double, kReclaimStallSlots - 1> reclaim_stall_bounds_seconds() {
   std::array<double, kReclaimStallSlots - 1> b{};
-  for (size_t k = 0; k < b.size(); ++k) b[k] = double(uint64_t(1) << (kReclaimStallFirstShift + k)) / 1e9;
+  for (size_t k = 0; k < b.size(); ++k)
+    b[k] = double(uint64_t(1) << (kReclaimStallFirstShift + k)) / 1e9;
   return b;
 }
 

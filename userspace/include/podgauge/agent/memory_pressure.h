@@ -7,13 +7,12 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/cgroup/memory_stats.h"
@@ -25,9 +24,9 @@ namespace podgauge::agent {
 /// What a container's own cgroup directories say about pressure, read each interval.
 struct ContainerCgroupfsPressure {
   std::optional<cgroup::MemoryEvents> events;           // v2 memory controller
-  std::optional<std::uint64_t> failcnt;                  // v1 memory controller
+  std::optional<std::uint64_t> failcnt;                 // v1 memory controller
   std::optional<cgroup::MemoryOomControl> oom_control;  // v1 memory controller
-  std::optional<cgroup::Pressure> cpu, memory, io;       // v2 tree, where the kernel has PSI
+  std::optional<cgroup::Pressure> cpu, memory, io;      // v2 tree, where the kernel has PSI
 };
 
 /// Reads the memory controller's files in `memory_dir` (v2 when `memory_v2`) and the PSI files

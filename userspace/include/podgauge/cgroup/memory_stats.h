@@ -31,11 +31,11 @@ Pressure parse_pressure(std::string_view text);
 
 /// cgroup v2 memory.events (hierarchical: the cgroup and its descendants).
 struct MemoryEvents {
-  std::uint64_t low = 0;        // reclaimed below memory.low
-  std::uint64_t high = 0;       // over memory.high: throttled and forced to reclaim
-  std::uint64_t max = 0;        // at memory.max: an allocation had to reclaim or fail
-  std::uint64_t oom = 0;        // memory.max could not be kept: the OOM killer was invoked
-  std::uint64_t oom_kill = 0;   // processes killed by the OOM killer
+  std::uint64_t low = 0;       // reclaimed below memory.low
+  std::uint64_t high = 0;      // over memory.high: throttled and forced to reclaim
+  std::uint64_t max = 0;       // at memory.max: an allocation had to reclaim or fail
+  std::uint64_t oom = 0;       // memory.max could not be kept: the OOM killer was invoked
+  std::uint64_t oom_kill = 0;  // processes killed by the OOM killer
   std::optional<std::uint64_t> oom_group_kill;  // memory.oom.group kills (Linux 5.16+)
   bool operator==(const MemoryEvents&) const = default;
 };
@@ -47,7 +47,7 @@ MemoryEvents parse_memory_events(std::string_view text);
 /// cgroup v1 memory.oom_control.
 struct MemoryOomControl {
   bool oom_kill_disable = false;
-  bool under_oom = false;                // tasks are waiting for memory right now
+  bool under_oom = false;                 // tasks are waiting for memory right now
   std::optional<std::uint64_t> oom_kill;  // processes killed (Linux 4.13+)
   bool operator==(const MemoryOomControl&) const = default;
 };
