@@ -90,3 +90,19 @@ int BPF_PROG(mark_victim_raw, struct task_struct *task)
 {
 	return on_mark_victim(task);
 }
+
+/* Where mark_victim passes only a pid (before 6.8, unless backported), the function that fires
+ * it: mark_oom_victim(struct task_struct *tsk), called for the victim with oom_lock held. It is
+ * the same point in the kill, so the record is the same. fentry reads the argument through
+ * BTF; the kprobe is for kernels (or policies) without BPF trampolines. */
+SEC("fentry/mark_oom_victim")
+int BPF_PROG(mark_oom_victim_fentry, struct task_struct *tsk)
+{
+	return on_mark_victim(tsk);
+}
+
+SEC("kprobe/mark_oom_victim")
+int BPF_KPROBE(mark_oom_victim_kprobe, struct task_struct *tsk)
+{
+	return on_mark_victim(tsk);
+}

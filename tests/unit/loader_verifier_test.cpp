@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 
 #include "podgauge/loader/kernel_probes.h"
 
@@ -19,7 +20,7 @@ TEST_P(VerifierLoad, loads_on_this_kernel) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllFamilies, VerifierLoad,
-    ::testing::Combine(::testing::Values("cpu", "oom"),
+    ::testing::Combine(::testing::Values("cpu", "oom", "mem"),
                        ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint)),
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + to_string(std::get<1>(info.param));
@@ -45,6 +46,52 @@ INSTANTIATE_TEST_SUITE_P(BothFlavours, CpuPrograms,
                          ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint),
                          [](const auto& info) { return to_string(info.param); });
 
+class MemPrograms : public ::testing::TestWithParam<AttachKind> {};
+
+// Each kind of reclaim is a begin/end pair; the loader attaches both or neither.
+TEST_P(MemPrograms, both_reclaim_pairs_of_the_flavour_load) {
+  const AttachKind kind = GetParam();
+  const std::string suffix = kind == AttachKind::TpBtf ? "_btf" : "_raw";
+  std::vector<std::string> loaded;
+  const std::string error = try_load_family("mem", kind, &loaded);
+  ASSERT_EQ(error, "") << error;
+  for (const char* name : {"memcg_reclaim_begin", "memcg_reclaim_end", "direct_reclaim_begin",
+                           "direct_reclaim_end"})
+    EXPECT_NE(std::find(loaded.begin(), loaded.end(), name + suffix), loaded.end())
+        << name << suffix << " did not load (is the vmscan tracepoint missing?)";
+  EXPECT_EQ(loaded.size(), 4u) << "only one flavour is loaded at a time";
+}
+
+INSTANTIATE_TEST_SUITE_P(BothFlavours, MemPrograms,
+                         ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint),
+                         [](const auto& info) { return to_string(info.param); });
+
+// The OOM programs for kernels whose mark_victim passes no task: on mark_oom_victim(), through
+// a kprobe or a BPF trampoline. Attaching is proven by the OOM integration test in vmtests.
+TEST(OomFunctionPrograms, the_kprobe_loads_alone_under_the_verifier) {
+  std::vector<std::string> loaded;
+  const std::string error = try_load_family("oom", AttachKind::Kprobe, &loaded);
+  ASSERT_EQ(error, "") << error;
+  EXPECT_EQ(loaded, std::vector<std::string>{"mark_oom_victim_kprobe"});
+}
+
+// Kernels may refuse every trampoline (this project's 6.18 host does, by policy; Debian 6.1 in
+// vmtests allows them). The feature probe must tell which, since the loader trusts it to skip
+// fentry: where it says yes the real program loads, where it says no the kernel refuses it.
+TEST(OomFunctionPrograms, the_fentry_program_loads_exactly_where_the_feature_probe_says) {
+  const auto f = podgauge::loader::probe_kernel_features();
+  std::vector<std::string> loaded;
+  const std::string error = try_load_family("oom", AttachKind::Fentry, &loaded);
+  if (f.fentry) {
+    ASSERT_EQ(error, "") << "the feature probe said fentry loads, the real program was refused:\n"
+                         << error;
+    EXPECT_EQ(loaded, std::vector<std::string>{"mark_oom_victim_fentry"});
+  } else {
+    EXPECT_NE(error, "") << "the feature probe said this kernel refuses fentry, yet it loaded";
+    std::cout << "[ INFO ] fentry is refused on this kernel; it is proven in vmtests\n";
+  }
+}
+
 TEST(KernelFeatures, finds_btf_and_the_tracepoints_podgauge_needs) {
   const auto f = podgauge::loader::probe_kernel_features();
   EXPECT_TRUE(f.btf);
@@ -53,4 +100,5 @@ TEST(KernelFeatures, finds_btf_and_the_tracepoints_podgauge_needs) {
   EXPECT_GE(f.memory_subsys_id, 0);
   EXPECT_GE(f.cpuacct_subsys_id, 0);
   EXPECT_NE(f.cpu_subsys_id, f.memory_subsys_id);
+  EXPECT_TRUE(f.mark_oom_victim_btf) << "BTF has no mark_oom_victim(): the fentry OOM variant cannot load";
 }

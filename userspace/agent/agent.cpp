@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "podgauge/agent/cgroup_resolver.h"
+#include "podgauge/agent/memory_pressure.h"
 #include "podgauge/agent/preemption_table.h"
 #include "podgauge/agent/usage_model.h"
 #include "podgauge/agent/usage_table.h"
@@ -25,6 +26,7 @@
 #include "podgauge/loader/kernel_probes.h"
 #include "podgauge/metadata/event_enricher.h"
 #include "podgauge/metadata/kubernetes_metadata.h"
+#include "podgauge/loader/memory_probes.h"
 #include "podgauge/v1/events.pb.h"
 
 #ifndef PODGAUGE_VERSION
@@ -226,7 +228,12 @@ struct Agent::Impl {
     lo.keying = keying;
     lo.enable_bpf_stats = config.bpf_stats;
     lo.force_raw_tracepoints = config.force_raw_tracepoints;
+    if (config.oom_attach == "tp_btf") lo.oom_attach = loader::AttachKind::TpBtf;
+    if (config.oom_attach == "raw_tp") lo.oom_attach = loader::AttachKind::RawTracepoint;
+    if (config.oom_attach == "fentry") lo.oom_attach = loader::AttachKind::Fentry;
+    if (config.oom_attach == "kprobe") lo.oom_attach = loader::AttachKind::Kprobe;
     probes = std::make_unique<loader::KernelProbes>(lo);
+    setup_memory_pressure(*cpu_h, mem_h);
 
     enricher = std::make_unique<metadata::EventEnricher>(
         kube->enabled() ? &kube->cache() : nullptr, config.metadata_wait,
@@ -284,6 +291,7 @@ struct Agent::Impl {
       uint64_t cpu_ns;
     };
     std::vector<ContainerToRead> containers;
+    std::set<UsageTarget> live_containers;
     {
       std::lock_guard lock(table_mutex);
       for (const auto id : enumerated) table.observe_cpu(id, 0, resolve(id), now);  // max: never steps back
@@ -318,6 +326,7 @@ struct Agent::Impl {
         preemptions.retain_victims(live);
         model.retain(live);
       }
+      live_containers = std::move(live);
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
@@ -358,6 +367,7 @@ struct Agent::Impl {
       breaches = model.update(readings, analysis::Nanos(clock_ns(CLOCK_MONOTONIC)));
     }
     for (const auto& b : breaches) publish_breach(b);
+    sample_memory_pressure(rescan_all, live_containers);
     last_sample_ns = clock_ns(CLOCK_MONOTONIC) - t0;
     ++samples;
     sampled = true;
@@ -700,7 +710,9 @@ struct Agent::Impl {
     }
 
     // Self-metrics.
-    const auto programs = probes->programs();
+    memory_pressure.render(w, node, uid);
+
+    const auto programs = all_programs();
     w.family("podgauge_agent_bpf_program_info",
              "BPF programs and how each is attached (tp_btf, raw_tp, not_loaded).", MetricType::gauge);
     for (const auto& p : programs)
@@ -715,7 +727,8 @@ struct Agent::Impl {
              MetricType::counter);
     for (const auto& p : programs)
       w.sample_integer({{"family", p.family}, {"program", p.name}}, p.run_count);
-    const auto counters = probes->counters();
+    auto counters = probes->counters();
+    if (mem_probes) counters.push_back(mem_probes->counters());
     w.family("podgauge_agent_bpf_events_total", "Events handled inside BPF, by family.",
              MetricType::counter);
     for (const auto& c : counters) w.sample_integer({{"family", c.family}}, c.events);
@@ -886,7 +899,7 @@ struct Agent::Impl {
 
   nlohmann::json summary() const {
     nlohmann::json programs = nlohmann::json::array();
-    for (const auto& p : probes->programs())
+    for (const auto& p : all_programs())
       programs.push_back({{"family", p.family}, {"program", p.name},
                           {"attach", loader::to_string(p.attach)}, {"reason", p.reason}});
     auto hierarchy_json = [](const cgroup::CgroupHierarchy* h) -> nlohmann::json {
@@ -914,6 +927,7 @@ struct Agent::Impl {
             {"memory_hierarchy", hierarchy_json(hierarchies.memory_hierarchy())},
             {"keying", loader::to_string(keying)},
             {"features", {{"btf", f.btf}, {"tp_btf", f.tp_btf}, {"mark_victim_task", f.mark_victim_task},
+                          {"mark_oom_victim_btf", f.mark_oom_victim_btf}, {"fentry", f.fentry},
                           {"sched_info", f.sched_info}, {"any_context_alloc", f.any_context_alloc}}},
             {"cfs_hierarchy", hierarchy_json(cfs_h)},
             {"programs", programs},
@@ -922,9 +936,135 @@ struct Agent::Impl {
             {"pods", pods},
             {"events_last_seq", events.last_seq()},
             {"oom_kills", oom_kills_seen.load()},
+            {"memory_pressure", memory_pressure_summary()},
             {"uptime_seconds",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   }
+
+  // ---- Memory pressure (issue 3): reclaim stalls, memory.events / failcnt, PSI. ----
+  std::unique_ptr<loader::MemoryProbes> mem_probes;  // null when the mem family cannot load
+  std::string mem_probes_error;
+  CgroupResolver* mem_ids = nullptr;              // resolves the mem family's cgroup ids
+  const cgroup::CgroupHierarchy* mem_dirs_h = nullptr;  // memory controller's hierarchy
+  CgroupResolver* mem_dirs = nullptr;
+  const cgroup::CgroupHierarchy* psi_h = nullptr;  // the v2 tree: per-cgroup PSI files
+  CgroupResolver* psi_dirs = nullptr;
+  std::unique_ptr<CgroupResolver> psi_resolver;  // when the v2 tree is neither cpu's nor memory's
+  MemoryPressureTable memory_pressure;
+  std::map<UsageTarget, std::string> mem_paths, psi_paths;  // sampler thread only
+  bool paths_ready = false;
+  std::chrono::steady_clock::time_point paths_walked;
+  std::set<UsageTarget> walked_for;  // live containers when the trees were last walked
+
+  void setup_memory_pressure(const cgroup::CgroupHierarchy& cpu_h, const cgroup::CgroupHierarchy* mem_h) {
+    auto resolver_for = [&](const cgroup::CgroupHierarchy* h) -> CgroupResolver* {
+      if (!h) return nullptr;
+      if (h->mount_point == cpu_h.mount_point) return cpu_resolver.get();
+      if (memory_resolver && h->mount_point == memory_resolver->hierarchy().mount_point)
+        return memory_resolver.get();
+      if (!psi_resolver) {
+        psi_resolver = std::make_unique<CgroupResolver>(*h);
+        psi_resolver->index().rescan();
+      }
+      return psi_resolver.get();
+    };
+    const bool v1_memory = mem_h && mem_h->version == cgroup::CgroupVersion::V1;
+    mem_dirs_h = mem_h;
+    mem_dirs = resolver_for(mem_h);
+    psi_h = hierarchies.default_hierarchy();
+    psi_dirs = resolver_for(psi_h);
+    mem_ids = v1_memory ? mem_dirs : psi_dirs;
+    loader::MemoryProbeOptions mo;
+    mo.keying = v1_memory ? loader::MemoryKeying::V1Memory : loader::MemoryKeying::DefaultHierarchy;
+    mo.force_raw_tracepoints = config.force_raw_tracepoints;
+    try {
+      mem_probes = std::make_unique<loader::MemoryProbes>(mo, probes->features());
+    } catch (const std::exception& e) {
+      // Reclaim stalls are one signal among many: the agent runs without them.
+      mem_probes_error = e.what();
+      fprintf(stderr, "podgauge: memory reclaim stalls unavailable: %s\n", e.what());
+    }
+  }
+
+  std::vector<loader::ProgramStatus> all_programs() const {
+    auto out = probes->programs();
+    if (mem_probes) {
+      for (auto& p : mem_probes->programs()) out.push_back(std::move(p));
+    } else {
+      for (const char* name : {"memcg_reclaim", "direct_reclaim"})
+        out.push_back({"mem", name, loader::AttachKind::NotLoaded, mem_probes_error, 0, 0});
+    }
+    return out;
+  }
+
+  // The own cgroup of every container in hierarchy `h` (hierarchy-relative path).
+  static std::map<UsageTarget, std::string> container_dirs(CgroupResolver& r) {
+    std::map<UsageTarget, std::string> out;
+    for (const auto& [id, entry] : r.index().snapshot()) {
+      if (entry.removed || !entry.path) continue;
+      const ResolvedCgroup res = r.resolve(id);
+      if (!res.path) continue;
+      const UsageTarget t = target_of(res);
+      if (t.kind != UsageTarget::Kind::Container) continue;
+      auto [it, inserted] = out.emplace(t, *res.path);
+      if (!inserted && res.path->size() < it->second.size()) it->second = *res.path;
+    }
+    return out;
+  }
+
+  void sample_memory_pressure(bool rescan_all, const std::set<UsageTarget>& live) {
+    // A container new since the last walk: walk the memory and v2 trees now rather than at the
+    // next full rescan, at most once a second (once per container that is in neither).
+    bool missing = false;
+    for (const auto& t : live)
+      if (!walked_for.count(t) && ((mem_dirs && !mem_paths.count(t)) || (psi_dirs && !psi_paths.count(t))))
+        missing = true;
+    const auto now = std::chrono::steady_clock::now();
+    if (rescan_all || !paths_ready || (missing && now - paths_walked >= std::chrono::seconds(1))) {
+      for (CgroupResolver* r : {mem_dirs, psi_dirs})
+        if (r && r != cpu_resolver.get() && (missing || r == psi_resolver.get())) r->index().rescan();
+      if (mem_dirs) mem_paths = container_dirs(*mem_dirs);
+      if (psi_dirs) psi_paths = container_dirs(*psi_dirs);
+      paths_ready = true;
+      paths_walked = now;
+      walked_for = live;
+    }
+    if (mem_probes && mem_ids) {
+      std::vector<uint64_t> gone;
+      for (const auto& s : mem_probes->read_reclaim_stalls()) {
+        const ResolvedCgroup r = mem_ids->resolve(s.cgroup_id);
+        if (r.removed && rescan_all) gone.push_back(s.cgroup_id);
+        if (!r.path) continue;
+        const UsageTarget t = target_of(r);
+        if (t.kind == UsageTarget::Kind::Container) memory_pressure.observe_reclaim(t, s);
+      }
+      if (!gone.empty()) mem_probes->forget_cgroups(gone);
+    }
+    const bool memory_v2 = mem_dirs_h && mem_dirs_h->version == cgroup::CgroupVersion::V2;
+    for (const auto& t : live) {
+      std::optional<std::filesystem::path> mdir, pdir;
+      if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
+      if (auto it = psi_paths.find(t); it != psi_paths.end()) pdir = psi_h->absolute_path(it->second);
+      if (!mdir && !pdir) continue;
+      memory_pressure.record_cgroupfs(
+          t, read_container_pressure(mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
+    }
+    auto node_psi = read_node_pressure();
+    memory_pressure.record_node(
+        node_psi, node_psi ? "" : "unavailable: no /proc/pressure (kernel without CONFIG_PSI, or booted with psi=0)");
+    if (rescan_all && mem_probes) mem_probes->forget_cgroups(memory_pressure.retain(live));
+    else if (rescan_all) memory_pressure.retain(live);
+  }
+
+  nlohmann::json memory_pressure_summary() const {
+    auto s = memory_pressure.summary();
+    s["reclaim_stalls"] = mem_probes && mem_probes->measuring() ? "measured" : "unavailable";
+    if (!mem_probes_error.empty()) s["reclaim_stalls_error"] = mem_probes_error;
+    s["memory_hierarchy"] = mem_dirs_h ? mem_dirs_h->mount_point.string() : "";
+    s["psi_hierarchy"] = psi_h ? psi_h->mount_point.string() : "";
+    return s;
+  }
+  // ---- end of memory pressure ----
 };
 
 Agent::Agent(AgentConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -940,7 +1080,7 @@ std::string Agent::startup_report() const {
   o << "node " << i.node << ", cgroup " << cgroup::to_string(i.hierarchies.mode())
     << ", CPU keyed by " << loader::to_string(i.keying) << " ("
     << i.cpu_resolver->hierarchy().mount_point.string() << ")";
-  for (const auto& p : i.probes->programs()) {
+  for (const auto& p : i.all_programs()) {
     o << ", " << p.name << " via " << loader::to_string(p.attach);
     if (!p.reason.empty()) o << " (" << p.reason << ")";
   }

@@ -38,6 +38,8 @@ Flags:
       --no-pod-uid-label     drop the pod_uid label from metrics (lower cardinality)
       --bpf-stats            enable kernel BPF run-time statistics while running
       --raw-tracepoints      attach raw tracepoints even where tp_btf is available
+      --oom-attach KIND      how to catch OOM kills: auto (default), tp_btf, raw_tp, fentry
+                             or kprobe (the last two on mark_oom_victim)
       --cgroup-hierarchy H   hierarchy whose cgroup ids key CPU time: auto (default: v2 on
                              pure-v2 nodes, else v1 cpuacct), v1, or v2 (hybrid nodes whose
                              kubelet uses the systemd driver also have the tree in v2)
@@ -106,6 +108,13 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.breach_rules_file = need("--breach-rules-file");
       } else if (arg == "--raw-tracepoints") {
         config.force_raw_tracepoints = true;
+      } else if (arg == "--oom-attach") {
+        config.oom_attach = need("--oom-attach");
+        if (config.oom_attach != "auto" && config.oom_attach != "tp_btf" &&
+            config.oom_attach != "raw_tp" && config.oom_attach != "fentry" &&
+            config.oom_attach != "kprobe")
+          throw std::invalid_argument("--oom-attach must be auto, tp_btf, raw_tp, fentry or kprobe, not '" +
+                                      config.oom_attach + "'");
       } else {
         err << "podgauge agent: unknown flag " << arg << " (see podgauge agent --help)\n";
         return 2;

@@ -19,6 +19,7 @@
 #include "cpu.skel.h"
 #include "oom.h"
 #include "oom.skel.h"
+#include "loader_detail.h"
 #include "podgauge/loader/owned_fd.h"
 
 namespace podgauge::loader {
@@ -37,61 +38,20 @@ static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) 
 
 namespace {
 
-// libbpf logs through one global callback; a load captures what it prints on its thread
-// so the verifier log can be put into the error message.
-thread_local std::string* g_log_capture = nullptr;
-
-int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  // The verifier log arrives as one message of up to megabytes; its end says what failed.
-  va_list again;
-  va_copy(again, args);
-  const int n = vsnprintf(nullptr, 0, fmt, args);
-  std::string line(n > 0 ? size_t(n) : 0, '\0');
-  if (n > 0) vsnprintf(line.data(), line.size() + 1, fmt, again);
-  va_end(again);
-  if (g_log_capture != nullptr) {
-    g_log_capture->append(line);
-    return n;
-  }
-  return level == LIBBPF_WARN ? fputs(line.c_str(), stderr) : 0;
-}
-
-void install_print_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(libbpf_print); });
-}
-
-struct LogCapture {
-  std::string text;
-  LogCapture() { g_log_capture = &text; }
-  ~LogCapture() { g_log_capture = nullptr; }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string tail(size_t max = 16384) const {
-    return text.size() > max ? "...\n" + text.substr(text.size() - max) : text;
-  }
-};
-
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
-std::string load_error(const std::string& what, int err, const LogCapture& log) {
-  std::string msg = "cannot load BPF family " + what + ": " + errno_text(err);
-  if (err == -EPERM || err == -EACCES)
-    msg += " — run as root, or grant CAP_BPF, CAP_PERFMON (and CAP_SYS_RESOURCE on kernels < 5.11)";
-  if (!log.text.empty()) msg += "\n--- libbpf / verifier log ---\n" + log.tail();
-  return msg;
-}
+using detail::errno_text;
+using detail::for_each_entry;
+using detail::install_print_once;
+using detail::LinkPtr;
+using detail::list_loaded;
+using detail::load_error;
+using detail::LogCapture;
+using detail::prog_info_field;
+using detail::read_counters;
 
 struct BtfDeleter {
   void operator()(btf* b) const { btf__free(b); }
 };
 using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
-
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
-using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
 struct CpuSkelDeleter {
   void operator()(cpu_bpf* s) const { cpu_bpf__destroy(s); }
@@ -135,37 +95,6 @@ bool tracepoint_arg_is_pointer(const btf* b, const std::string& tp, unsigned arg
   return param_type >= 0 && btf_is_ptr(btf__type_by_id(b, param_type));
 }
 
-// Reads every entry of a hash map, one syscall per chunk where the kernel has batch lookups,
-// key by key otherwise. `per_key` values per key: the number of possible CPUs for per-CPU maps.
-template <typename Key, typename Value, typename Fn>
-void for_each_entry(int fd, size_t per_key, Fn&& fn) {
-  constexpr __u32 chunk = 1024;
-  std::vector<Key> keys(chunk);
-  std::vector<Value> values(chunk * per_key);
-  Key in_token{}, out_token{};
-  bool first = true;
-  size_t seen = 0;
-  while (true) {
-    __u32 count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
-                                   values.data(), &count, nullptr);
-    if (err != 0 && errno != ENOENT) break;
-    for (__u32 i = 0; i < count; ++i) fn(keys[i], &values[i * per_key]);
-    seen += count;
-    if (err != 0) return;  // ENOENT: no more entries
-    in_token = out_token;
-    first = false;
-  }
-  if (seen != 0) return;  // a batch failed midway: keep what was read rather than count twice
-  Key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) fn(next, values.data());
-    key = next;
-    prev = &key;
-  }
-}
-
 pg_cgroup_key to_bpf_key(CgroupKeying k) {
   switch (k) {
     case CgroupKeying::DefaultHierarchy: return PG_KEY_DEFAULT_HIERARCHY;
@@ -183,13 +112,17 @@ int v1_subsys_for(CgroupKeying k, const KernelFeatures& f) {
   }
 }
 
-uint64_t prog_info_field(const bpf_program* prog, bool run_time) {
-  int fd = bpf_program__fd(prog);
-  if (fd < 0) return 0;
-  bpf_prog_info info{};
-  __u32 len = sizeof info;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
-  return run_time ? info.run_time_ns : info.run_cnt;
+// Whether the kernel accepts an fentry program (a BPF trampoline) on BTF function `btf_id`:
+// needs CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, and lockdown or an LSM may refuse it.
+bool fentry_loads(int btf_id) {
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+              .attach_btf_id = __u32(btf_id));
+  OwnedFd fd(bpf_prog_load(BPF_PROG_TYPE_TRACING, "pg_fentry_probe", "GPL", insns, 2, &opts));
+  return bool(fd);
 }
 
 }  // namespace
@@ -207,6 +140,8 @@ std::string to_string(AttachKind k) {
   switch (k) {
     case AttachKind::TpBtf: return "tp_btf";
     case AttachKind::RawTracepoint: return "raw_tp";
+    case AttachKind::Fentry: return "fentry";
+    case AttachKind::Kprobe: return "kprobe";
     case AttachKind::NotLoaded: return "not_loaded";
   }
   return "?";
@@ -228,6 +163,9 @@ KernelFeatures probe_kernel_features() {
   f.btf = true;
   f.tp_btf = btf__find_by_name_kind(vmlinux.get(), "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0;
   f.mark_victim_task = tracepoint_arg_is_pointer(vmlinux.get(), "mark_victim", 0);
+  const int victim_fn = btf__find_by_name_kind(vmlinux.get(), "mark_oom_victim", BTF_KIND_FUNC);
+  f.mark_oom_victim_btf = victim_fn >= 0;
+  f.fentry = victim_fn >= 0 && fentry_loads(victim_fn);
   f.sched_info = struct_has_member(vmlinux.get(), "task_struct", "sched_info");
   f.any_context_alloc = btf__find_by_name_kind(vmlinux.get(), "bpf_mem_alloc", BTF_KIND_STRUCT) >= 0;
   f.cpu_subsys_id = enum_value(vmlinux.get(), "cgroup_subsys_id", "cpu_cgrp_id");
@@ -278,6 +216,75 @@ void attach_program(bpf_program* prog, std::vector<LinkPtr>& links, const std::s
 
 }  // namespace
 
+namespace {
+
+// The program of the oom family that records an OOM kill when attached as `kind`.
+bpf_program* oom_program(oom_bpf* s, AttachKind kind) {
+  switch (kind) {
+    case AttachKind::TpBtf: return s->progs.mark_victim_btf;
+    case AttachKind::RawTracepoint: return s->progs.mark_victim_raw;
+    case AttachKind::Fentry: return s->progs.mark_oom_victim_fentry;
+    case AttachKind::Kprobe: return s->progs.mark_oom_victim_kprobe;
+    case AttachKind::NotLoaded: break;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Where to catch an OOM kill, best first: the mark_victim tracepoint where it passes the victim
+// task (6.8, and stable kernels that took the change), else an fentry and then a kprobe on
+// mark_oom_victim(), the function that fires it. Each candidate is loaded and attached in turn;
+// the first that attaches wins, and when none does the OOM signal alone is lost.
+bool load_oom_family(KernelProbes::State& st, const LoaderOptions& options, int v1_subsys,
+                     bool use_btf) {
+  std::vector<AttachKind> candidates;
+  if (options.oom_attach != AttachKind::NotLoaded) {
+    candidates.push_back(options.oom_attach);
+  } else {
+    if (st.features.mark_victim_task)
+      candidates.push_back(use_btf ? AttachKind::TpBtf : AttachKind::RawTracepoint);
+    if (st.features.fentry) candidates.push_back(AttachKind::Fentry);
+    candidates.push_back(AttachKind::Kprobe);
+  }
+  std::string reasons;
+  for (const AttachKind kind : candidates) {
+    std::string why;
+    if ((kind == AttachKind::TpBtf || kind == AttachKind::RawTracepoint) && !st.features.mark_victim_task)
+      why = "mark_victim passes no task_struct on this kernel (before 6.8)";
+    if (kind == AttachKind::Fentry && !st.features.fentry)
+      why = st.features.mark_oom_victim_btf ? "this kernel refuses fentry programs"
+                                            : "no BTF for mark_oom_victim()";
+    if (why.empty()) {
+      LogCapture log;
+      st.oom.reset(oom_bpf__open());
+      if (!st.oom) throw LoaderError(load_error("oom", -errno, log));
+      st.oom->rodata->cgroup_key = to_bpf_key(options.keying);
+      st.oom->rodata->v1_subsys_id = v1_subsys;
+      st.oom->rodata->memory_subsys_id = st.features.memory_subsys_id;
+      bpf_program* prog = oom_program(st.oom.get(), kind);
+      bpf_program* p = nullptr;
+      bpf_object__for_each_program(p, st.oom->obj) bpf_program__set_autoload(p, p == prog);
+      if (int err = oom_bpf__load(st.oom.get())) {
+        why = load_error("oom", err, log);
+      } else {
+        LinkPtr link(bpf_program__attach(prog));
+        if (link) {
+          st.links.push_back(std::move(link));
+          st.oom_attach = kind;
+          st.oom_reason = reasons;  // what was tried before, if anything
+          return true;
+        }
+        why = "cannot attach: " + errno_text(errno);
+      }
+      st.oom.reset();
+    }
+    reasons += (reasons.empty() ? "" : "; ") + to_string(kind) + ": " + why;
+  }
+  st.oom_reason = reasons;
+  return false;
+}
+
 KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_unique<State>()) {
   auto& st = *state_;
   st.options = options;
@@ -319,21 +326,7 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
 
   if (!options.enable_oom) {
     st.oom_reason = "disabled";
-  } else if (!st.features.mark_victim_task) {
-    st.oom_reason = "mark_victim passes no task_struct on this kernel (before 6.8)";
-  } else {
-    LogCapture log;
-    st.oom.reset(oom_bpf__open());
-    if (!st.oom) throw LoaderError(load_error("oom", -errno, log));
-    st.oom->rodata->cgroup_key = to_bpf_key(options.keying);
-    st.oom->rodata->v1_subsys_id = v1_subsys;
-    st.oom->rodata->memory_subsys_id = st.features.memory_subsys_id;
-    bpf_program__set_autoload(st.oom->progs.mark_victim_btf, use_btf);
-    bpf_program__set_autoload(st.oom->progs.mark_victim_raw, !use_btf);
-    if (int err = oom_bpf__load(st.oom.get())) throw LoaderError(load_error("oom", err, log));
-    attach_program(use_btf ? st.oom->progs.mark_victim_btf : st.oom->progs.mark_victim_raw,
-                   st.links, "mark_victim");
-    st.oom_attach = use_btf ? AttachKind::TpBtf : AttachKind::RawTracepoint;
+  } else if (load_oom_family(st, options, v1_subsys, use_btf)) {
     auto handle_oom_record = +[](void* ctx, void* data, size_t size) -> int {
       auto* st = static_cast<KernelProbes::State*>(ctx);
       if (size < sizeof(pg_oom_event) || st->on_kill == nullptr) return 0;
@@ -384,37 +377,17 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   attach.run_time_ns = prog_info_field(ap, true);
   attach.run_count = prog_info_field(ap, false);
   out.push_back(attach);
-  ProgramStatus oom{"oom", "mark_victim", st.oom_attach, st.oom_reason, 0, 0};
+  const bool on_function = st.oom_attach == AttachKind::Fentry || st.oom_attach == AttachKind::Kprobe;
+  ProgramStatus oom{"oom", on_function ? "mark_oom_victim" : "mark_victim", st.oom_attach,
+                    st.oom_reason, 0, 0};
   if (st.oom) {
-    const bpf_program* op = st.oom_attach == AttachKind::TpBtf ? st.oom->progs.mark_victim_btf
-                                                               : st.oom->progs.mark_victim_raw;
+    const bpf_program* op = oom_program(st.oom.get(), st.oom_attach);
     oom.run_time_ns = prog_info_field(op, true);
     oom.run_count = prog_info_field(op, false);
   }
   out.push_back(oom);
   return out;
 }
-
-namespace {
-FamilyCounters read_counters(const std::string& family, const bpf_map* map, int ncpus) {
-  FamilyCounters c{family, 0, 0, 0, 0, 0};
-  std::vector<uint64_t> values(ncpus);
-  for (__u32 key = 0; key < PG_STAT__MAX; ++key) {
-    if (bpf_map_lookup_elem(bpf_map__fd(map), &key, values.data()) != 0) continue;
-    uint64_t sum = 0;
-    for (auto v : values) sum += v;
-    switch (key) {
-      case PG_STAT_EVENTS: c.events = sum; break;
-      case PG_STAT_RINGBUF_DROPS: c.ringbuf_drops = sum; break;
-      case PG_STAT_MAP_FULL: c.map_full = sum; break;
-      case PG_STAT_READ_ERRORS: c.read_errors = sum; break;
-      case PG_STAT_PAIR_MAP_FULL: c.pair_map_full = sum; break;
-      default: break;
-    }
-  }
-  return c;
-}
-}  // namespace
 
 namespace {
 std::vector<pg_cpu_running> read_running(const bpf_map* cpu_running, int ncpus) {
@@ -562,16 +535,6 @@ int KernelProbes::poll_oom_kills(int timeout_ms, const std::function<void(const 
   return st.handled;
 }
 
-namespace {
-void list_loaded(bpf_object* obj, std::vector<std::string>* loaded) {
-  if (!loaded) return;
-  bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, obj) {
-    if (bpf_program__fd(prog) >= 0) loaded->push_back(bpf_program__name(prog));
-  }
-}
-}  // namespace
-
 std::string try_load_family(const std::string& family, AttachKind kind,
                             std::vector<std::string>* loaded) {
   install_print_once();
@@ -591,10 +554,13 @@ std::string try_load_family(const std::string& family, AttachKind kind,
     std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open());
     if (!s) return load_error("oom", -errno, log);
     s->rodata->memory_subsys_id = f.memory_subsys_id;
-    bpf_program__set_autoload(s->progs.mark_victim_btf, btf);
-    bpf_program__set_autoload(s->progs.mark_victim_raw, !btf);
+    bpf_program* prog = oom_program(s.get(), kind);
+    bpf_program* p = nullptr;
+    bpf_object__for_each_program(p, s->obj) bpf_program__set_autoload(p, p == prog);
     err = oom_bpf__load(s.get());
     if (!err) list_loaded(s->obj, loaded);
+  } else if (family == "mem") {
+    return try_load_memory_family(kind, loaded);
   } else {
     return "unknown BPF family " + family;
   }

@@ -25,6 +25,7 @@ struct AgentConfig {
   bool pod_uid_label = true;   // drop for cardinality with --no-pod-uid-label
   bool bpf_stats = false;      // enable kernel BPF run-time stats while running
   bool force_raw_tracepoints = false;
+  std::string oom_attach = "auto";  // auto, tp_btf, raw_tp, fentry, kprobe
   std::string cgroup_hierarchy = "auto";  // which hierarchy keys CPU: auto, v1 (cpuacct), v2
   std::string mountinfo = "/proc/self/mountinfo";
   // Breach rules (analysis/breach_detector.h syntax); empty: the defaults. A file holds one

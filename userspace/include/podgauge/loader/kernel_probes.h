@@ -25,7 +25,7 @@ enum class CgroupKeying {
 };
 std::string to_string(CgroupKeying keying);
 
-enum class AttachKind { TpBtf, RawTracepoint, NotLoaded };
+enum class AttachKind { TpBtf, RawTracepoint, NotLoaded, Fentry, Kprobe };
 std::string to_string(AttachKind kind);
 
 struct LoaderOptions {
@@ -33,6 +33,9 @@ struct LoaderOptions {
   bool force_raw_tracepoints = false;  // tests and kernels whose tp_btf misbehaves
   bool enable_bpf_stats = false;       // kernel.bpf_stats_enabled for run_time_ns
   bool enable_oom = true;
+  // How to catch OOM kills; NotLoaded: the best this kernel offers (tp_btf/raw_tp on
+  // mark_victim, else fentry, else kprobe on mark_oom_victim). Tests force one.
+  AttachKind oom_attach = AttachKind::NotLoaded;
 };
 
 /// What the feature probes found on this kernel.
@@ -40,6 +43,8 @@ struct KernelFeatures {
   bool btf = false;               // /sys/kernel/btf/vmlinux
   bool tp_btf = false;            // BTF-typed tracepoints (btf_trace_* typedefs)
   bool mark_victim_task = false;  // mark_victim passes the victim task_struct
+  bool mark_oom_victim_btf = false;  // mark_oom_victim() has BTF: fentry can attach to it
+  bool fentry = false;            // a minimal fentry program on mark_oom_victim() loads
   bool sched_info = false;        // task_struct::sched_info (CONFIG_SCHED_INFO): run-queue latency
   bool any_context_alloc = false;  // bpf_mem_alloc (6.1): non-preallocated maps in tracing
   int cpu_subsys_id = -1;         // enum cgroup_subsys_id values on this kernel
@@ -117,6 +122,7 @@ struct OomKill {
 /// (they touch different maps); each method must not be called from two threads at once.
 class KernelProbes {
  public:
+  struct State;
   /// Probes, opens, configures rodata, loads and attaches. Throws LoaderError with the
   /// verifier log tail or an actionable message.
   explicit KernelProbes(const LoaderOptions& options);
@@ -143,7 +149,6 @@ class KernelProbes {
   bool oom_loaded() const;
 
  private:
-  struct State;
   std::unique_ptr<State> state_;
 };
 
@@ -153,5 +158,7 @@ class KernelProbes {
 /// `loaded`, when given, receives the names of the programs that loaded.
 std::string try_load_family(const std::string& family, AttachKind kind,
                             std::vector<std::string>* loaded = nullptr);
+/// The same for the mem family (defined in memory_probes.cpp).
+std::string try_load_memory_family(AttachKind kind, std::vector<std::string>* loaded = nullptr);
 
 }  // namespace podgauge::loader
