@@ -19,7 +19,9 @@
 #include "cpu.skel.h"
 #include "oom.h"
 #include "oom.skel.h"
+#include "bpf_support.h"
 #include "podgauge/loader/owned_fd.h"
+#include "podgauge/loader/process_probes.h"
 
 namespace podgauge::loader {
 
@@ -35,7 +37,7 @@ static_assert(kRunqueueLatencySlots == PG_RQ_SLOTS && kRunqueueLatencyFirstShift
 static_assert(sizeof(pg_oom_event) == 88);
 static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) == 72);
 
-namespace {
+namespace detail {
 
 // libbpf logs through one global callback; a load captures what it prints on its thread
 // so the verifier log can be put into the error message.
@@ -62,17 +64,6 @@ void install_print_once() {
   std::call_once(once, [] { libbpf_set_print(libbpf_print); });
 }
 
-struct LogCapture {
-  std::string text;
-  LogCapture() { g_log_capture = &text; }
-  ~LogCapture() { g_log_capture = nullptr; }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string tail(size_t max = 16384) const {
-    return text.size() > max ? "...\n" + text.substr(text.size() - max) : text;
-  }
-};
-
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 std::string load_error(const std::string& what, int err, const LogCapture& log) {
@@ -87,11 +78,6 @@ struct BtfDeleter {
   void operator()(btf* b) const { btf__free(b); }
 };
 using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
-
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
-using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
 struct CpuSkelDeleter {
   void operator()(cpu_bpf* s) const { cpu_bpf__destroy(s); }
@@ -135,37 +121,6 @@ bool tracepoint_arg_is_pointer(const btf* b, const std::string& tp, unsigned arg
   return param_type >= 0 && btf_is_ptr(btf__type_by_id(b, param_type));
 }
 
-// Reads every entry of a hash map, one syscall per chunk where the kernel has batch lookups,
-// key by key otherwise. `per_key` values per key: the number of possible CPUs for per-CPU maps.
-template <typename Key, typename Value, typename Fn>
-void for_each_entry(int fd, size_t per_key, Fn&& fn) {
-  constexpr __u32 chunk = 1024;
-  std::vector<Key> keys(chunk);
-  std::vector<Value> values(chunk * per_key);
-  Key in_token{}, out_token{};
-  bool first = true;
-  size_t seen = 0;
-  while (true) {
-    __u32 count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
-                                   values.data(), &count, nullptr);
-    if (err != 0 && errno != ENOENT) break;
-    for (__u32 i = 0; i < count; ++i) fn(keys[i], &values[i * per_key]);
-    seen += count;
-    if (err != 0) return;  // ENOENT: no more entries
-    in_token = out_token;
-    first = false;
-  }
-  if (seen != 0) return;  // a batch failed midway: keep what was read rather than count twice
-  Key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) fn(next, values.data());
-    key = next;
-    prev = &key;
-  }
-}
-
 pg_cgroup_key to_bpf_key(CgroupKeying k) {
   switch (k) {
     case CgroupKeying::DefaultHierarchy: return PG_KEY_DEFAULT_HIERARCHY;
@@ -192,7 +147,9 @@ uint64_t prog_info_field(const bpf_program* prog, bool run_time) {
   return run_time ? info.run_time_ns : info.run_cnt;
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 std::string to_string(CgroupKeying k) {
   switch (k) {
@@ -395,7 +352,7 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   return out;
 }
 
-namespace {
+namespace detail {
 FamilyCounters read_counters(const std::string& family, const bpf_map* map, int ncpus) {
   FamilyCounters c{family, 0, 0, 0, 0, 0};
   std::vector<uint64_t> values(ncpus);
@@ -409,12 +366,13 @@ FamilyCounters read_counters(const std::string& family, const bpf_map* map, int 
       case PG_STAT_MAP_FULL: c.map_full = sum; break;
       case PG_STAT_READ_ERRORS: c.read_errors = sum; break;
       case PG_STAT_PAIR_MAP_FULL: c.pair_map_full = sum; break;
+      case PG_STAT_RATE_LIMITED: c.rate_limited = sum; break;
       default: break;
     }
   }
   return c;
 }
-}  // namespace
+}  // namespace detail
 
 namespace {
 std::vector<pg_cpu_running> read_running(const bpf_map* cpu_running, int ncpus) {
@@ -595,6 +553,8 @@ std::string try_load_family(const std::string& family, AttachKind kind,
     bpf_program__set_autoload(s->progs.mark_victim_raw, !btf);
     err = oom_bpf__load(s.get());
     if (!err) list_loaded(s->obj, loaded);
+  } else if (family == "proc") {
+    return try_load_process_family(kind, loaded);
   } else {
     return "unknown BPF family " + family;
   }
