@@ -14,12 +14,15 @@
 
 #include "podgauge/agent/cgroup_resolver.h"
 #include "podgauge/agent/preemption_table.h"
+#include "podgauge/agent/process_lifecycle.h"
+#include "podgauge/agent/process_scan.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/cgroup/hierarchy.h"
 #include "podgauge/exporters/event_log.h"
 #include "podgauge/exporters/exposition.h"
 #include "podgauge/exporters/http_server.h"
 #include "podgauge/loader/kernel_probes.h"
+#include "podgauge/loader/process_probes.h"
 #include "podgauge/v1/events.pb.h"
 
 #ifndef PODGAUGE_VERSION
@@ -131,6 +134,11 @@ struct Agent::Impl {
   std::unique_ptr<CgroupResolver> memory_resolver;  // null when memory shares the CPU hierarchy
   const cgroup::CgroupHierarchy* cfs_h = nullptr;    // where cpu.stat has throttling; may be null
   std::unique_ptr<loader::KernelProbes> probes;
+  // Process lifecycle (issue 3): its own BPF family and per-container process views.
+  std::unique_ptr<loader::ProcessProbes> process_probes;
+  ProcessLifecycle lifecycle;
+  uint64_t host_pid_ns = host_pid_namespace();
+  std::chrono::steady_clock::time_point last_process_scan{};
   exporters::EventLog events;
   std::unique_ptr<exporters::AgentHttpServer> server;
 
@@ -177,6 +185,12 @@ struct Agent::Impl {
     lo.enable_bpf_stats = config.bpf_stats;
     lo.force_raw_tracepoints = config.force_raw_tracepoints;
     probes = std::make_unique<loader::KernelProbes>(lo);
+    loader::ProcessProbeOptions po;
+    po.keying = keying;
+    po.force_raw_tracepoints = config.force_raw_tracepoints;
+    po.exit_rate_per_sec = config.process_exit_rate;
+    po.exit_burst = config.process_exit_burst;
+    process_probes = std::make_unique<loader::ProcessProbes>(po);
 
     exporters::AgentHttpHandlers handlers;
     handlers.metrics = [this] { return render_metrics(); };
@@ -187,6 +201,7 @@ struct Agent::Impl {
     handlers.summary = [this] { return summary(); };
     server = std::make_unique<exporters::AgentHttpServer>(config.listen, events, handlers);
     server->add_json_route("/v1/containers", [this](const auto&) { return containers_json(); });
+    server->add_json_route("/v1/processes", [this](const auto&) { return lifecycle.processes_json(); });
     server->start();
   }
 
@@ -247,6 +262,7 @@ struct Agent::Impl {
       if (rescan_all) preemptions.retain_victims(live);
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
+    sample_processes(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
     std::vector<std::pair<UsageTarget, CfsStats>> cfs;
     for (const auto& [target, path] : containers)
@@ -258,6 +274,30 @@ struct Agent::Impl {
     last_sample_ns = clock_ns(CLOCK_MONOTONIC) - t0;
     ++samples;
     sampled = true;
+  }
+
+  // Kernel lifecycle counters every round; /proc (top processes, runtime overhead) too, as
+  // it reads three small files per process.
+  void sample_processes(const std::vector<uint64_t>& retired) {
+    lifecycle.observe_counts(process_probes->read_counts(),
+                             [&](uint64_t id) { return cpu_resolver->resolve(id); });
+    if (!retired.empty()) {
+      process_probes->forget_cgroups(retired);
+      lifecycle.forget_cgroups(retired);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double since = last_process_scan.time_since_epoch().count() == 0
+                             ? 0
+                             : std::chrono::duration<double>(now - last_process_scan).count();
+    last_process_scan = now;
+    lifecycle.observe_processes(scan_processes(), host_pid_ns, since);
+  }
+
+  void on_process_exit(const loader::ProcessExit& x) {
+    const ResolvedCgroup where = cpu_resolver->resolve(x.cgroup_id);
+    auto e = lifecycle.on_exit(x, where, node, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
+                               host_pid_ns);
+    if (e) events.append(std::move(*e));
   }
 
   void on_oom_kill(const loader::OomKill& k) {
@@ -417,8 +457,11 @@ struct Agent::Impl {
       w.sample({{"node", node}, {"cgroup", t.target.group}}, double(t.cpu_ns) / 1e9);
     }
 
+    lifecycle.render(w, node, uid);
+
     // Self-metrics.
-    const auto programs = probes->programs();
+    auto programs = probes->programs();
+    for (auto& p : process_probes->programs()) programs.push_back(std::move(p));
     w.family("podgauge_agent_bpf_program_info",
              "BPF programs and how each is attached (tp_btf, raw_tp, not_loaded).", MetricType::gauge);
     for (const auto& p : programs)
@@ -433,7 +476,8 @@ struct Agent::Impl {
              MetricType::counter);
     for (const auto& p : programs)
       w.sample_integer({{"family", p.family}, {"program", p.name}}, p.run_count);
-    const auto counters = probes->counters();
+    auto counters = probes->counters();
+    counters.push_back(process_probes->counters());
     w.family("podgauge_agent_bpf_events_total", "Events handled inside BPF, by family.",
              MetricType::counter);
     for (const auto& c : counters) w.sample_integer({{"family", c.family}}, c.events);
@@ -447,6 +491,11 @@ struct Agent::Impl {
              "Preemptions not counted because the in-kernel pair map was full.", MetricType::counter);
     for (const auto& c : counters)
       if (c.family == "cpu") w.sample_integer({{"family", c.family}}, c.pair_map_full);
+    w.family("podgauge_agent_bpf_rate_limited_total",
+             "Records held back in BPF by a per-cgroup rate limit (the in-kernel counters still "
+             "count every event).", MetricType::counter);
+    for (const auto& c : counters)
+      if (c.family == "proc") w.sample_integer({{"family", c.family}}, c.rate_limited);
     w.family("podgauge_agent_cgroups", "Cgroups with CPU time the agent tracks, by state.",
              MetricType::gauge);
     w.sample_integer({{"state", "resolved"}}, cgroups);
@@ -498,7 +547,9 @@ struct Agent::Impl {
 
   nlohmann::json summary() const {
     nlohmann::json programs = nlohmann::json::array();
-    for (const auto& p : probes->programs())
+    auto all_programs = probes->programs();
+    for (auto& p : process_probes->programs()) all_programs.push_back(std::move(p));
+    for (const auto& p : all_programs)
       programs.push_back({{"family", p.family}, {"program", p.name},
                           {"attach", loader::to_string(p.attach)}, {"reason", p.reason}});
     auto hierarchy_json = [](const cgroup::CgroupHierarchy* h) -> nlohmann::json {
@@ -552,7 +603,9 @@ std::string Agent::startup_report() const {
   o << "node " << i.node << ", cgroup " << cgroup::to_string(i.hierarchies.mode())
     << ", CPU keyed by " << loader::to_string(i.keying) << " ("
     << i.cpu_resolver->hierarchy().mount_point.string() << ")";
-  for (const auto& p : i.probes->programs()) {
+  auto programs = i.probes->programs();
+  for (auto& p : i.process_probes->programs()) programs.push_back(std::move(p));
+  for (const auto& p : programs) {
     o << ", " << p.name << " via " << loader::to_string(p.attach);
     if (!p.reason.empty()) o << " (" << p.reason << ")";
   }
@@ -569,6 +622,19 @@ void Agent::run(const std::atomic<bool>& stop) {
     while (!stop) {
       try {
         i.probes->poll_oom_kills(100, handler);
+      } catch (const std::exception& e) {
+        fprintf(stderr, "podgauge: %s\n", e.what());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+  });
+  std::thread exit_thread([&] {
+    const std::function<void(const loader::ProcessExit&)> handler = [&](const loader::ProcessExit& x) {
+      i.on_process_exit(x);
+    };
+    while (!stop) {
+      try {
+        i.process_probes->poll_exits(100, handler);
       } catch (const std::exception& e) {
         fprintf(stderr, "podgauge: %s\n", e.what());
         std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -594,6 +660,7 @@ void Agent::run(const std::atomic<bool>& stop) {
       next = std::chrono::steady_clock::now();  // fell behind: don't burst to catch up
   }
   oom_thread.join();
+  exit_thread.join();
 }
 
 }  // namespace podgauge::agent

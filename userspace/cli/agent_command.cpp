@@ -34,12 +34,15 @@ Flags:
       --no-pod-uid-label     drop the pod_uid label from metrics (lower cardinality)
       --bpf-stats            enable kernel BPF run-time statistics while running
       --raw-tracepoints      attach raw tracepoints even where tp_btf is available
+      --process-exit-rate N  process exit records per container per second (default 100)
+      --process-exit-burst N ... and burst (default 200); container main processes are exempt
       --cgroup-hierarchy H   hierarchy whose cgroup ids key CPU time: auto (default: v2 on
                              pure-v2 nodes, else v1 cpuacct), v1, or v2 (hybrid nodes whose
                              kubelet uses the systemd driver also have the tree in v2)
   -h, --help                 this help
 
 Endpoints: /metrics /healthz /readyz /v1/summary /v1/events?follow=true&since=SEQ /v1/containers
+           /v1/processes
 )";
 
 }  // namespace
@@ -85,6 +88,10 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.bpf_stats = true;
       } else if (arg == "--cgroup-hierarchy") {
         config.cgroup_hierarchy = need("--cgroup-hierarchy");
+      } else if (arg == "--process-exit-rate") {
+        config.process_exit_rate = std::stoull(need("--process-exit-rate"));
+      } else if (arg == "--process-exit-burst") {
+        config.process_exit_burst = std::stoull(need("--process-exit-burst"));
       } else if (arg == "--raw-tracepoints") {
         config.force_raw_tracepoints = true;
       } else {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -207,6 +208,11 @@ std::string generic_details(const google::protobuf::Message& detail) {
   return out;
 }
 
+std::string sigabbrev_np_or_num(int sig) {
+  const char* name = sigabbrev_np(sig);
+  return name ? std::string("SIG") + name : std::to_string(sig);
+}
+
 std::string details_of(const Event& e) {
   if (e.has_oom_kill()) {
     const auto& d = e.oom_kill();
@@ -215,6 +221,17 @@ std::string details_of(const Event& e) {
     if (d.memory_usage_bytes()) s += " usage=" + format_bytes(d.memory_usage_bytes());
     if (d.oom_score_adj()) s += " oom_score_adj=" + std::to_string(d.oom_score_adj());
     return s;
+  }
+  if (e.has_process_exit()) {
+    // An exit code of 0 is news too (a main process that finished), so it is always shown.
+    const auto& d = e.process_exit();
+    std::string s = d.signal() ? "signal=" + std::to_string(d.signal()) + " (" + sigabbrev_np_or_num(d.signal()) + ")"
+                               : "exit_code=" + std::to_string(d.exit_code());
+    if (d.core_dumped()) s += " core_dumped";
+    if (d.is_container_main()) s += " main";
+    char cpu[32];
+    std::snprintf(cpu, sizeof cpu, " cpu=%.3fs", d.cpu_seconds());
+    return s + cpu;
   }
   const auto* reflection = e.GetReflection();
   const auto* oneof = Event::descriptor()->FindOneofByName("detail");

@@ -23,6 +23,10 @@ struct AgentConfig {
   bool force_raw_tracepoints = false;
   std::string cgroup_hierarchy = "auto";  // which hierarchy keys CPU: auto, v1 (cpuacct), v2
   std::string mountinfo = "/proc/self/mountinfo";
+  // Process exit records per container cgroup per second, and burst (container main
+  // processes are never limited).
+  uint64_t process_exit_rate = 100;
+  uint64_t process_exit_burst = 200;
 };
 
 /// Runs the agent. Construction discovers cgroups, loads BPF and binds the listener, throwing
