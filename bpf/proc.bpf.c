@@ -39,10 +39,18 @@ struct {
 	__type(value, struct pg_proc_bucket);
 } exit_budget SEC(".maps");
 
+#define PG_PROC_RINGBUF_BYTES (256 * 1024)
+/* Wake the agent once a quarter of the ring is pending, long before it could overflow. */
+#define PG_PROC_WAKEUP_BYTES (PG_PROC_RINGBUF_BYTES / 4)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, PG_PROC_RINGBUF_BYTES);
 } proc_exits SEC(".maps");
+
+/* A field: a direct load where the argument is BTF-typed, a probe read otherwise (as in
+ * cpu.bpf.c). `btf` is a compile-time constant in each caller. */
+#define FIELD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
 
 static __always_inline __u64 task_cgroup_id(struct task_struct *task, const bool btf)
 {
@@ -119,15 +127,16 @@ static __always_inline bool take_token(__u64 cgroup_id, __u64 now)
 
 /* The process's pid namespace (the one its children see as their own: task_active_pid_ns)
  * and its pid there. upid numbers[] is indexed by a runtime level: probe reads only. */
-static __always_inline void read_pid_ns(struct task_struct *task, struct pg_proc_exit *e)
+static __always_inline void read_pid_ns(struct task_struct *task, struct pg_proc_exit *e,
+					const bool btf)
 {
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	struct pid *pid = FIELD(btf, task, thread_pid);
 	struct upid up = {};
 	unsigned int level;
 
 	if (!pid)
 		return;
-	level = BPF_CORE_READ(pid, level);
+	level = FIELD(btf, pid, level);
 	if (level > 32)	/* MAX_PID_NS_LEVEL */
 		return;
 	if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level]))
@@ -142,13 +151,8 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 {
 	__u32 pid, tgid;
 
-	if (btf) {
-		pid = child->pid;
-		tgid = child->tgid;
-	} else {
-		pid = BPF_CORE_READ(child, pid);
-		tgid = BPF_CORE_READ(child, tgid);
-	}
+	pid = FIELD(btf, child, pid);
+	tgid = FIELD(btf, child, tgid);
 	if (pid != tgid)	/* a new thread, not a process */
 		return 0;
 	count(task_cgroup_id(child, btf), PROC_FORK);
@@ -165,21 +169,21 @@ static __always_inline int on_exec(struct task_struct *task, const bool btf)
 
 static __always_inline int on_exit(struct task_struct *task, const bool btf)
 {
-	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct signal_struct *sig = FIELD(btf, task, signal);
 	struct pg_proc_exit *e, rec = {};
 	__u64 cgroup_id, now;
 	__u32 code;
 
 	/* do_exit() dropped signal->live before this tracepoint: 0 means this is the process's
 	 * last thread, whichever it is (the leader may have exited first). */
-	if (BPF_CORE_READ(sig, live.counter) != 0)
+	if (FIELD(btf, sig, live.counter) != 0)
 		return 0;
 	pg_stat_inc(PG_STAT_EVENTS);
 	cgroup_id = task_cgroup_id(task, btf);
-	code = BPF_CORE_READ(task, exit_code);
+	code = FIELD(btf, task, exit_code);
 	count(cgroup_id, (code & 0x7f) ? PROC_EXIT_SIGNALED : PROC_EXIT);
 
-	read_pid_ns(task, &rec);
+	read_pid_ns(task, &rec, btf);
 	if (rec.ns_level > 0 && rec.ns_pid == 1)
 		rec.flags |= PG_PROC_EXIT_NS_INIT;
 	now = bpf_ktime_get_ns();
@@ -197,18 +201,24 @@ static __always_inline int on_exit(struct task_struct *task, const bool btf)
 	e->cgroup_id = cgroup_id;
 	/* Threads already reaped were folded into signal->sum_sched_runtime (__exit_signal);
 	 * this thread's own runtime is still in its sched entity. */
-	e->cpu_ns = BPF_CORE_READ(task, se.sum_exec_runtime) + BPF_CORE_READ(sig, sum_sched_runtime);
-	e->start_ns = BPF_CORE_READ(task, start_time);
-	e->pid = BPF_CORE_READ(task, pid);
-	e->tgid = BPF_CORE_READ(task, tgid);
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->cpu_ns = FIELD(btf, task, se.sum_exec_runtime) + FIELD(btf, sig, sum_sched_runtime);
+	e->start_ns = FIELD(btf, task, start_time);
+	e->pid = FIELD(btf, task, pid);
+	e->tgid = FIELD(btf, task, tgid);
+	e->ppid = btf ? task->real_parent->tgid : BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = code;
 	e->pid_ns_inum = rec.pid_ns_inum;
 	e->ns_pid = rec.ns_pid;
 	e->ns_level = rec.ns_level;
 	e->flags = rec.flags;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), &task->comm);
-	bpf_ringbuf_submit(e, 0);
+	/* A wakeup per record cost ~9 us per exit (an irq_work IPI; measured on a 6.18 VM): only
+	 * a container's main process, or a filling ring, wakes the agent; the rest waits for its
+	 * next poll (at most 100 ms). */
+	bpf_ringbuf_submit(e, (rec.flags & PG_PROC_EXIT_NS_INIT) ||
+				      bpf_ringbuf_query(&proc_exits, BPF_RB_AVAIL_DATA) >= PG_PROC_WAKEUP_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

@@ -151,10 +151,16 @@ TEST_F(ProcessLifecycleTest, main_process_exit_code_and_kill_signal_reach_tail_a
   EXPECT_TRUE(std::any_of(held9.begin(), held9.end(), [](const auto& e) {
     return e["is_container_main"] == true && e["signal"] == 9;
   }));
-  // The helper's outer process (not pid 1 of a namespace) is reported, but not as main.
-  EXPECT_TRUE(std::any_of(held3.begin(), held3.end(), [](const auto& e) {
-    return e["is_container_main"] == false && e["comm"] != "pg-main";
-  }));
+  // The helper's outer process (not pid 1 of a namespace) is reported, but not as main, and
+  // without waking the agent: within one poll (100 ms).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto held = held_events(agent_->url, "process_exit", cid_exit);
+        return std::any_of(held.begin(), held.end(), [](const auto& e) {
+          return e["is_container_main"] == false && e["comm"] == "pidns_main" && e["exit_code"] == 0;
+        });
+      },
+      1s));
   const auto page = agent_->metrics();
   EXPECT_EQ(metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_exit}}), 3);
   EXPECT_EQ(metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_kill}}), 128 + 9);
@@ -252,9 +258,14 @@ TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhea
   EXPECT_LT(cpu, 1.0);
 }
 
-// A separate agent with a small budget: 20 records, then 1 a second.
+// A separate agent with a small budget: 20 records, then 1 a second. It attaches raw
+// tracepoints, so that flavour is exercised end to end too.
 TEST(ProcessExitRateLimit, a_burst_above_the_budget_is_dropped_and_counted_while_counters_stay_exact) {
-  AgentProcess agent({"--process-exit-burst", "20", "--process-exit-rate", "1"});
+  AgentProcess agent({"--process-exit-burst", "20", "--process-exit-rate", "1", "--raw-tracepoints"});
+  for (const char* program : {"sched_process_fork", "sched_process_exec", "sched_process_exit"})
+    EXPECT_TRUE(metric_value(agent.metrics(), "podgauge_agent_bpf_program_info",
+                             {{"family", "proc"}, {"program", program}, {"attach", "raw_tp"}}))
+        << program << " is not attached as raw_tp";
   CgroupSandbox sandbox;
   std::string cid;
   const auto rel = new_container(sandbox, nullptr, &cid);

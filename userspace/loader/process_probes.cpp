@@ -172,7 +172,9 @@ int ProcessProbes::poll_exits(int timeout_ms, const std::function<void(const Pro
   auto& st = *state_;
   st.on_exit = &on_exit;
   st.handled = 0;
-  const int err = ring_buffer__poll(st.ring.get(), timeout_ms);
+  int err = ring_buffer__poll(st.ring.get(), timeout_ms);
+  // Most records are submitted without a wakeup (bpf/proc.bpf.c): collect them every poll.
+  if (err >= 0) err = ring_buffer__consume(st.ring.get());
   st.on_exit = nullptr;
   if (err < 0 && err != -EINTR)
     throw LoaderError("polling the process exit ring buffer: " + errno_text(err));

@@ -67,7 +67,8 @@ class ProcessProbes {
   FamilyCounters counters() const;
   std::vector<CgroupProcessCounts> read_counts() const;
   void forget_cgroups(const std::vector<uint64_t>& cgroup_ids);
-  /// Waits up to timeout_ms for exit records; returns how many were handed to on_exit.
+  /// Waits up to timeout_ms for exit records, then takes every pending one (most arrive
+  /// without a wakeup: at most one poll late); returns how many were handed to on_exit.
   int poll_exits(int timeout_ms, const std::function<void(const ProcessExit&)>& on_exit);
 
  private:
