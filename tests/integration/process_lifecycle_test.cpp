@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -202,7 +204,10 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
       2500ms))
       << "shared pod: " << shared_flag << ", single-container pod: " << alone_flag;
 
-  ASSERT_TRUE(burner.wait(10s));
+  const auto burned = burner.wait(20s);
+  ASSERT_TRUE(burned && burned->success());
+  // The kernel's own account of the burner (wait4 rusage), to compare the exit record with.
+  const double kernel_cpu = std::chrono::duration<double>(burned->cpu_time).count();
   // /v1/processes: the burner leads its container's list by CPU (exited, from the exit record),
   // and the main process is recognised as pid 1 of a namespace that is not the host's.
   nlohmann::json list;
@@ -216,14 +221,15 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
           for (const auto& p : c["processes"])
             main_seen = main_seen || (p["comm"] == "pg-main" && p["container_main"] == true &&
                                       p["host_pid_namespace"] == false);
-          // burn measures its own CPU time: the exit record must agree within 5 %.
-          return top["comm"] == "pg-burn" && std::abs(top["cpu_seconds"].get<double>() - 0.5) < 0.025 &&
+          return top["comm"] == "pg-burn" &&
+                 std::abs(top["cpu_seconds"].get<double>() - kernel_cpu) <= 0.05 * kernel_cpu + 0.01 &&
                  main_seen;
         }
         return false;
       },
       2500ms);
-  EXPECT_TRUE(found) << list.dump(1);
+  EXPECT_TRUE(found) << "want pg-burn on top with " << kernel_cpu << " s (rusage) and pg-main as "
+                     << "the container's main process:\n" << list.dump(1);
 }
 
 TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhead) {
@@ -238,10 +244,14 @@ TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhea
   auto ready = shim.read_stdout_line(20s);
   ASSERT_TRUE(ready && ready->rfind("ready", 0) == 0) << shim.stderr_text();
 
-  // The kernel's view of the shim, to compare with.
+  // The kernel's view of the shim (idle from now on), to compare with.
   std::ifstream stat("/proc/" + std::to_string(shim.pid()) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), {});
   ASSERT_NE(text.find("(containerd-shim)"), std::string::npos) << text;
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+  ASSERT_GT(f.size(), 13u);
+  const double kernel_cpu = double(std::stoull(f[11]) + std::stoull(f[12])) / double(sysconf(_SC_CLK_TCK));
 
   double cpu = -1, rss = -1;
   EXPECT_TRUE(wait_until(
@@ -251,11 +261,34 @@ TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhea
                            {{"pod_uid", uid}, {"process", "containerd-shim"}}).value_or(-1);
         rss = metric_value(page, "podgauge_pod_runtime_overhead_memory_bytes",
                            {{"pod_uid", uid}, {"process", "containerd-shim"}}).value_or(-1);
-        return cpu >= 0.38 && rss >= 48.0 * (1 << 20);
+        return cpu >= 0.38 && std::abs(cpu - kernel_cpu) <= 0.02 && rss >= 48.0 * (1 << 20);
       },
       3s))
-      << "shim CPU " << cpu << " s (burned 0.4 s), RSS " << rss << " bytes (touched 48 MiB)";
-  EXPECT_LT(cpu, 1.0);
+      << "shim CPU " << cpu << " s (kernel: " << kernel_cpu << " s, burned >= 0.4 s), RSS " << rss
+      << " bytes (touched 48 MiB)";
+}
+
+TEST_F(ProcessLifecycleTest, a_runtime_process_serving_no_pod_is_the_nodes_overhead) {
+  CgroupSandbox sandbox;
+  sandbox.create("system.slice/not-a-pod.scope");
+  const double before = metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
+                                     {{"process", "containerd-shim"}}).value_or(0);
+  std::vector<std::string> argv{helper_binary("fakeshim").string(), "300", "1"};
+  for (const auto& d : sandbox.dirs("system.slice/not-a-pod.scope")) argv.push_back(d.string());
+  ProcessSpec spec;
+  spec.argv = argv;
+  ChildProcess shim(spec);
+  auto ready = shim.read_stdout_line(20s);
+  ASSERT_TRUE(ready && ready->rfind("ready", 0) == 0) << shim.stderr_text();
+  double node_cpu = -1;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        node_cpu = metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
+                                {{"process", "containerd-shim"}}).value_or(-1);
+        return node_cpu - before >= 0.28;
+      },
+      3s))
+      << "node-level shim CPU went from " << before << " to " << node_cpu << " s (burned 0.3 s)";
 }
 
 // A separate agent with a small budget: 20 records, then 1 a second. It attaches raw
@@ -273,24 +306,30 @@ TEST(ProcessExitRateLimit, a_burst_above_the_budget_is_dropped_and_counted_while
       metric_value(agent.metrics(), "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}}).value_or(-1);
   ASSERT_GE(limited_before, 0) << "no podgauge_agent_bpf_rate_limited_total{family=\"proc\"}";
 
+  const auto t0 = std::chrono::steady_clock::now();
   ChildProcess forker(in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
-  auto status = forker.wait(30s);
+  auto status = forker.wait(60s);
   ASSERT_TRUE(status && status->success());
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   double exited = -1, limited = -1;
+  std::vector<nlohmann::json> events;
   EXPECT_TRUE(wait_until(
       [&] {
         const auto page = agent.metrics();
         exited = exits(page, cid, "exit");
         limited = metric_value(page, "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}}).value_or(-1);
-        return exited == 201 && limited - limited_before >= 201 - 20 - 5;
+        events = held_events(agent.url, "process_exit", cid);
+        // Every exit of the container either became an event or was counted as held back
+        // (the counter is node-wide, so other cgroups may add to it).
+        return exited == 201 && limited - limited_before >= 201 - double(events.size());
       },
       5s))
-      << "exits " << exited << " (want 201), rate-limited " << (limited - limited_before)
-      << " (want >= 176: 201 exits, burst 20, 1/s over a few seconds)";
-  const auto events = held_events(agent.url, "process_exit", cid);
-  EXPECT_GE(events.size(), 20u);
-  EXPECT_LE(events.size(), 25u) << "the rate limit let through more than burst + rate x time";
+      << "exits " << exited << " (want 201), events " << events.size() << ", rate-limited "
+      << (limited - limited_before) << " (want >= " << 201 - double(events.size()) << ")";
+  EXPECT_GE(events.size(), 20u) << "the burst was not let through";
+  EXPECT_LE(double(events.size()), 20 + 1 * (took + 1) + 1)
+      << "more than burst + rate x " << took << " s went through";
   EXPECT_EQ(metric_sum(agent.metrics(), "podgauge_agent_ringbuf_drops_total"), 0)
       << "the rate limit, not the ring buffer, should hold the burst back";
 }
