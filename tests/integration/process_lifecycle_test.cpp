@@ -3,11 +3,11 @@
 // namespaces, container-runtime overhead, and the per-cgroup rate limit on exit records.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -83,7 +83,8 @@ TEST_F(ProcessLifecycleTest, every_one_of_200_short_lived_processes_is_counted) 
   std::string cid;
   const auto rel = new_container(sandbox, nullptr, &cid);
   // 200 children of 1 ms each: far shorter than the agent's 250 ms interval.
-  ChildProcess forker(in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
+  ChildProcess forker(
+      in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
   auto status = forker.wait(30s);
   ASSERT_TRUE(status && status->success()) << (status ? status->describe() : "still running");
 
@@ -91,7 +92,8 @@ TEST_F(ProcessLifecycleTest, every_one_of_200_short_lived_processes_is_counted) 
   const bool exact = wait_until(
       [&] {
         const auto page = agent_->metrics();
-        started = metric_value(page, "podgauge_container_processes_started_total", {{"container_id", cid}})
+        started = metric_value(page, "podgauge_container_processes_started_total",
+                               {{"container_id", cid}})
                       .value_or(-1);
         exited = exits(page, cid, "exit");
         return started == 200 && exited == 201;
@@ -114,11 +116,15 @@ TEST_F(ProcessLifecycleTest, main_process_exit_code_and_kill_signal_reach_tail_a
   ChildProcess tail(tail_spec);
   std::this_thread::sleep_for(300ms);
 
-  ChildProcess exiter(in_cgroup({helper_binary("pidns_main").string(), "300", "exit", "3"}, sandbox.dirs(rel_exit)));
-  ChildProcess killed(in_cgroup({helper_binary("pidns_main").string(), "300", "sigkill"}, sandbox.dirs(rel_kill)));
+  ChildProcess exiter(in_cgroup({helper_binary("pidns_main").string(), "300", "exit", "3"},
+                                sandbox.dirs(rel_exit)));
+  ChildProcess killed(
+      in_cgroup({helper_binary("pidns_main").string(), "300", "sigkill"}, sandbox.dirs(rel_kill)));
   auto s1 = exiter.wait(10s), s2 = killed.wait(10s);
-  ASSERT_TRUE(s1 && s1->success()) << "pidns_main exit 3: " << (s1 ? s1->describe() : "still running");
-  ASSERT_TRUE(s2 && s2->success()) << "pidns_main sigkill: " << (s2 ? s2->describe() : "still running");
+  ASSERT_TRUE(s1 && s1->success())
+      << "pidns_main exit 3: " << (s1 ? s1->describe() : "still running");
+  ASSERT_TRUE(s2 && s2->success())
+      << "pidns_main sigkill: " << (s2 ? s2->describe() : "still running");
 
   std::map<std::string, nlohmann::json> mains;
   auto line = tail.wait_for_line(
@@ -130,8 +136,10 @@ TEST_F(ProcessLifecycleTest, main_process_exit_code_and_kill_signal_reach_tail_a
         return mains.count(cid_exit) && mains.count(cid_kill);
       },
       5s);
-  ASSERT_TRUE(line) << "no process_exit events for both main processes from `podgauge tail -o json`; "
-                    << "tail stderr:\n" << tail.stderr_text();
+  ASSERT_TRUE(line)
+      << "no process_exit events for both main processes from `podgauge tail -o json`; "
+      << "tail stderr:\n"
+      << tail.stderr_text();
   const auto& e3 = mains[cid_exit];
   EXPECT_EQ(e3["exit_code"], 3);
   EXPECT_EQ(e3["signal"], 0);
@@ -159,24 +167,33 @@ TEST_F(ProcessLifecycleTest, main_process_exit_code_and_kill_signal_reach_tail_a
       [&] {
         const auto held = held_events(agent_->url, "process_exit", cid_exit);
         return std::any_of(held.begin(), held.end(), [](const auto& e) {
-          return e["is_container_main"] == false && e["comm"] == "pidns_main" && e["exit_code"] == 0;
+          return e["is_container_main"] == false && e["comm"] == "pidns_main" &&
+                 e["exit_code"] == 0;
         });
       },
       1s));
   const auto page = agent_->metrics();
-  EXPECT_EQ(metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_exit}}), 3);
-  EXPECT_EQ(metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_kill}}), 128 + 9);
+  EXPECT_EQ(
+      metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_exit}}),
+      3);
+  EXPECT_EQ(
+      metric_value(page, "podgauge_container_main_process_exit_code", {{"container_id", cid_kill}}),
+      128 + 9);
   double signaled = -1;
-  EXPECT_TRUE(wait_until([&] { return (signaled = exits(agent_->metrics(), cid_kill, "signal")) == 1; }, 2s))
+  EXPECT_TRUE(wait_until(
+      [&] { return (signaled = exits(agent_->metrics(), cid_kill, "signal")) == 1; }, 2s))
       << "exits by signal in the killed container: " << signaled;
 }
 
 TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_containers) {
   CgroupSandbox sandbox;
   const auto uid = KubeletNames::random_pod_uid();
-  const auto cid_a = KubeletNames::random_container_id(), cid_b = KubeletNames::random_container_id();
-  const auto rel_a = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid_a);
-  const auto rel_b = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid_b);
+  const auto cid_a = KubeletNames::random_container_id(),
+             cid_b = KubeletNames::random_container_id();
+  const auto rel_a =
+      KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid_a);
+  const auto rel_b =
+      KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid_b);
   sandbox.create(rel_a);
   sandbox.create(rel_b);
   // A second pod whose only container has its own namespace: not shared.
@@ -188,8 +205,10 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
   ProcessSpec spec = in_cgroup(argv, sandbox.dirs(rel_a));
   spec.stdout_mode = OutputMode::Capture;
   ChildProcess shared(spec);
-  ChildProcess alone(in_cgroup({helper_binary("pidns_main").string(), "3000", "exit", "0"}, sandbox.dirs(rel_alone)));
-  ChildProcess burner(in_cgroup({helper_binary("burn").string(), "0.5", "pg-burn", "cpu"}, sandbox.dirs(rel_alone)));
+  ChildProcess alone(in_cgroup({helper_binary("pidns_main").string(), "3000", "exit", "0"},
+                               sandbox.dirs(rel_alone)));
+  ChildProcess burner(in_cgroup({helper_binary("burn").string(), "0.5", "pg-burn", "cpu"},
+                                sandbox.dirs(rel_alone)));
   auto main_line = shared.read_stdout_line(5s);
   ASSERT_TRUE(main_line) << "pidns_main printed nothing";
 
@@ -197,8 +216,11 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
   EXPECT_TRUE(wait_until(
       [&] {
         const auto page = agent_->metrics();
-        shared_flag = metric_value(page, "podgauge_pod_shared_pid_namespace", {{"pod_uid", uid}}).value_or(-1);
-        alone_flag = metric_value(page, "podgauge_pod_shared_pid_namespace", {{"pod_uid", uid_alone}}).value_or(-1);
+        shared_flag = metric_value(page, "podgauge_pod_shared_pid_namespace", {{"pod_uid", uid}})
+                          .value_or(-1);
+        alone_flag =
+            metric_value(page, "podgauge_pod_shared_pid_namespace", {{"pod_uid", uid_alone}})
+                .value_or(-1);
         return shared_flag == 1 && alone_flag == 0;
       },
       2500ms))
@@ -222,14 +244,16 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
             main_seen = main_seen || (p["comm"] == "pg-main" && p["container_main"] == true &&
                                       p["host_pid_namespace"] == false);
           return top["comm"] == "pg-burn" &&
-                 std::abs(top["cpu_seconds"].get<double>() - kernel_cpu) <= 0.05 * kernel_cpu + 0.01 &&
+                 std::abs(top["cpu_seconds"].get<double>() - kernel_cpu) <=
+                     0.05 * kernel_cpu + 0.01 &&
                  main_seen;
         }
         return false;
       },
       2500ms);
   EXPECT_TRUE(found) << "want pg-burn on top with " << kernel_cpu << " s (rusage) and pg-main as "
-                     << "the container's main process:\n" << list.dump(1);
+                     << "the container's main process:\n"
+                     << list.dump(1);
 }
 
 TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhead) {
@@ -251,16 +275,19 @@ TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhea
   std::istringstream fields(text.substr(text.rfind(')') + 2));
   std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
   ASSERT_GT(f.size(), 13u);
-  const double kernel_cpu = double(std::stoull(f[11]) + std::stoull(f[12])) / double(sysconf(_SC_CLK_TCK));
+  const double kernel_cpu =
+      double(std::stoull(f[11]) + std::stoull(f[12])) / double(sysconf(_SC_CLK_TCK));
 
   double cpu = -1, rss = -1;
   EXPECT_TRUE(wait_until(
       [&] {
         const auto page = agent_->metrics();
         cpu = metric_value(page, "podgauge_pod_runtime_overhead_cpu_seconds_total",
-                           {{"pod_uid", uid}, {"process", "containerd-shim"}}).value_or(-1);
+                           {{"pod_uid", uid}, {"process", "containerd-shim"}})
+                  .value_or(-1);
         rss = metric_value(page, "podgauge_pod_runtime_overhead_memory_bytes",
-                           {{"pod_uid", uid}, {"process", "containerd-shim"}}).value_or(-1);
+                           {{"pod_uid", uid}, {"process", "containerd-shim"}})
+                  .value_or(-1);
         return cpu >= 0.38 && std::abs(cpu - kernel_cpu) <= 0.02 && rss >= 48.0 * (1 << 20);
       },
       3s))
@@ -271,8 +298,10 @@ TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhea
 TEST_F(ProcessLifecycleTest, a_runtime_process_serving_no_pod_is_the_nodes_overhead) {
   CgroupSandbox sandbox;
   sandbox.create("system.slice/not-a-pod.scope");
-  const double before = metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
-                                     {{"process", "containerd-shim"}}).value_or(0);
+  const double before =
+      metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
+                   {{"process", "containerd-shim"}})
+          .value_or(0);
   std::vector<std::string> argv{helper_binary("fakeshim").string(), "300", "1"};
   for (const auto& d : sandbox.dirs("system.slice/not-a-pod.scope")) argv.push_back(d.string());
   ProcessSpec spec;
@@ -283,8 +312,10 @@ TEST_F(ProcessLifecycleTest, a_runtime_process_serving_no_pod_is_the_nodes_overh
   double node_cpu = -1;
   EXPECT_TRUE(wait_until(
       [&] {
-        node_cpu = metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
-                                {{"process", "containerd-shim"}}).value_or(-1);
+        node_cpu =
+            metric_value(agent_->metrics(), "podgauge_node_runtime_overhead_cpu_seconds_total",
+                         {{"process", "containerd-shim"}})
+                .value_or(-1);
         return node_cpu - before >= 0.28;
       },
       3s))
@@ -293,8 +324,10 @@ TEST_F(ProcessLifecycleTest, a_runtime_process_serving_no_pod_is_the_nodes_overh
 
 // A separate agent with a small budget: 20 records, then 1 a second. It attaches raw
 // tracepoints, so that flavour is exercised end to end too.
-TEST(ProcessExitRateLimit, a_burst_above_the_budget_is_dropped_and_counted_while_counters_stay_exact) {
-  AgentProcess agent({"--process-exit-burst", "20", "--process-exit-rate", "1", "--raw-tracepoints"});
+TEST(ProcessExitRateLimit,
+     a_burst_above_the_budget_is_dropped_and_counted_while_counters_stay_exact) {
+  AgentProcess agent(
+      {"--process-exit-burst", "20", "--process-exit-rate", "1", "--raw-tracepoints"});
   for (const char* program : {"sched_process_fork", "sched_process_exec", "sched_process_exit"})
     EXPECT_TRUE(metric_value(agent.metrics(), "podgauge_agent_bpf_program_info",
                              {{"family", "proc"}, {"program", program}, {"attach", "raw_tp"}}))
@@ -303,11 +336,13 @@ TEST(ProcessExitRateLimit, a_burst_above_the_budget_is_dropped_and_counted_while
   std::string cid;
   const auto rel = new_container(sandbox, nullptr, &cid);
   const double limited_before =
-      metric_value(agent.metrics(), "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}}).value_or(-1);
+      metric_value(agent.metrics(), "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}})
+          .value_or(-1);
   ASSERT_GE(limited_before, 0) << "no podgauge_agent_bpf_rate_limited_total{family=\"proc\"}";
 
   const auto t0 = std::chrono::steady_clock::now();
-  ChildProcess forker(in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
+  ChildProcess forker(
+      in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
   auto status = forker.wait(60s);
   ASSERT_TRUE(status && status->success());
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -318,7 +353,8 @@ TEST(ProcessExitRateLimit, a_burst_above_the_budget_is_dropped_and_counted_while
       [&] {
         const auto page = agent.metrics();
         exited = exits(page, cid, "exit");
-        limited = metric_value(page, "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}}).value_or(-1);
+        limited = metric_value(page, "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}})
+                      .value_or(-1);
         events = held_events(agent.url, "process_exit", cid);
         // Every exit of the container either became an event or was counted as held back
         // (the counter is node-wide, so other cgroups may add to it).

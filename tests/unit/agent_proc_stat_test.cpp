@@ -18,7 +18,8 @@ using podgauge::loader::decode_exit_status;
 namespace {
 
 std::string stat_line(const std::string& comm) {
-  // Fields 3..24 as a kernel writes them: state R, ppid 7, utime 120, stime 30, start 4242, rss 512.
+  // Fields 3..24 as a kernel writes them: state R, ppid 7, utime 120, stime 30, start 4242, rss
+  // 512.
   return "1234 (" + comm +
          ") R 7 1234 1234 0 -1 4194560 100 0 0 0 120 30 0 0 20 0 1 0 4242 1000000 512 "
          "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
@@ -45,7 +46,8 @@ TEST(ProcStat, parses_the_fields_podgauge_uses) {
 }
 
 TEST(ProcStat, comm_with_spaces_parentheses_and_newlines_stays_one_field) {
-  for (const std::string comm : {"a b", ") R 99 (", "x) S 1 1", "(", ")", "new\nline", "((()))", ""}) {
+  for (const std::string comm :
+       {"a b", ") R 99 (", "x) S 1 1", "(", ")", "new\nline", "((()))", ""}) {
     auto st = parse_proc_stat(stat_line(comm));
     ASSERT_TRUE(st) << "comm '" << comm << "'";
     EXPECT_EQ(st->comm, comm);
@@ -56,9 +58,11 @@ TEST(ProcStat, comm_with_spaces_parentheses_and_newlines_stays_one_field) {
 
 TEST(ProcStat, rejects_truncated_and_garbled_input) {
   const std::string good = stat_line("ok");
-  for (size_t cut : {0ul, 3ul, 8ul, 20ul, 60ul}) EXPECT_FALSE(parse_proc_stat(good.substr(0, cut))) << cut;
+  for (size_t cut : {0ul, 3ul, 8ul, 20ul, 60ul})
+    EXPECT_FALSE(parse_proc_stat(good.substr(0, cut))) << cut;
   EXPECT_FALSE(parse_proc_stat("abc (x) R 1 1 1"));
-  EXPECT_FALSE(parse_proc_stat("-5 (x) R 7 1234 1234 0 -1 4194560 100 0 0 0 120 30 0 0 20 0 1 0 4242 1 512"));
+  EXPECT_FALSE(parse_proc_stat(
+      "-5 (x) R 7 1234 1234 0 -1 4194560 100 0 0 0 120 30 0 0 20 0 1 0 4242 1 512"));
   std::string bad_number = good;
   bad_number.replace(bad_number.find(" 120 "), 5, " 1x0 ");
   EXPECT_FALSE(parse_proc_stat(bad_number));
@@ -88,16 +92,19 @@ TEST(ProcStat, a_real_process_with_a_hostile_comm_parses) {
   EXPECT_EQ(st->pid, child);
   EXPECT_EQ(st->comm, ") Z 1 (\n x");
   EXPECT_EQ(st->ppid, getpid());
-  EXPECT_EQ(st->state, 'S');
+  // Between its write and pause() it may still be running.
+  EXPECT_TRUE(st->state == 'S' || st->state == 'R') << st->state;
 }
 
 TEST(ProcStatus, nspid_lists_the_pid_in_each_namespace) {
-  EXPECT_EQ(parse_nspid("Name:\tsh\nNSpid:\t4711\t1\nNSpgid:\t4711\t1\n"), (std::vector<uint32_t>{4711, 1}));
+  EXPECT_EQ(parse_nspid("Name:\tsh\nNSpid:\t4711\t1\nNSpgid:\t4711\t1\n"),
+            (std::vector<uint32_t>{4711, 1}));
   EXPECT_EQ(parse_nspid("NSpid:\t42\n"), (std::vector<uint32_t>{42}));
   EXPECT_TRUE(parse_nspid("Name:\tsh\n").empty());
   EXPECT_TRUE(parse_nspid("NSpid:\t4x\n").empty());
   // The real file of this process: in the host namespace, one entry, our own pid.
-  EXPECT_EQ(parse_nspid(read_file("/proc/self/status")), (std::vector<uint32_t>{uint32_t(getpid())}));
+  EXPECT_EQ(parse_nspid(read_file("/proc/self/status")),
+            (std::vector<uint32_t>{uint32_t(getpid())}));
 }
 
 TEST(RuntimeProcess, shims_and_runtimes_are_recognised_by_comm_or_executable) {

@@ -53,9 +53,12 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
 std::vector<uint32_t> parse_nspid(std::string_view status_text) {
   constexpr std::string_view key = "NSpid:";
   size_t at = status_text.rfind("\n" + std::string(key));
-  if (at != std::string_view::npos) ++at;
-  else if (status_text.substr(0, key.size()) == key) at = 0;
-  else return {};
+  if (at != std::string_view::npos)
+    ++at;
+  else if (status_text.substr(0, key.size()) == key)
+    at = 0;
+  else
+    return {};
   size_t end = status_text.find('\n', at);
   if (end == std::string_view::npos) end = status_text.size();
   std::string_view rest = status_text.substr(at + key.size(), end - at - key.size());

@@ -15,7 +15,9 @@ UsageTarget target_of_identity(const cgroup::CgroupIdentity& id) {
   return target_of(r);
 }
 
-bool by_cpu_desc(const ProcessView& a, const ProcessView& b) { return a.cpu_seconds > b.cpu_seconds; }
+bool by_cpu_desc(const ProcessView& a, const ProcessView& b) {
+  return a.cpu_seconds > b.cpu_seconds;
+}
 
 nlohmann::json to_json(const ProcessView& p) {
   nlohmann::json j{{"pid", p.pid},
@@ -46,7 +48,10 @@ void ProcessLifecycle::observe_counts(const std::vector<loader::CgroupProcessCou
     if (it == last_.end()) {
       const ResolvedCgroup r = resolve(c.cgroup_id);
       if (!r.path) continue;  // not yet named: the kernel keeps the cumulative count meanwhile
-      it = last_.emplace(c.cgroup_id, std::pair{target_of(r), loader::CgroupProcessCounts{c.cgroup_id}}).first;
+      it = last_
+               .emplace(c.cgroup_id,
+                        std::pair{target_of(r), loader::CgroupProcessCounts{c.cgroup_id}})
+               .first;
     }
     auto& [target, last] = it->second;
     auto& t = totals_[target];
@@ -83,7 +88,8 @@ void ProcessLifecycle::observe_processes(const std::vector<ProcessSample>& proce
     v.pid_ns = p.pid_ns;
     v.host_pid_ns = host_pid_ns != 0 && p.pid_ns == host_pid_ns;
     v.container_main = !v.host_pid_ns && p.ns_pid == 1;
-    if (auto it = prev_cpu_ns_.find(key); it != prev_cpu_ns_.end() && seconds > 0 && p.cpu_ns >= it->second)
+    if (auto it = prev_cpu_ns_.find(key);
+        it != prev_cpu_ns_.end() && seconds > 0 && p.cpu_ns >= it->second)
       v.cpu_cores = double(p.cpu_ns - it->second) / 1e9 / seconds;
     live[target].push_back(std::move(v));
     if (p.pid_ns && p.pid_ns != host_pid_ns)
@@ -109,8 +115,10 @@ void ProcessLifecycle::observe_processes(const std::vector<ProcessSample>& proce
     // The runtime's own cgroup may say it already (CRI-O conmon scopes).
     if (p.identity) pod = p.identity->pod_uid.str();
     if (auto it = child_pods.find(p.pid); pod.empty() && it != child_pods.end())
-      pod = std::max_element(it->second.begin(), it->second.end(),
-                             [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+      pod =
+          std::max_element(it->second.begin(), it->second.end(), [](const auto& a, const auto& b) {
+            return a.second < b.second;
+          })->first;
     auto& u = runtime[{pod, p.runtime_process}];
     u.cpu_ns += p.cpu_ns;
     u.rss_bytes += p.rss_bytes;
@@ -130,8 +138,10 @@ void ProcessLifecycle::observe_processes(const std::vector<ProcessSample>& proce
   runtime_ = std::move(runtime);
 }
 
-std::optional<v1::Event> ProcessLifecycle::on_exit(const loader::ProcessExit& x, const ResolvedCgroup& where,
-                                                   const std::string& node, int64_t realtime_minus_monotonic_ns,
+std::optional<v1::Event> ProcessLifecycle::on_exit(const loader::ProcessExit& x,
+                                                   const ResolvedCgroup& where,
+                                                   const std::string& node,
+                                                   int64_t realtime_minus_monotonic_ns,
                                                    uint64_t host_pid_ns) {
   if (!where.identity) return std::nullopt;  // host processes are counted, not reported one by one
   const UsageTarget target = target_of(where);
@@ -149,7 +159,8 @@ std::optional<v1::Event> ProcessLifecycle::on_exit(const loader::ProcessExit& x,
     v.host_pid_ns = x.ns_level == 0;
     v.pid_ns = x.pid_ns_inum;
     std::lock_guard lock(mutex_);
-    if (main) main_exit_code_[target] = x.signal ? 128 + x.signal : x.exit_code;  // kubelet's convention
+    if (main)
+      main_exit_code_[target] = x.signal ? 128 + x.signal : x.exit_code;  // kubelet's convention
     if (target.kind == UsageTarget::Kind::Container) {
       auto& list = exited_[target];
       list.push_back(std::move(v));
@@ -181,7 +192,8 @@ std::optional<v1::Event> ProcessLifecycle::on_exit(const loader::ProcessExit& x,
   d->set_ppid(int32_t(x.ppid));
   d->set_ns_pid(int32_t(x.ns_pid));
   d->set_core_dumped(x.core_dumped);
-  if (x.ktime_ns > x.start_ktime_ns) d->set_lifetime_seconds(double(x.ktime_ns - x.start_ktime_ns) / 1e9);
+  if (x.ktime_ns > x.start_ktime_ns)
+    d->set_lifetime_seconds(double(x.ktime_ns - x.start_ktime_ns) / 1e9);
   return e;
 }
 
@@ -202,7 +214,8 @@ void ProcessLifecycle::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
   }
 }
 
-void ProcessLifecycle::render(exporters::ExpositionWriter& w, const std::string& node, bool uid) const {
+void ProcessLifecycle::render(exporters::ExpositionWriter& w, const std::string& node,
+                              bool uid) const {
   std::lock_guard lock(mutex_);
   std::vector<Label> labels;
   auto container_labels = [&](const UsageTarget& t) {
@@ -244,24 +257,29 @@ void ProcessLifecycle::render(exporters::ExpositionWriter& w, const std::string&
            "1 when processes of two or more of the pod's containers share one pid namespace "
            "(shareProcessNamespace), else 0.",
            MetricType::gauge);
-  for (const auto& [pod, shared] : pod_shared_pid_ns_) w.sample({{"node", node}, {"pod_uid", pod}}, shared ? 1 : 0);
+  for (const auto& [pod, shared] : pod_shared_pid_ns_)
+    w.sample({{"node", node}, {"pod_uid", pod}}, shared ? 1 : 0);
   w.family("podgauge_pod_runtime_overhead_cpu_seconds_total",
            "CPU time of the container runtime processes serving the pod (containerd-shim, conmon, "
            "runc, ...), by process.",
            MetricType::counter);
   for (const auto& [key, u] : runtime_)
     if (!key.first.empty())
-      w.sample({{"node", node}, {"pod_uid", key.first}, {"process", key.second}}, double(u.cpu_ns) / 1e9);
+      w.sample({{"node", node}, {"pod_uid", key.first}, {"process", key.second}},
+               double(u.cpu_ns) / 1e9);
   w.family("podgauge_pod_runtime_overhead_memory_bytes",
-           "Resident memory of the container runtime processes serving the pod.", MetricType::gauge);
+           "Resident memory of the container runtime processes serving the pod.",
+           MetricType::gauge);
   for (const auto& [key, u] : runtime_)
     if (!key.first.empty())
-      w.sample_integer({{"node", node}, {"pod_uid", key.first}, {"process", key.second}}, u.rss_bytes);
+      w.sample_integer({{"node", node}, {"pod_uid", key.first}, {"process", key.second}},
+                       u.rss_bytes);
   w.family("podgauge_node_runtime_overhead_cpu_seconds_total",
            "CPU time of container runtime processes serving no pod (dockerd, idle shims).",
            MetricType::counter);
   for (const auto& [key, u] : runtime_)
-    if (key.first.empty()) w.sample({{"node", node}, {"process", key.second}}, double(u.cpu_ns) / 1e9);
+    if (key.first.empty())
+      w.sample({{"node", node}, {"process", key.second}}, double(u.cpu_ns) / 1e9);
   w.family("podgauge_node_runtime_overhead_memory_bytes",
            "Resident memory of container runtime processes serving no pod.", MetricType::gauge);
   for (const auto& [key, u] : runtime_)
@@ -277,7 +295,8 @@ nlohmann::json ProcessLifecycle::processes_json() const {
   for (const auto& t : targets) {
     std::vector<ProcessView> all;
     if (auto it = live_.find(t); it != live_.end()) all = it->second;
-    if (auto it = exited_.find(t); it != exited_.end()) all.insert(all.end(), it->second.begin(), it->second.end());
+    if (auto it = exited_.find(t); it != exited_.end())
+      all.insert(all.end(), it->second.begin(), it->second.end());
     std::stable_sort(all.begin(), all.end(), by_cpu_desc);
     if (all.size() > top_n_) all.resize(top_n_);
     nlohmann::json procs = nlohmann::json::array();

@@ -60,7 +60,8 @@ uint64_t host_pid_namespace(const std::filesystem::path& proc_root) {
   // entry means this process sits in the namespace the /proc mount belongs to: the host's.
   std::ifstream status(proc_root / "self/status");
   const std::string text((std::istreambuf_iterator<char>(status)), {});
-  if (parse_nspid(text).size() == 1 && stat((proc_root / "self/ns/pid").c_str(), &st) == 0) return st.st_ino;
+  if (parse_nspid(text).size() == 1 && stat((proc_root / "self/ns/pid").c_str(), &st) == 0)
+    return st.st_ino;
   return 0;
 }
 

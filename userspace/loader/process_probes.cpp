@@ -37,8 +37,11 @@ struct Flavour {
 };
 
 Flavour flavour(proc_bpf* s, bool btf) {
-  if (btf) return {s->progs.sched_process_fork_btf, s->progs.sched_process_exec_btf, s->progs.sched_process_exit_btf};
-  return {s->progs.sched_process_fork_raw, s->progs.sched_process_exec_raw, s->progs.sched_process_exit_raw};
+  if (btf)
+    return {s->progs.sched_process_fork_btf, s->progs.sched_process_exec_btf,
+            s->progs.sched_process_exit_btf};
+  return {s->progs.sched_process_fork_raw, s->progs.sched_process_exec_raw,
+          s->progs.sched_process_exit_raw};
 }
 
 void choose_flavour(proc_bpf* s, bool btf) {
@@ -67,7 +70,8 @@ struct ProcessProbes::State {
   int handled = 0;
 };
 
-ProcessProbes::ProcessProbes(const ProcessProbeOptions& options) : state_(std::make_unique<State>()) {
+ProcessProbes::ProcessProbes(const ProcessProbeOptions& options)
+    : state_(std::make_unique<State>()) {
   auto& st = *state_;
   install_print_once();
   st.options = options;
@@ -91,7 +95,8 @@ ProcessProbes::ProcessProbes(const ProcessProbeOptions& options) : state_(std::m
     if (int err = proc_bpf__load(st.skel.get())) throw LoaderError(load_error("proc", err, log));
   }
   const Flavour f = flavour(st.skel.get(), btf);
-  for (auto [prog, name] : {std::pair{f.fork, "sched_process_fork"}, {f.exec, "sched_process_exec"},
+  for (auto [prog, name] : {std::pair{f.fork, "sched_process_fork"},
+                            {f.exec, "sched_process_exec"},
                             {f.exit, "sched_process_exit"}}) {
     LinkPtr link(bpf_program__attach(prog));
     if (!link)
@@ -134,9 +139,11 @@ std::vector<ProgramStatus> ProcessProbes::programs() const {
   const auto& st = *state_;
   const Flavour f = flavour(st.skel.get(), st.attach == AttachKind::TpBtf);
   std::vector<ProgramStatus> out;
-  for (auto [prog, name] : {std::pair{f.fork, "sched_process_fork"}, {f.exec, "sched_process_exec"},
+  for (auto [prog, name] : {std::pair{f.fork, "sched_process_fork"},
+                            {f.exec, "sched_process_exec"},
                             {f.exit, "sched_process_exit"}})
-    out.push_back({"proc", name, st.attach, "", prog_info_field(prog, true), prog_info_field(prog, false)});
+    out.push_back(
+        {"proc", name, st.attach, "", prog_info_field(prog, true), prog_info_field(prog, false)});
   return out;
 }
 
@@ -148,27 +155,29 @@ std::vector<CgroupProcessCounts> ProcessProbes::read_counts() const {
   const auto& st = *state_;
   const size_t ncpus = size_t(st.ncpus);
   std::vector<CgroupProcessCounts> out;
-  for_each_entry<uint64_t, pg_proc_counts>(
-      bpf_map__fd(st.skel->maps.proc_counts), ncpus, [&](uint64_t id, const pg_proc_counts* per_cpu) {
-        CgroupProcessCounts c;
-        c.cgroup_id = id;
-        for (size_t i = 0; i < ncpus; ++i) {
-          c.forks += per_cpu[i].forks;
-          c.execs += per_cpu[i].execs;
-          c.exits += per_cpu[i].exits;
-          c.exits_signaled += per_cpu[i].exits_signaled;
-        }
-        out.push_back(c);
-      });
+  for_each_entry<uint64_t, pg_proc_counts>(bpf_map__fd(st.skel->maps.proc_counts), ncpus,
+                                           [&](uint64_t id, const pg_proc_counts* per_cpu) {
+                                             CgroupProcessCounts c;
+                                             c.cgroup_id = id;
+                                             for (size_t i = 0; i < ncpus; ++i) {
+                                               c.forks += per_cpu[i].forks;
+                                               c.execs += per_cpu[i].execs;
+                                               c.exits += per_cpu[i].exits;
+                                               c.exits_signaled += per_cpu[i].exits_signaled;
+                                             }
+                                             out.push_back(c);
+                                           });
   return out;
 }
 
 void ProcessProbes::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
-  for (int fd : {bpf_map__fd(state_->skel->maps.proc_counts), bpf_map__fd(state_->skel->maps.exit_budget)})
+  for (int fd :
+       {bpf_map__fd(state_->skel->maps.proc_counts), bpf_map__fd(state_->skel->maps.exit_budget)})
     for (uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
 }
 
-int ProcessProbes::poll_exits(int timeout_ms, const std::function<void(const ProcessExit&)>& on_exit) {
+int ProcessProbes::poll_exits(int timeout_ms,
+                              const std::function<void(const ProcessExit&)>& on_exit) {
   auto& st = *state_;
   st.on_exit = &on_exit;
   st.handled = 0;

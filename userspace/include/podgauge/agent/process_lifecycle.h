@@ -6,13 +6,12 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "podgauge/agent/cgroup_resolver.h"
 #include "podgauge/agent/process_scan.h"

@@ -16,7 +16,7 @@ struct ProcessSample {
   int32_t pid = 0;
   int32_t ppid = 0;
   std::string comm;
-  uint64_t cpu_ns = 0;       // utime + stime of all threads
+  uint64_t cpu_ns = 0;  // utime + stime of all threads
   uint64_t rss_bytes = 0;
   uint64_t start_ticks = 0;  // with pid: identity across scans (pids are reused)
   uint64_t pid_ns = 0;       // inode of /proc/<pid>/ns/pid; 0 if unreadable

@@ -37,8 +37,8 @@ struct ProcessExit {
   uint32_t pid = 0;
   uint32_t tgid = 0;
   uint32_t ppid = 0;
-  int exit_code = 0;   // (status >> 8) & 0xff; meaningful when signal == 0
-  int signal = 0;      // status & 0x7f
+  int exit_code = 0;  // (status >> 8) & 0xff; meaningful when signal == 0
+  int signal = 0;     // status & 0x7f
   bool core_dumped = false;
   uint32_t pid_ns_inum = 0;  // inode of its pid namespace
   uint32_t ns_pid = 0;       // its pid inside that namespace
@@ -51,8 +51,8 @@ struct ProcessExit {
 void decode_exit_status(uint32_t raw, ProcessExit& out);
 
 /// Owns the loaded proc family. Not copyable.
-/// Thread-safety: poll_exits on one thread; programs/counters/read_counts/forget_cgroups from
-/// another (they touch different maps); no method from two threads at once.
+/// Thread-safety: poll_exits on one thread at a time (it holds the ring's callback state); the
+/// other methods only read or delete map entries through syscalls and may run from any thread.
 class ProcessProbes {
  public:
   /// Opens, configures rodata, loads and attaches. Throws LoaderError with the verifier log
