@@ -9,7 +9,8 @@ enum pg_stat {
 	PG_STAT_MAP_FULL = 2,	/* a per-cgroup map had no room for a new cgroup */
 	PG_STAT_READ_ERRORS = 3,	/* a CO-RE read of kernel memory failed */
 	PG_STAT_PAIR_MAP_FULL = 4,	/* the preemption pair map had no room: one preemption lost */
-	PG_STAT__MAX = 5,
+	PG_STAT_RATE_LIMITED = 5,	/* a record held back by a per-cgroup rate limit */
+	PG_STAT__MAX = 6,
 };
 
 #endif

@@ -165,6 +165,23 @@ TEST_F(TailTest, table_output_has_header_pod_and_details) {
   EXPECT_EQ(header.find("POD"), row.find("checkout-7d9f"));
 }
 
+TEST_F(TailTest, process_exits_show_code_or_signal_in_the_table) {
+  Event code = oom("batch-1", "process_exit");
+  auto* d = code.mutable_process_exit();
+  d->set_exit_code(0);
+  d->set_is_container_main(true);
+  d->set_cpu_seconds(1.5);
+  Event killed = oom("batch-2", "process_exit");
+  killed.mutable_process_exit()->set_signal(9);
+  log_.append(code);
+  log_.append(killed);
+  const auto r = run_tail({"--agent", url(), "--follow=false"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  // A clean exit of a main process is news too: exit_code=0 is printed, not dropped.
+  EXPECT_THAT(r.out, HasSubstr("exit_code=0 main cpu=1.500s"));
+  EXPECT_THAT(r.out, HasSubstr("signal=9 (SIGKILL)"));
+}
+
 TEST_F(TailTest, type_filter_keeps_only_requested_types) {
   log_.append(oom("a"));
   log_.append(oom("b", "breach_start"));

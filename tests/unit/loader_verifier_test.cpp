@@ -20,7 +20,7 @@ TEST_P(VerifierLoad, loads_on_this_kernel) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllFamilies, VerifierLoad,
-    ::testing::Combine(::testing::Values("cpu", "oom", "mem"),
+    ::testing::Combine(::testing::Values("cpu", "oom", "mem", "proc"),
                        ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint)),
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + to_string(std::get<1>(info.param));
@@ -91,6 +91,25 @@ TEST(OomFunctionPrograms, the_fentry_program_loads_exactly_where_the_feature_pro
     std::cout << "[ INFO ] fentry is refused on this kernel; it is proven in vmtests\n";
   }
 }
+
+class ProcPrograms : public ::testing::TestWithParam<AttachKind> {};
+
+// All three lifecycle programs of one flavour load together (the loader attaches all three).
+TEST_P(ProcPrograms, fork_exec_and_exit_load_in_each_flavour) {
+  const AttachKind kind = GetParam();
+  const std::string suffix = kind == AttachKind::TpBtf ? "_btf" : "_raw";
+  std::vector<std::string> loaded;
+  const std::string error = try_load_family("proc", kind, &loaded);
+  ASSERT_EQ(error, "") << error;
+  for (const char* name : {"sched_process_fork", "sched_process_exec", "sched_process_exit"})
+    EXPECT_NE(std::find(loaded.begin(), loaded.end(), name + suffix), loaded.end())
+        << name << suffix << " did not load";
+  EXPECT_EQ(loaded.size(), 3u) << "only one flavour is loaded at a time";
+}
+
+INSTANTIATE_TEST_SUITE_P(BothFlavours, ProcPrograms,
+                         ::testing::Values(AttachKind::TpBtf, AttachKind::RawTracepoint),
+                         [](const auto& info) { return to_string(info.param); });
 
 TEST(KernelFeatures, finds_btf_and_the_tracepoints_podgauge_needs) {
   const auto f = podgauge::loader::probe_kernel_features();

@@ -16,6 +16,8 @@
 #include "podgauge/agent/memory_pressure.h"
 #include "podgauge/agent/preemption_table.h"
 #include "podgauge/agent/usage_model.h"
+#include "podgauge/agent/process_lifecycle.h"
+#include "podgauge/agent/process_scan.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/cgroup/cpu_limit.h"
 #include "podgauge/cgroup/working_set.h"
@@ -27,6 +29,7 @@
 #include "podgauge/metadata/event_enricher.h"
 #include "podgauge/metadata/kubernetes_metadata.h"
 #include "podgauge/loader/memory_probes.h"
+#include "podgauge/loader/process_probes.h"
 #include "podgauge/v1/events.pb.h"
 
 #ifndef PODGAUGE_VERSION
@@ -165,6 +168,11 @@ struct Agent::Impl {
   const cgroup::CgroupHierarchy* cfs_h = nullptr;    // where cpu.stat has throttling; may be null
   const cgroup::CgroupHierarchy* mem_h = nullptr;    // where memory.* files are; may be null
   std::unique_ptr<loader::KernelProbes> probes;
+  // Process lifecycle (issue 3): its own BPF family and per-container process views.
+  std::unique_ptr<loader::ProcessProbes> process_probes;
+  ProcessLifecycle lifecycle;
+  uint64_t host_pid_ns = host_pid_namespace();
+  std::chrono::steady_clock::time_point last_process_scan{};
   exporters::EventLog events;
   std::unique_ptr<exporters::AgentHttpServer> server;
   // Kubernetes join. Declared in this order so the informer (which notifies the enricher)
@@ -234,6 +242,12 @@ struct Agent::Impl {
     if (config.oom_attach == "kprobe") lo.oom_attach = loader::AttachKind::Kprobe;
     probes = std::make_unique<loader::KernelProbes>(lo);
     setup_memory_pressure(*cpu_h, mem_h);
+    loader::ProcessProbeOptions po;
+    po.keying = keying;
+    po.force_raw_tracepoints = config.force_raw_tracepoints;
+    po.exit_rate_per_sec = config.process_exit_rate;
+    po.exit_burst = config.process_exit_burst;
+    process_probes = std::make_unique<loader::ProcessProbes>(po);
 
     enricher = std::make_unique<metadata::EventEnricher>(
         kube->enabled() ? &kube->cache() : nullptr, config.metadata_wait,
@@ -250,6 +264,7 @@ struct Agent::Impl {
     server = std::make_unique<exporters::AgentHttpServer>(config.listen, events, handlers);
     server->add_json_route("/v1/containers", [this](const auto&) { return containers_json(); });
     server->add_json_route("/v1/breaches", [this](const auto&) { return breaches_json(); });
+    server->add_json_route("/v1/processes", [this](const auto&) { return lifecycle.processes_json(); });
     server->start();
   }
 
@@ -329,6 +344,7 @@ struct Agent::Impl {
       live_containers = std::move(live);
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
+    sample_processes(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
     if (memory_resolver && rescan_all) refresh_memory_paths(true);
     std::vector<ContainerReading> readings;
@@ -436,6 +452,30 @@ struct Agent::Impl {
     d->set_since_unix_nano(real - (mono - b.since.count()));
     if (!start) d->set_duration_seconds(double((b.time - b.since).count()) / 1e9);
     enricher->submit(std::move(e));
+  }
+
+  // Kernel lifecycle counters every round; /proc (top processes, runtime overhead) too, as
+  // it reads three small files per process.
+  void sample_processes(const std::vector<uint64_t>& retired) {
+    lifecycle.observe_counts(process_probes->read_counts(),
+                             [&](uint64_t id) { return cpu_resolver->resolve(id); });
+    if (!retired.empty()) {
+      process_probes->forget_cgroups(retired);
+      lifecycle.forget_cgroups(retired);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double since = last_process_scan.time_since_epoch().count() == 0
+                             ? 0
+                             : std::chrono::duration<double>(now - last_process_scan).count();
+    last_process_scan = now;
+    lifecycle.observe_processes(scan_processes(), host_pid_ns, since);
+  }
+
+  void on_process_exit(const loader::ProcessExit& x) {
+    const ResolvedCgroup where = cpu_resolver->resolve(x.cgroup_id);
+    auto e = lifecycle.on_exit(x, where, node, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
+                               host_pid_ns);
+    if (e) enricher->submit(std::move(*e));
   }
 
   void on_oom_kill(const loader::OomKill& k) {
@@ -709,6 +749,8 @@ struct Agent::Impl {
       w.sample({{"node", node}, {"cgroup", t.target.group}}, double(t.cpu_ns) / 1e9);
     }
 
+    lifecycle.render(w, node, uid);
+
     // Self-metrics.
     memory_pressure.render(w, node, uid);
 
@@ -729,6 +771,7 @@ struct Agent::Impl {
       w.sample_integer({{"family", p.family}, {"program", p.name}}, p.run_count);
     auto counters = probes->counters();
     if (mem_probes) counters.push_back(mem_probes->counters());
+    counters.push_back(process_probes->counters());
     w.family("podgauge_agent_bpf_events_total", "Events handled inside BPF, by family.",
              MetricType::counter);
     for (const auto& c : counters) w.sample_integer({{"family", c.family}}, c.events);
@@ -742,6 +785,11 @@ struct Agent::Impl {
              "Preemptions not counted because the in-kernel pair map was full.", MetricType::counter);
     for (const auto& c : counters)
       if (c.family == "cpu") w.sample_integer({{"family", c.family}}, c.pair_map_full);
+    w.family("podgauge_agent_bpf_rate_limited_total",
+             "Records held back in BPF by a per-cgroup rate limit (the in-kernel counters still "
+             "count every event).", MetricType::counter);
+    for (const auto& c : counters)
+      if (c.family == "proc") w.sample_integer({{"family", c.family}}, c.rate_limited);
     w.family("podgauge_agent_cgroups", "Cgroups with CPU time the agent tracks, by state.",
              MetricType::gauge);
     w.sample_integer({{"state", "resolved"}}, cgroups);
@@ -988,6 +1036,7 @@ struct Agent::Impl {
 
   std::vector<loader::ProgramStatus> all_programs() const {
     auto out = probes->programs();
+    for (auto& p : process_probes->programs()) out.push_back(std::move(p));
     if (mem_probes) {
       for (auto& p : mem_probes->programs()) out.push_back(std::move(p));
     } else {
@@ -1103,6 +1152,19 @@ void Agent::run(const std::atomic<bool>& stop) {
       }
     }
   });
+  std::thread exit_thread([&] {
+    const std::function<void(const loader::ProcessExit&)> handler = [&](const loader::ProcessExit& x) {
+      i.on_process_exit(x);
+    };
+    while (!stop) {
+      try {
+        i.process_probes->poll_exits(100, handler);
+      } catch (const std::exception& e) {
+        fprintf(stderr, "podgauge: %s\n", e.what());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+  });
   auto next = std::chrono::steady_clock::now();
   auto next_rescan = next + kRescanEvery;
   while (!stop) {
@@ -1122,6 +1184,7 @@ void Agent::run(const std::atomic<bool>& stop) {
       next = std::chrono::steady_clock::now();  // fell behind: don't burst to catch up
   }
   oom_thread.join();
+  exit_thread.join();
 }
 
 }  // namespace podgauge::agent

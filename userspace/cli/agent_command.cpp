@@ -40,6 +40,8 @@ Flags:
       --raw-tracepoints      attach raw tracepoints even where tp_btf is available
       --oom-attach KIND      how to catch OOM kills: auto (default), tp_btf, raw_tp, fentry
                              or kprobe (the last two on mark_oom_victim)
+      --process-exit-rate N  process exit records per container per second (default 100)
+      --process-exit-burst N ... and burst (default 200); container main processes are exempt
       --cgroup-hierarchy H   hierarchy whose cgroup ids key CPU time: auto (default: v2 on
                              pure-v2 nodes, else v1 cpuacct), v1, or v2 (hybrid nodes whose
                              kubelet uses the systemd driver also have the tree in v2)
@@ -51,7 +53,7 @@ Flags:
   -h, --help                 this help
 
 Endpoints: /metrics /healthz /readyz /v1/summary /v1/events?follow=true&since=SEQ /v1/containers
-           /v1/breaches
+           /v1/breaches /v1/processes
 )";
 
 }  // namespace
@@ -106,6 +108,10 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         config.breach_rules.push_back(need("--breach-rule"));
       } else if (arg == "--breach-rules-file") {
         config.breach_rules_file = need("--breach-rules-file");
+      } else if (arg == "--process-exit-rate") {
+        config.process_exit_rate = std::stoull(need("--process-exit-rate"));
+      } else if (arg == "--process-exit-burst") {
+        config.process_exit_burst = std::stoull(need("--process-exit-burst"));
       } else if (arg == "--raw-tracepoints") {
         config.force_raw_tracepoints = true;
       } else if (arg == "--oom-attach") {

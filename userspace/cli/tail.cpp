@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -187,6 +188,11 @@ std::string generic_details(const google::protobuf::Message& detail) {
   return out;
 }
 
+std::string sigabbrev_np_or_num(int sig) {
+  const char* name = sigabbrev_np(sig);
+  return name ? std::string("SIG") + name : std::to_string(sig);
+}
+
 std::string details_of(const Event& e) {
   if (e.has_oom_kill()) {
     const auto& d = e.oom_kill();
@@ -197,6 +203,17 @@ std::string details_of(const Event& e) {
     if (!d.oom_constraint().empty()) s += " constraint=" + d.oom_constraint();
     if (d.working_set_peak_bytes()) s += " working_set_peak_60s=" + format_bytes(d.working_set_peak_bytes());
     return s;
+  }
+  if (e.has_process_exit()) {
+    // An exit code of 0 is news too (a main process that finished), so it is always shown.
+    const auto& d = e.process_exit();
+    std::string s = d.signal() ? "signal=" + std::to_string(d.signal()) + " (" + sigabbrev_np_or_num(d.signal()) + ")"
+                               : "exit_code=" + std::to_string(d.exit_code());
+    if (d.core_dumped()) s += " core_dumped";
+    if (d.is_container_main()) s += " main";
+    char cpu[32];
+    std::snprintf(cpu, sizeof cpu, " cpu=%.3fs", d.cpu_seconds());
+    return s + cpu;
   }
   const auto* reflection = e.GetReflection();
   const auto* oneof = Event::descriptor()->FindOneofByName("detail");

@@ -21,6 +21,7 @@
 #include "oom.skel.h"
 #include "loader_detail.h"
 #include "podgauge/loader/owned_fd.h"
+#include "podgauge/loader/process_probes.h"
 
 namespace podgauge::loader {
 
@@ -36,17 +37,9 @@ static_assert(kRunqueueLatencySlots == PG_RQ_SLOTS && kRunqueueLatencyFirstShift
 static_assert(sizeof(pg_oom_event) == 88);
 static_assert(offsetof(pg_oom_event, pid) == 56 && offsetof(pg_oom_event, comm) == 72);
 
-namespace {
+namespace detail {
 
-using detail::errno_text;
-using detail::for_each_entry;
-using detail::install_print_once;
-using detail::LinkPtr;
-using detail::list_loaded;
-using detail::load_error;
-using detail::LogCapture;
-using detail::prog_info_field;
-using detail::read_counters;
+// Shared pieces (log capture, errors, links, map iteration, counters): loader_detail.h.
 
 struct BtfDeleter {
   void operator()(btf* b) const { btf__free(b); }
@@ -125,7 +118,9 @@ bool fentry_loads(int btf_id) {
   return bool(fd);
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 std::string to_string(CgroupKeying k) {
   switch (k) {
@@ -561,6 +556,8 @@ std::string try_load_family(const std::string& family, AttachKind kind,
     if (!err) list_loaded(s->obj, loaded);
   } else if (family == "mem") {
     return try_load_memory_family(kind, loaded);
+  } else if (family == "proc") {
+    return try_load_process_family(kind, loaded);
   } else {
     return "unknown BPF family " + family;
   }

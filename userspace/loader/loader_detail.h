@@ -1,4 +1,5 @@
-// Pieces shared by the loaders of the BPF families (kernel_probes.cpp, memory_probes.cpp):
+// Pieces shared by the loaders of the BPF families (kernel_probes.cpp, memory_probes.cpp,
+// process_probes.cpp):
 // libbpf log capture, error texts, links and map iteration. Internal to podgauge_loader.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "podgauge/loader/kernel_probes.h"
+#include "cpu.h"  // pg_cgroup_key
 #include "stats.h"
 
 namespace podgauge::loader::detail {
@@ -135,12 +137,19 @@ inline FamilyCounters read_counters(const std::string& family, const bpf_map* ma
       case PG_STAT_PAIR_MAP_FULL:
         c.pair_map_full = sum;
         break;
+      case PG_STAT_RATE_LIMITED:
+        c.rate_limited = sum;
+        break;
       default:
         break;
     }
   }
   return c;
 }
+
+// Rodata for the families keyed like cpu.bpf.c (defined in kernel_probes.cpp).
+pg_cgroup_key to_bpf_key(CgroupKeying k);
+int v1_subsys_for(CgroupKeying k, const KernelFeatures& f);
 
 inline void list_loaded(bpf_object* obj, std::vector<std::string>* loaded) {
   if (!loaded) return;

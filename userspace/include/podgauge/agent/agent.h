@@ -32,6 +32,10 @@ struct AgentConfig {
   // rule a line ('#' comments).
   std::vector<std::string> breach_rules;
   std::string breach_rules_file;
+  // Process exit records per container cgroup per second, and burst (container main
+  // processes are never limited).
+  uint64_t process_exit_rate = 100;
+  uint64_t process_exit_burst = 200;
 };
 
 /// Runs the agent. Construction discovers cgroups, loads BPF and binds the listener, throwing

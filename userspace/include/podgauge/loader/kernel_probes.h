@@ -72,6 +72,7 @@ struct FamilyCounters {
   uint64_t map_full = 0;
   uint64_t read_errors = 0;
   uint64_t pair_map_full = 0;  // preemptions lost: the pair map was full
+  uint64_t rate_limited = 0;   // records held back by a per-cgroup rate limit
 };
 
 struct CgroupCpuUsage {

@@ -1,0 +1,116 @@
+#include "podgauge/agent/process_scan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "podgauge/agent/proc_stat.h"
+#include "podgauge/cgroup/hierarchy.h"
+#include "podgauge/loader/owned_fd.h"
+
+namespace podgauge::agent {
+
+namespace {
+
+// One read of a small /proc file (they are generated in one go; a short read would be torn).
+std::optional<std::string> read_small(int dirfd, const char* name) {
+  loader::OwnedFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string buf(4096, '\0');
+  size_t len = 0;
+  while (true) {
+    const ssize_t n = read(fd.get(), buf.data() + len, buf.size() - len);
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    len += size_t(n);
+    if (len == buf.size()) buf.resize(buf.size() * 2);
+  }
+  buf.resize(len);
+  return buf;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+const long kTicks = sysconf(_SC_CLK_TCK);
+const long kPage = sysconf(_SC_PAGESIZE);
+
+}  // namespace
+
+std::string runtime_process_kind(std::string_view comm, std::string_view exe) {
+  for (std::string_view name : {comm, exe}) {
+    if (starts_with(name, "containerd-shim") || starts_with(name, "docker-containe"))
+      return "containerd-shim";
+    if (name == "conmon") return "conmon";
+    if (name == "runc") return "runc";
+    if (name == "crun") return "crun";
+    if (name == "dockerd") return "dockerd";
+  }
+  return "";
+}
+
+uint64_t host_pid_namespace(const std::filesystem::path& proc_root) {
+  struct stat st {};
+  if (stat((proc_root / "1/ns/pid").c_str(), &st) == 0) return st.st_ino;
+  // pid 1's namespace links can be out of reach (a ptrace-restricted init, LSMs). One NSpid
+  // entry means this process sits in the namespace the /proc mount belongs to: the host's.
+  std::ifstream status(proc_root / "self/status");
+  const std::string text((std::istreambuf_iterator<char>(status)), {});
+  if (parse_nspid(text).size() == 1 && stat((proc_root / "self/ns/pid").c_str(), &st) == 0)
+    return st.st_ino;
+  return 0;
+}
+
+std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root) {
+  std::vector<ProcessSample> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(proc_root.c_str()), closedir);
+  if (!dir) return out;
+  while (dirent* de = readdir(dir.get())) {
+    if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
+    loader::OwnedFd pdir(openat(dirfd(dir.get()), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!pdir) continue;
+    const auto stat_text = read_small(pdir.get(), "stat");
+    if (!stat_text) continue;
+    const auto st = parse_proc_stat(*stat_text);
+    if (!st) continue;
+    ProcessSample s;
+    s.pid = st->pid;
+    s.ppid = st->ppid;
+    s.comm = st->comm;
+    s.cpu_ns = (st->utime_ticks + st->stime_ticks) * (1'000'000'000ull / uint64_t(kTicks));
+    s.rss_bytes = st->rss_pages > 0 ? uint64_t(st->rss_pages) * uint64_t(kPage) : 0;
+    s.start_ticks = st->start_ticks;
+    struct stat ns {};
+    if (fstatat(pdir.get(), "ns/pid", &ns, 0) == 0) s.pid_ns = ns.st_ino;
+    if (const auto status = read_small(pdir.get(), "status")) {
+      const auto nspid = parse_nspid(*status);
+      if (!nspid.empty()) s.ns_pid = nspid.back();
+    }
+    if (const auto cg = read_small(pdir.get(), "cgroup")) {
+      for (const auto& e : cgroup::parse_process_cgroups(*cg)) {
+        if (auto id = cgroup::parse_kubelet_path(e.path)) {
+          s.identity = *id;
+          break;
+        }
+      }
+    }
+    std::string exe;
+    char link[4096];
+    const ssize_t n = readlinkat(pdir.get(), "exe", link, sizeof link - 1);
+    if (n > 0) {
+      exe.assign(link, size_t(n));
+      if (auto slash = exe.rfind('/'); slash != std::string::npos) exe.erase(0, slash + 1);
+      // A deleted executable reads as "<name> (deleted)".
+      if (auto del = exe.find(" (deleted)"); del != std::string::npos) exe.erase(del);
+    }
+    s.runtime_process = runtime_process_kind(s.comm, exe);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace podgauge::agent

@@ -1,0 +1,41 @@
+// Live processes from /proc: CPU, RSS, cgroup, pid namespace; and container-runtime helpers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "podgauge/cgroup/kubelet_layout.h"
+
+namespace podgauge::agent {
+
+struct ProcessSample {
+  int32_t pid = 0;
+  int32_t ppid = 0;
+  std::string comm;
+  uint64_t cpu_ns = 0;  // utime + stime of all threads
+  uint64_t rss_bytes = 0;
+  uint64_t start_ticks = 0;  // with pid: identity across scans (pids are reused)
+  uint64_t pid_ns = 0;       // inode of /proc/<pid>/ns/pid; 0 if unreadable
+  uint32_t ns_pid = 0;       // pid in its innermost pid namespace (NSpid's last)
+  std::optional<cgroup::CgroupIdentity> identity;  // from the first kubelet-layout cgroup path
+  std::string runtime_process;  // "containerd-shim", "conmon", ... (see runtime_process_kind)
+};
+
+/// The container-runtime helper a process is, by its comm or executable's basename:
+/// "containerd-shim" (containerd-shim*, docker-containerd-shim), "conmon", "runc", "crun",
+/// "dockerd"; "" for anything else. comm is truncated to 15 bytes by the kernel.
+std::string runtime_process_kind(std::string_view comm, std::string_view exe_basename);
+
+/// Reads every process under `proc_root` (normally /proc). Processes that vanish mid-read are
+/// skipped. Never throws for one process's files.
+std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root = "/proc");
+
+/// Inode of the host's pid namespace: `proc_root`/1/ns/pid, else the agent's own when it is in
+/// the namespace of that /proc (one NSpid entry). 0 when neither can be read.
+uint64_t host_pid_namespace(const std::filesystem::path& proc_root = "/proc");
+
+}  // namespace podgauge::agent
