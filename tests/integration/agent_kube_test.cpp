@@ -452,3 +452,49 @@ TEST(AgentKubeUnreachable, agent_serves_while_the_api_server_is_down_and_syncs_w
   EXPECT_TRUE(summary(agent)["kubernetes"]["error"].is_null());
   std::filesystem::remove_all(dir);
 }
+
+// The kill becomes a Kubernetes Event on the pod (reason OOMKilled), and a repeat of it is the
+// same Event with series.count 2, as the Event API expects, not a second object.
+TEST_F(AgentKube, an_oom_kill_is_written_as_an_oomkilled_event_on_the_pod_with_a_series) {
+  CgroupSandbox sandbox;
+  const auto cid = KubeletNames::random_container_id();
+  const std::string pod = "api-7d9f8-qx2lz";
+  const auto uid = create_pod(pod_json("shop", pod, {{"api", cid, "64Mi"}}, controller("ReplicaSet", "api-7d9f8")));
+  ASSERT_TRUE(wait_until([&] { return summary(*agent_)["kubernetes"]["pods"].get<int>() > 0; }, 5s));
+
+  auto oom_events = [&] {
+    std::vector<json> out;
+    for (const auto& e : api_->list("events", "shop"))
+      if (e.value("reason", "") == "OOMKilled" && e["involvedObject"].value("uid", "") == uid) out.push_back(e);
+    return out;
+  };
+  oom_kill_in(sandbox, uid, cid);
+  std::vector<json> found;
+  ASSERT_TRUE(wait_until([&] { return !(found = oom_events()).empty(); }, 10s))
+      << "no OOMKilled Event; kubernetes: " << summary(*agent_)["kubernetes"].dump();
+  ASSERT_EQ(found.size(), 1u);
+  const json& ev = found[0];
+  EXPECT_EQ(ev["type"], "Warning");
+  EXPECT_EQ(ev["involvedObject"]["kind"], "Pod");
+  EXPECT_EQ(ev["involvedObject"]["name"], pod);
+  EXPECT_EQ(ev["involvedObject"]["fieldPath"], "spec.containers{api}");
+  const std::string message = ev.value("message", "");
+  EXPECT_NE(message.find("Container api"), std::string::npos) << message;
+  EXPECT_NE(message.find("memory limit 64Mi"), std::string::npos) << message;
+  EXPECT_EQ(ev.value("reportingComponent", ""), "podgauge.io/agent") << ev.dump();
+  EXPECT_EQ(ev.value("reportingInstance", ""), "itest-node") << ev.dump();
+
+  // The same container killed again: one object, its series counted.
+  CgroupSandbox again;
+  oom_kill_in(again, uid, cid);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        found = oom_events();
+        return found.size() == 1 && found[0].contains("series") && found[0]["series"].value("count", 0) >= 2;
+      },
+      10s))
+      << (found.empty() ? json() : json(found)).dump();
+  const double created = metric_value(agent_->metrics(), "podgauge_agent_kubernetes_events_total",
+                                      {{"outcome", "created"}}).value_or(0);
+  EXPECT_GE(created, 1);
+}

@@ -251,7 +251,10 @@ struct Agent::Impl {
 
     enricher = std::make_unique<metadata::EventEnricher>(
         kube->enabled() ? &kube->cache() : nullptr, config.metadata_wait,
-        [this](podgauge::v1::Event e) { events.append(std::move(e)); });
+        [this](podgauge::v1::Event e) {
+          write_kubernetes_event(e);
+          events.append(std::move(e));
+        });
     kube->start();
 
     exporters::AgentHttpHandlers handlers;
@@ -271,6 +274,7 @@ struct Agent::Impl {
   ~Impl() {
     events.close();
     if (server) server->stop();  // first: its handlers read kube and enricher
+    if (kube) kube->flush_events(std::chrono::seconds(2));  // OOMKilled Events still queued
     kube.reset();
     enricher.reset();  // publishes what it still holds into the log (kept in memory)
   }
@@ -476,6 +480,35 @@ struct Agent::Impl {
     auto e = lifecycle.on_exit(x, where, node, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
                                host_pid_ns);
     if (e) enricher->submit(std::move(*e));
+  }
+
+  // An OOM kill the agent attributed to a named pod becomes an Event on that pod, as the
+  // kubelet's own OOMKilled status is easy to miss once the container restarted.
+  void write_kubernetes_event(const podgauge::v1::Event& e) {
+    if (!kube || e.type() != "oom_kill" || e.pod().empty() || e.namespace_().empty()) return;
+    const auto& d = e.oom_kill();
+    auto mib = [](uint64_t b) { return std::to_string((b + (1 << 19)) >> 20) + "Mi"; };
+    k8s::EventRecord r;
+    r.regarding.namespace_ = e.namespace_();
+    r.regarding.name = e.pod();
+    r.regarding.uid = e.pod_uid();
+    if (!e.container().empty()) r.regarding.field_path = "spec.containers{" + e.container() + "}";
+    r.reason = "OOMKilled";
+    r.action = "Killing";
+    r.series_key = e.container();
+    std::string note = "Container " + (e.container().empty() ? e.container_id().substr(0, 12) : e.container()) +
+                       ": the kernel OOM killer killed " + e.comm() + " (pid " + std::to_string(d.tgid()) +
+                       ", rss " + mib(d.rss_bytes()) + ")";
+    if (d.oom_constraint() == "global") {
+      note += "; the node ran out of memory (container limit " +
+              (d.memory_limit_bytes() ? mib(d.memory_limit_bytes()) : std::string("none")) + ")";
+    } else {
+      note += " at its memory limit " + mib(d.memory_limit_bytes()) + " (usage " + mib(d.memory_usage_bytes()) + ")";
+    }
+    if (d.working_set_peak_bytes())
+      note += "; working set peak in the last 60s " + mib(d.working_set_peak_bytes());
+    r.note = note;
+    kube->record_event(std::move(r));
   }
 
   void on_oom_kill(const loader::OomKill& k) {
@@ -798,6 +831,17 @@ struct Agent::Impl {
              "CPU time of cgroups that vanished before the agent could name them.",
              MetricType::counter);
     w.sample({}, double(unresolved_ns) / 1e9);
+    {
+      const auto ks = kube->status();
+      w.family("podgauge_agent_kubernetes_events_total",
+               "Kubernetes Events the agent wrote (OOMKilled on pods), by outcome: created, "
+               "patched (a repeat in the series), dropped (rate limit or full queue), failed.",
+               MetricType::counter);
+      w.sample_integer({{"outcome", "created"}}, ks.events.created);
+      w.sample_integer({{"outcome", "patched"}}, ks.events.patched);
+      w.sample_integer({{"outcome", "dropped"}}, ks.events.dropped_rate_limited + ks.events.dropped_queue_full);
+      w.sample_integer({{"outcome", "failed"}}, ks.events.failed);
+    }
     w.family("podgauge_agent_cgroupfs_read_errors_total",
              "Container cgroup files that could not be read or parsed.", MetricType::counter);
     w.sample_integer({}, read_errors.load());
@@ -873,7 +917,11 @@ struct Agent::Impl {
             {"lists", s.lists},
             {"watch_expired", s.expired},
             {"request_errors", s.request_errors},
-            {"events_held", enricher->held()}};
+            {"events_held", enricher->held()},
+            {"events_api", or_null(s.events_api)},
+            {"events_error", or_null(s.events_error)},
+            {"events_created", s.events.created},
+            {"events_patched", s.events.patched}};
   }
 
   nlohmann::json containers_json() const {

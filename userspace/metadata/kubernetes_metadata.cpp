@@ -12,6 +12,7 @@ struct KubernetesMetadata::Watch {
   k8s::RestConfig config;
   std::shared_ptr<k8s::ApiClient> client;
   std::unique_ptr<k8s::PodInformer> informer;
+  std::unique_ptr<k8s::EventWriter> events;  // null when events are not written
 };
 
 KubernetesMetadata::KubernetesMetadata(KubernetesMetadataOptions options)
@@ -68,10 +69,24 @@ KubernetesMetadata::KubernetesMetadata(KubernetesMetadataOptions options)
     changed();
   };
   watch_->informer = std::make_unique<k8s::PodInformer>(watch_->client, io, std::move(h));
+  if (options_.write_events && !options_.node_name.empty()) {
+    k8s::EventWriterOptions eo;
+    eo.reporting_instance = options_.node_name;
+    watch_->events = std::make_unique<k8s::EventWriter>(*watch_->client, eo);
+  }
+}
+
+bool KubernetesMetadata::record_event(k8s::EventRecord record) {
+  return watch_ && watch_->events && watch_->events->record(std::move(record));
+}
+
+void KubernetesMetadata::flush_events(std::chrono::milliseconds timeout) {
+  if (watch_ && watch_->events) watch_->events->flush(timeout);
 }
 
 KubernetesMetadata::~KubernetesMetadata() {
   if (watch_ && watch_->informer) watch_->informer->stop();
+  if (watch_) watch_->events.reset();  // before the client it uses
 }
 
 void KubernetesMetadata::start() {
@@ -98,6 +113,11 @@ KubernetesStatus KubernetesMetadata::status() const {
   s.request_errors = st.errors;
   s.pods = cache_.live_pods();
   s.deleted_pods = cache_.deleted_pods();
+  if (watch_->events) {
+    s.events = watch_->events->stats();
+    s.events_api = watch_->events->api_version();
+    s.events_error = watch_->events->last_error();
+  }
   return s;
 }
 

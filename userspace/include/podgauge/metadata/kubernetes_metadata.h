@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "podgauge/k8s/event_writer.h"
 #include "podgauge/metadata/pod_metadata_cache.h"
 
 namespace podgauge::metadata {
@@ -20,6 +21,8 @@ struct KubernetesMetadataOptions {
   std::chrono::steady_clock::duration deleted_retention = std::chrono::minutes(10);
   /// Problems the operator should see (unreachable server, 401/403, malformed pods).
   std::function<void(const std::string&)> log;
+  /// Write Kubernetes Events (e.g. OOMKilled on a pod) as reporting instance node_name.
+  bool write_events = true;
   /// Called on the informer's thread after each change to the cache.
   std::function<void()> on_change;
   /// Tests: overrides for the environment (see k8s::KubeconfigOptions).
@@ -36,6 +39,9 @@ struct KubernetesStatus {
   std::uint64_t decode_errors = 0;  ///< pods that could not be decoded and were skipped
   std::uint64_t lists = 0, watches = 0, expired = 0, request_errors = 0;
   std::size_t pods = 0, deleted_pods = 0;
+  std::string events_api;    ///< "events.k8s.io/v1" or "v1" once chosen
+  std::string events_error;  ///< the Event writer's last failure
+  k8s::EventWriterStats events;
 };
 
 /// Thread-safety: status() and cache() from any thread; start() once, from one thread.
@@ -54,6 +60,11 @@ class KubernetesMetadata {
   bool enabled() const noexcept;
   KubernetesStatus status() const;
   const PodMetadataCache& cache() const noexcept { return cache_; }
+  /// Queues a Kubernetes Event (series, rate limits: k8s::EventWriter); false when dropped or
+  /// when events are not written (standalone, write_events off).
+  bool record_event(k8s::EventRecord record);
+  /// Delivers queued Events, up to `timeout` (at shutdown).
+  void flush_events(std::chrono::milliseconds timeout);
   /// One line for the start-up report.
   std::string describe() const;
 
