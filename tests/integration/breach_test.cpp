@@ -197,7 +197,7 @@ TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_the
   alloc.kill(SIGKILL);
 }
 
-TEST_F(BreachTest, top_shows_each_container_and_sums_pods_against_their_limits) {
+TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_their_limits) {
   CgroupSandbox sandbox;
   const auto uid = KubeletNames::random_pod_uid();
   const auto app = KubeletNames::random_container_id(), sidecar = KubeletNames::random_container_id();
@@ -249,6 +249,22 @@ TEST_F(BreachTest, top_shows_each_container_and_sums_pods_against_their_limits) 
   const std::string table = run({"top", "containers", "--agent", agent_->url, "--sort-by", "memory"});
   EXPECT_NE(table.find("CPU(cores)"), std::string::npos) << table;
   EXPECT_NE(table.find(app.substr(0, 12)), std::string::npos) << table;
+
+  // The processes inside: the burner, by pid and name, with its CPU.
+  nlohmann::json burner;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& p : nlohmann::json::parse(run({"top", "processes", "--agent", agent_->url, "-o", "json"})))
+          if (p["pid"] == burn.pid()) burner = p;
+        return burner.is_object() && burner.value("cpu_cores", 0.0) > 0.05;
+      },
+      10s))
+      << burner.dump();
+  EXPECT_EQ(burner.value("comm", ""), "pg-top-burn");
+  EXPECT_EQ(burner.value("container_id", ""), app);
+  EXPECT_EQ(burner.value("pod_uid", ""), uid);
+  const std::string procs = run({"top", "processes", "--agent", agent_->url});
+  EXPECT_NE(procs.find("pg-top-burn"), std::string::npos) << procs;
   burn.kill(SIGKILL);
   a.kill(SIGKILL);
   b.kill(SIGKILL);

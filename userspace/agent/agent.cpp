@@ -267,7 +267,20 @@ struct Agent::Impl {
     server = std::make_unique<exporters::AgentHttpServer>(config.listen, events, handlers);
     server->add_json_route("/v1/containers", [this](const auto&) { return containers_json(); });
     server->add_json_route("/v1/breaches", [this](const auto&) { return breaches_json(); });
-    server->add_json_route("/v1/processes", [this](const auto&) { return lifecycle.processes_json(); });
+    server->add_json_route("/v1/processes", [this](const auto&) {
+      nlohmann::json out = lifecycle.processes_json();
+      for (auto& c : out) {
+        UsageTarget t;
+        t.kind = UsageTarget::Kind::Container;
+        t.pod_uid = c.value("pod_uid", "");
+        t.container_id = c.value("container_id", "");
+        const metadata::ResolvedNames n = names_of(t);
+        c["namespace"] = n.namespace_;
+        c["pod"] = n.pod;
+        c["container"] = n.container;
+      }
+      return out;
+    });
     server->start();
   }
 

@@ -16,7 +16,7 @@ Usage: podgauge <command> [flags]        (also as a kubectl plugin: kubectl gaug
 Commands:
   agent     run the node agent (eBPF probes, /metrics, /v1/events)
   tail      stream live events (OOM kills, breaches, ...) from an agent
-  top       usage of pods or containers against their requests and limits
+  top       usage of pods, containers or processes against requests and limits
   breaches  containers over their limits, now or over a window
   version   print the version
 

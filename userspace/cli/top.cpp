@@ -232,6 +232,63 @@ int top(const QueryOptions& o, std::ostream& out) {
   return 0;
 }
 
+// `top processes`: every container's top processes by CPU, flattened and sorted.
+int top_processes(const QueryOptions& o, std::ostream& out) {
+  const nlohmann::json containers = get_agent_json(parse_agent_url(o.agent), "/v1/processes");
+  struct Row {
+    const nlohmann::json* container;
+    const nlohmann::json* process;
+  };
+  std::vector<Row> rows;
+  for (const auto& c : containers) {
+    if (!o.all_namespaces && str(c, "namespace") != o.namespace_) continue;
+    if (auto it = c.find("processes"); it != c.end() && it->is_array())
+      for (const auto& p : *it) rows.push_back({&c, &p});
+  }
+  const bool by_memory = o.sort_by == "memory";
+  if (!by_memory && o.sort_by != "cpu") throw UsageError("--sort-by wants cpu or memory");
+  auto key = [&](const Row& r) {
+    return by_memory ? num(*r.process, "rss_bytes").value_or(-1)
+                     : num(*r.process, "cpu_cores").value_or(-1) * 1e9 + num(*r.process, "cpu_seconds").value_or(0);
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) > key(b); });
+  if (o.output == "json") {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : rows) {
+      nlohmann::json j = *r.process;
+      for (const char* k : {"namespace", "pod", "pod_uid", "container", "container_id"}) j[k] = str(*r.container, k);
+      arr.push_back(std::move(j));
+    }
+    out << arr.dump(2) << '\n';
+    return 0;
+  }
+  if (rows.empty()) {
+    out << "No processes found on this agent.\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> table = {
+      {"NAMESPACE", "POD", "CONTAINER", "PID", "COMMAND", "CPU(cores)", "CPU-TIME", "MEMORY(bytes)", "STATE"}};
+  for (const auto& r : rows) {
+    const auto& c = *r.container;
+    const auto& p = *r.process;
+    char cpu_time[32];
+    std::snprintf(cpu_time, sizeof cpu_time, "%.2fs", num(p, "cpu_seconds").value_or(0));
+    std::string state = str(p, "state");
+    if (state == "exited") {
+      const int sig = int(num(p, "signal").value_or(0));
+      state += sig ? " (signal " + std::to_string(sig) + ")" : " (" + std::to_string(int(num(p, "exit_code").value_or(0))) + ")";
+    }
+    if (p.value("container_main", false)) state += ", main";
+    table.push_back({str(c, "namespace").empty() ? "<unknown>" : str(c, "namespace"),
+                     str(c, "pod").empty() ? short_id(str(c, "pod_uid")) : str(c, "pod"),
+                     str(c, "container").empty() ? short_id(str(c, "container_id")) : str(c, "container"),
+                     std::to_string(p.value("pid", 0)), str(p, "comm"), cores(num(p, "cpu_cores")), cpu_time,
+                     mebibytes(num(p, "rss_bytes")), state});
+  }
+  print_table(table, out);
+  return 0;
+}
+
 std::string fmt_value(const nlohmann::json& b) {
   const auto v = num(b, "value");
   if (!v) return "-";
@@ -282,9 +339,10 @@ int breaches(const QueryOptions& o, std::ostream& out) {
   return 0;
 }
 
-constexpr const char* kTopUsage = R"(Usage: podgauge top pods|containers --agent URL [flags]
+constexpr const char* kTopUsage = R"(Usage: podgauge top pods|containers|processes --agent URL [flags]
 
-Usage of every pod or container on one node against its requests and limits, sorted.
+Usage of every pod or container on one node against its requests and limits, or the top
+processes of every container (running, and recently exited with their exit codes), sorted.
 
 Flags:
       --agent URL          the agent to ask, e.g. http://10.0.0.5:9742
@@ -334,10 +392,10 @@ int run_query(const char* name, const char* usage, int argc, char** argv, std::o
 
 int top_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   return run_query("top", kTopUsage, argc, argv, out, err, [&](const QueryOptions& o) {
-    if (o.positional.size() != 1 ||
-        (o.positional[0] != "pods" && o.positional[0] != "pod" && o.positional[0] != "po" &&
-         o.positional[0] != "containers" && o.positional[0] != "container"))
-      throw UsageError("say what to show: podgauge top pods, or podgauge top containers");
+    const std::string what = o.positional.size() == 1 ? o.positional[0] : "";
+    if (what == "processes" || what == "process" || what == "procs") return top_processes(o, out);
+    if (what != "pods" && what != "pod" && what != "po" && what != "containers" && what != "container")
+      throw UsageError("say what to show: podgauge top pods, containers or processes");
     return top(o, out);
   });
 }
