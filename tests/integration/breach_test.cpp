@@ -129,6 +129,9 @@ TEST_F(BreachTest, memory_ramping_to_its_limit_raises_a_breach_before_the_oom_ki
   EXPECT_LE(k["working_set_peak_bytes"].get<uint64_t>(), limit);
   EXPECT_GT(k["memory_growth_bytes_per_second"].get<double>(), 4.0 * (1 << 20))
       << "the ramp was ~25 MiB/s";
+  // Reclaim stalls and PSI ride along (values as of the last sample; 0 for anonymous memory
+  // without swap, where reclaim finds nothing to do).
+  EXPECT_TRUE(k.contains("reclaim_stall_seconds") && k.contains("memory_pressure_some_avg10")) << k.dump();
 }
 
 TEST_F(BreachTest, a_container_held_by_its_cpu_quota_raises_a_throttling_breach_that_ends_when_relieved) {

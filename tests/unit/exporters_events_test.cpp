@@ -63,7 +63,7 @@ TEST(EventJson, writes_fields_in_contract_order_with_flattened_detail) {
             R"(","cgroup_id":12345,"pid":4242,"comm":"java","cgroup":"/kubepods.slice/x.scope",)"
             R"("runtime":"containerd","qos":"burstable","tgid":4240,"memcg_id":999,)"
             R"("rss_bytes":64172851,"oom_score_adj":-997,"memory_limit_bytes":67108864,)"
-            R"("memory_usage_bytes":67100000,"oom_constraint":"","memory_before":[],)" R"("working_set_peak_bytes":0,"memory_growth_bytes_per_second":0.0})");
+            R"("memory_usage_bytes":67100000,"oom_constraint":"","memory_before":[],)" R"("working_set_peak_bytes":0,"memory_growth_bytes_per_second":0.0,"reclaim_stall_seconds":0.0,)" R"("memory_pressure_some_avg10":0.0,"memory_pressure_full_avg10":0.0,"memory_pressure_some_seconds":0.0})");
 }
 
 TEST(EventJson, always_writes_common_fields_even_when_empty) {

@@ -575,6 +575,13 @@ struct Agent::Impl {
           n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
         }
         d->set_working_set_peak_bytes(peak);
+        const auto pressure = memory_pressure.oom_context(target_of(charged));
+        if (pressure.reclaim_stall_seconds) d->set_reclaim_stall_seconds(*pressure.reclaim_stall_seconds);
+        if (pressure.memory_some) {
+          d->set_memory_pressure_some_avg10(pressure.memory_some->avg10);
+          d->set_memory_pressure_some_seconds(double(pressure.memory_some->total_us) / 1e6);
+        }
+        if (pressure.memory_full) d->set_memory_pressure_full_avg10(pressure.memory_full->avg10);
         if (n >= 2 && n * sxx - sx * sx > 0) d->set_memory_growth_bytes_per_second((n * sxy - sx * sy) / (n * sxx - sx * sx));
       }
     }

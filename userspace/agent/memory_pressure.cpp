@@ -241,4 +241,21 @@ nlohmann::json MemoryPressureTable::summary() const {
           {"containers_with_memory_events", with_events}};
 }
 
+MemoryPressureTable::OomContext MemoryPressureTable::oom_context(const UsageTarget& target) const {
+  std::lock_guard lock(mutex_);
+  OomContext c;
+  auto it = entries_.find(target);
+  if (it == entries_.end()) return c;
+  if (!it->second.reclaim.empty()) {
+    uint64_t ns = 0;
+    for (const auto& [id, r] : it->second.reclaim) ns += r.memcg.stall_ns + r.direct.stall_ns;
+    c.reclaim_stall_seconds = double(ns) / 1e9;
+  }
+  if (it->second.cgroupfs && it->second.cgroupfs->memory) {
+    c.memory_some = it->second.cgroupfs->memory->some;
+    c.memory_full = it->second.cgroupfs->memory->full;
+  }
+  return c;
+}
+
 }  // namespace podgauge::agent

@@ -56,6 +56,13 @@ class MemoryPressureTable {
   /// Forgets targets not in `live`; returns their memory cgroup ids for the kernel map.
   std::vector<std::uint64_t> retain(const std::set<UsageTarget>& live);
 
+  /// What an OOM kill's event tells about the pressure that led to it.
+  struct OomContext {
+    std::optional<double> reclaim_stall_seconds;  // memcg + direct, all of the container's cgroups
+    std::optional<cgroup::PressureLine> memory_some, memory_full;  // latest PSI, where the kernel has it
+  };
+  OomContext oom_context(const UsageTarget& target) const;
+
   void render(exporters::ExpositionWriter& w, const std::string& node, bool pod_uid_label) const;
   /// {"node_pressure": "available" | why not, "containers_with_reclaim": n, ...}
   nlohmann::json summary() const;
