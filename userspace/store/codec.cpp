@@ -1,0 +1,358 @@
+#include "podgauge/store/codec.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace podgauge::store::detail {
+
+void BitWriter::write(std::uint64_t value, unsigned bits) {
+  if (bits == 0) return;
+  if (bits < 64) value &= (std::uint64_t{1} << bits) - 1;
+  while (bits > 0) {
+    const unsigned used = static_cast<unsigned>(bits_ & 7);
+    if (used == 0) buf_.push_back(0);
+    const unsigned room = 8 - used;
+    const unsigned take = std::min(room, bits);
+    const auto chunk = static_cast<std::uint8_t>((value >> (bits - take)) & ((1u << take) - 1));
+    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (chunk << (room - take)));
+    bits -= take;
+    bits_ += take;
+  }
+}
+
+BitWriter BitWriter::resume(std::vector<std::uint8_t> bytes, std::uint64_t bits) {
+  BitWriter w;
+  bytes.resize((bits + 7) / 8);
+  if (bits % 8 != 0) {
+    // Bits past the end must be zero: write() ORs into the last byte.
+    bytes.back() = static_cast<std::uint8_t>(bytes.back() & (0xff00u >> (bits % 8)));
+  }
+  w.buf_ = std::move(bytes);
+  w.bits_ = bits;
+  return w;
+}
+
+std::uint64_t BitReader::read(unsigned bits) {
+  if (bits == 0) return 0;
+  if (pos_ + bits > size_ || pos_ + bits < pos_) {
+    overrun_ = true;
+    pos_ = size_;
+    return 0;
+  }
+  const std::uint64_t byte = pos_ >> 3;
+  const unsigned shift = static_cast<unsigned>(pos_ & 7);
+  // Fast path: one unaligned big-endian load covers up to 57 bits.
+  if (bits <= 57 && byte + 8 <= (size_ + 7) / 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data_ + byte, 8);
+    if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+    pos_ += bits;
+    return (word << shift) >> (64 - bits);
+  }
+  std::uint64_t v = 0;
+  while (bits > 0) {
+    const unsigned used = static_cast<unsigned>(pos_ & 7);
+    const unsigned room = 8 - used;
+    const unsigned take = std::min(room, bits);
+    const std::uint8_t b = data_[pos_ >> 3];
+    v = (take == 64 ? 0 : (v << take)) | ((b >> (room - take)) & ((1u << take) - 1));
+    bits -= take;
+    pos_ += take;
+  }
+  return v;
+}
+
+namespace {
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t z) {
+  return static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+}
+
+}  // namespace
+
+void write_signed(BitWriter& w, std::int64_t v) {
+  const std::uint64_t z = zigzag(v);
+  if (z == 0) {
+    w.write(0, 1);
+  } else if (z < (1ull << 6)) {
+    w.write(0b10, 2);
+    w.write(z, 6);
+  } else if (z < (1ull << 13)) {
+    w.write(0b110, 3);
+    w.write(z, 13);
+  } else if (z < (1ull << 20)) {
+    w.write(0b1110, 4);
+    w.write(z, 20);
+  } else if (z < (1ull << 32)) {
+    w.write(0b11110, 5);
+    w.write(z, 32);
+  } else {
+    w.write(0b11111, 5);
+    w.write(z, 64);
+  }
+}
+
+std::int64_t read_signed(BitReader& r) {
+  static constexpr unsigned kWidth[] = {6, 13, 20, 32, 64};
+  unsigned ones = 0;
+  while (ones < 5 && r.read_bit()) ++ones;
+  if (ones == 0) return 0;
+  return unzigzag(r.read(kWidth[ones - 1]));
+}
+
+void xor_write(BitWriter& w, XorState& s, double v) {
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(v);
+  if (!s.started) {
+    w.write(bits, 64);
+    s.prev = bits;
+    s.started = true;
+    return;
+  }
+  const std::uint64_t x = bits ^ s.prev;
+  s.prev = bits;
+  if (x == 0) {
+    w.write(0, 1);
+    return;
+  }
+  const unsigned lz = std::min(31u, static_cast<unsigned>(std::countl_zero(x)));
+  const unsigned tz = static_cast<unsigned>(std::countr_zero(x));
+  if (s.leading != 0xff && lz >= s.leading && tz >= s.trailing) {
+    w.write(0b10, 2);
+    w.write(x >> s.trailing, 64 - s.leading - s.trailing);
+    return;
+  }
+  const unsigned sig = 64 - lz - tz;
+  w.write(0b11, 2);
+  w.write(lz, 5);
+  w.write(sig - 1, 6);
+  w.write(x >> tz, sig);
+  s.leading = lz;
+  s.trailing = tz;
+}
+
+double xor_read(BitReader& r, XorState& s) {
+  if (!s.started) {
+    s.prev = r.read(64);
+    s.started = true;
+    return std::bit_cast<double>(s.prev);
+  }
+  if (!r.read_bit()) return std::bit_cast<double>(s.prev);
+  if (!r.read_bit()) {
+    if (s.leading == 0xff) {  // reuse of a window never set: corrupt input
+      r.fail();
+      return 0;
+    }
+    const unsigned sig = 64 - s.leading - s.trailing;
+    s.prev ^= r.read(sig) << s.trailing;
+  } else {
+    const unsigned lz = static_cast<unsigned>(r.read(5));
+    const unsigned sig = static_cast<unsigned>(r.read(6)) + 1;
+    if (lz + sig > 64) {
+      r.fail();
+      return 0;
+    }
+    const unsigned tz = 64 - lz - sig;
+    s.prev ^= r.read(sig) << tz;
+    s.leading = lz;
+    s.trailing = tz;
+  }
+  return std::bit_cast<double>(s.prev);
+}
+
+void time_write(BitWriter& w, TimeState& s, std::int64_t t) {
+  if (!s.started) {
+    w.write(static_cast<std::uint64_t>(t), 64);
+    s.prev = t;
+    s.started = true;
+    return;
+  }
+  const auto d = static_cast<std::int64_t>(static_cast<std::uint64_t>(t) - static_cast<std::uint64_t>(s.prev));
+  write_signed(w, static_cast<std::int64_t>(static_cast<std::uint64_t>(d) - static_cast<std::uint64_t>(s.delta)));
+  s.delta = d;
+  s.prev = t;
+}
+
+std::int64_t time_read(BitReader& r, TimeState& s) {
+  if (!s.started) {
+    s.prev = static_cast<std::int64_t>(r.read(64));
+    s.started = true;
+    return s.prev;
+  }
+  const std::int64_t dod = read_signed(r);
+  s.delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.delta) + static_cast<std::uint64_t>(dod));
+  s.prev = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.prev) + static_cast<std::uint64_t>(s.delta));
+  return s.prev;
+}
+
+namespace {
+
+constexpr std::array<double, 10> kPow10 = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+
+bool same_bits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
+
+// The smallest k with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
+int decimal_exponent(double v) {
+  if (!std::isfinite(v)) return -1;
+  for (int k = 0; k < static_cast<int>(kPow10.size()); ++k) {
+    const double s = v * kPow10[k];
+    if (!(std::fabs(s) <= kMaxExact)) return -1;
+    const double x = std::nearbyint(s);
+    if (same_bits(x / kPow10[k], v)) return k;
+  }
+  return -1;
+}
+
+void append_bits(BitWriter& dst, const BitWriter& src) {
+  BitReader r(src.bytes().data(), src.bit_size());
+  std::uint64_t left = src.bit_size();
+  while (left > 0) {
+    const unsigned n = static_cast<unsigned>(std::min<std::uint64_t>(left, 57));
+    dst.write(r.read(n), n);
+    left -= n;
+  }
+}
+
+void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::int64_t g,
+                bool dod) {
+  w.write(static_cast<std::uint64_t>(k), 4);
+  write_signed(w, g);
+  write_signed(w, x[0]);
+  std::int64_t prev_d = 0;
+  for (std::size_t i = 1; i < x.size(); ++i) {
+    const std::int64_t d = (x[i] - x[i - 1]) / g;
+    write_signed(w, dod ? d - prev_d : d);
+    prev_d = d;
+  }
+}
+
+}  // namespace
+
+ColumnMode write_column(BitWriter& w, std::span<const double> values) {
+  BitWriter best;
+  ColumnMode mode = ColumnMode::kXor;
+  {
+    XorState s;
+    for (double v : values) xor_write(best, s, v);
+  }
+  int k = 0;
+  for (double v : values) {
+    const int kv = decimal_exponent(v);
+    if (kv < 0) {
+      k = -1;
+      break;
+    }
+    k = std::max(k, kv);
+  }
+  if (k >= 0 && !values.empty()) {
+    std::vector<std::int64_t> x(values.size());
+    bool exact = true;
+    for (std::size_t i = 0; i < values.size() && exact; ++i) {
+      const double s = std::nearbyint(values[i] * kPow10[k]);
+      exact = std::fabs(s) <= kMaxExact && same_bits(s / kPow10[k], values[i]);
+      x[i] = static_cast<std::int64_t>(s);
+    }
+    if (exact) {
+      std::int64_t g = 0;
+      for (std::size_t i = 1; i < x.size(); ++i) g = std::gcd(g, x[i] - x[i - 1]);
+      if (g == 0) g = 1;
+      for (bool dod : {false, true}) {
+        BitWriter c;
+        write_ints(c, x, k, g, dod);
+        if (c.bit_size() < best.bit_size()) {
+          best = std::move(c);
+          mode = dod ? ColumnMode::kIntDeltaOfDelta : ColumnMode::kIntDelta;
+        }
+      }
+    }
+  }
+  w.write(static_cast<std::uint64_t>(mode), 2);
+  append_bits(w, best);
+  return mode;
+}
+
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
+  out.clear();
+  out.reserve(n);
+  const auto mode = static_cast<unsigned>(r.read(2));
+  if (mode == 0) {
+    XorState s;
+    for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(xor_read(r, s));
+    return out.size() == n && !r.overrun();
+  }
+  if (mode > 2) return false;
+  const bool dod = mode == 2;
+  const auto k = static_cast<unsigned>(r.read(4));
+  if (k >= kPow10.size()) return false;
+  const std::int64_t g = read_signed(r);
+  if (g <= 0) return false;
+  auto x = static_cast<std::uint64_t>(read_signed(r));
+  std::uint64_t d = 0;
+  if (n > 0) out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
+  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
+    const auto code = static_cast<std::uint64_t>(read_signed(r));
+    d = dod ? d + code : code;
+    x += d * static_cast<std::uint64_t>(g);
+    out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
+  }
+  return out.size() == n && !r.overrun();
+}
+
+void write_times(BitWriter& w, std::span<const std::int64_t> t) {
+  TimeState s;
+  for (std::int64_t v : t) time_write(w, s, v);
+}
+
+bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
+  out.clear();
+  out.reserve(n);
+  TimeState s;
+  for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(time_read(r, s));
+  return out.size() == n && !r.overrun();
+}
+
+namespace {
+struct Crc32cTable {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
+  Crc32cTable() {
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int j = 0; j < 8; ++j) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[0][i] = c;
+    }
+    for (std::uint32_t i = 0; i < 256; ++i)
+      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+  }
+};
+}  // namespace
+
+std::uint32_t crc32c(const std::uint8_t* p, std::size_t n, std::uint32_t crc) {
+  static const Crc32cTable tab;
+  const auto& t = tab.t;
+  crc = ~crc;
+  // Slicing-by-8: a 30 MB checkpoint is checksummed in a few milliseconds.
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    w ^= crc;
+    crc = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^
+          t[4][(w >> 24) & 0xff] ^ t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^
+          t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+}  // namespace podgauge::store::detail
