@@ -77,32 +77,37 @@ std::int64_t unzigzag(std::uint64_t z) {
 
 }  // namespace
 
+namespace {
+// Widths of the prefix buckets: '0' is zero, then '10' + 6 bits, '110' + 9, ... The small ones
+// fit sampling jitter and idle counters; 9 and 13 bits fit a busy counter's per-second noise.
+constexpr unsigned kWidth[] = {6, 9, 13, 20, 32, 64};
+constexpr unsigned kBuckets = sizeof kWidth / sizeof kWidth[0];
+}  // namespace
+
 void write_signed(BitWriter& w, std::int64_t v) {
   const std::uint64_t z = zigzag(v);
   if (z == 0) {
     w.write(0, 1);
-  } else if (z < (1ull << 6)) {
-    w.write(0b10, 2);
-    w.write(z, 6);
-  } else if (z < (1ull << 13)) {
-    w.write(0b110, 3);
-    w.write(z, 13);
-  } else if (z < (1ull << 20)) {
-    w.write(0b1110, 4);
-    w.write(z, 20);
-  } else if (z < (1ull << 32)) {
-    w.write(0b11110, 5);
-    w.write(z, 32);
-  } else {
-    w.write(0b11111, 5);
-    w.write(z, 64);
+    return;
+  }
+  for (unsigned i = 0; i < kBuckets; ++i) {
+    if (kWidth[i] == 64 || z < (std::uint64_t{1} << kWidth[i])) {
+      // i+1 ones then a zero, except the last bucket which needs no terminator.
+      const unsigned ones = i + 1;
+      if (i + 1 < kBuckets) {
+        w.write(((std::uint64_t{1} << ones) - 1) << 1, ones + 1);
+      } else {
+        w.write((std::uint64_t{1} << ones) - 1, ones);
+      }
+      w.write(z, kWidth[i]);
+      return;
+    }
   }
 }
 
 std::int64_t read_signed(BitReader& r) {
-  static constexpr unsigned kWidth[] = {6, 13, 20, 32, 64};
   unsigned ones = 0;
-  while (ones < 5 && r.read_bit()) ++ones;
+  while (ones < kBuckets && r.read_bit()) ++ones;
   if (ones == 0) return 0;
   return unzigzag(r.read(kWidth[ones - 1]));
 }
@@ -206,7 +211,8 @@ int decimal_exponent(double v) {
   for (int k = 0; k < static_cast<int>(kPow10.size()); ++k) {
     const double s = v * kPow10[k];
     if (!(std::fabs(s) <= kMaxExact)) return -1;
-    const double x = std::nearbyint(s);
+    // Through int64 and back, as the decoder does: -0.0 must fail here, not decode as +0.0.
+    const double x = static_cast<double>(static_cast<std::int64_t>(std::nearbyint(s)));
     if (same_bits(x / kPow10[k], v)) return k;
   }
   return -1;
@@ -238,6 +244,13 @@ void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::in
 }  // namespace
 
 ColumnMode write_column(BitWriter& w, std::span<const double> values) {
+  if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
+        return same_bits(v, values[0]);
+      })) {
+    w.write(static_cast<std::uint64_t>(ColumnMode::kConstant), 2);
+    w.write(std::bit_cast<std::uint64_t>(values[0]), 64);
+    return ColumnMode::kConstant;
+  }
   BitWriter best;
   ColumnMode mode = ColumnMode::kXor;
   {
@@ -258,8 +271,9 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
     bool exact = true;
     for (std::size_t i = 0; i < values.size() && exact; ++i) {
       const double s = std::nearbyint(values[i] * kPow10[k]);
-      exact = std::fabs(s) <= kMaxExact && same_bits(s / kPow10[k], values[i]);
-      x[i] = static_cast<std::int64_t>(s);
+      exact = std::fabs(s) <= kMaxExact;
+      x[i] = exact ? static_cast<std::int64_t>(s) : 0;
+      exact = exact && same_bits(static_cast<double>(x[i]) / kPow10[k], values[i]);
     }
     if (exact) {
       std::int64_t g = 0;
@@ -289,7 +303,11 @@ bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
     for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(xor_read(r, s));
     return out.size() == n && !r.overrun();
   }
-  if (mode > 2) return false;
+  if (mode == 3) {
+    const double v = std::bit_cast<double>(r.read(64));
+    out.assign(n, v);
+    return !r.overrun();
+  }
   const bool dod = mode == 2;
   const auto k = static_cast<unsigned>(r.read(4));
   if (k >= kPow10.size()) return false;
@@ -308,12 +326,31 @@ bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
 }
 
 void write_times(BitWriter& w, std::span<const std::int64_t> t) {
+  // A chunk sampled without a hiccup is its first time and one step: zero bits a sample.
+  bool steady = t.size() >= 2;
+  for (std::size_t i = 2; i < t.size() && steady; ++i)
+    steady = static_cast<std::uint64_t>(t[i]) - static_cast<std::uint64_t>(t[i - 1]) ==
+             static_cast<std::uint64_t>(t[1]) - static_cast<std::uint64_t>(t[0]);
+  w.write_bit(steady);
+  if (steady) {
+    w.write(static_cast<std::uint64_t>(t[0]), 64);
+    w.write(static_cast<std::uint64_t>(t[1]) - static_cast<std::uint64_t>(t[0]), 64);
+    return;
+  }
   TimeState s;
   for (std::int64_t v : t) time_write(w, s, v);
 }
 
 bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
   out.clear();
+  if (r.read_bit()) {
+    const std::uint64_t first = r.read(64);
+    const std::uint64_t step = r.read(64);
+    if (r.overrun() || n < 2) return false;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::int64_t>(first + step * i));
+    return true;
+  }
   out.reserve(n);
   TimeState s;
   for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(time_read(r, s));

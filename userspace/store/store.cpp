@@ -281,8 +281,8 @@ std::optional<QueryResult> Store::query(const SeriesKey& key, Window w, Agg agg,
   return query_locked(*it->second, w, agg, quantile);
 }
 
-std::vector<std::pair<SeriesKey, QueryResult>> Store::query(const Selector& sel, Window w, Agg agg,
-                                                            double quantile) const {
+std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& sel, Window w,
+                                                                Agg agg, double quantile) const {
   std::vector<std::pair<SeriesKey, QueryResult>> out;
   std::shared_lock lock(mutex_);
   for (const auto& [key, s] : series_) {

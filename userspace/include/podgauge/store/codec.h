@@ -49,8 +49,8 @@ class BitReader {
   bool overrun_ = false;
 };
 
-/// Signed integers in Gorilla-style prefix buckets: '0' for 0, then '10'+6, '110'+13,
-/// '1110'+20, '11110'+32, '11111'+64 bits of the zigzag value.
+/// Signed integers in Gorilla-style prefix buckets: '0' for 0, then '10'+6, '110'+9,
+/// '1110'+13, '11110'+20, '111110'+32, '111111'+64 bits of the zigzag value.
 void write_signed(BitWriter& w, std::int64_t v);
 std::int64_t read_signed(BitReader& r);
 
@@ -74,14 +74,14 @@ void time_write(BitWriter& w, TimeState& s, std::int64_t t);
 std::int64_t time_read(BitReader& r, TimeState& s);
 
 /// How a sealed column was encoded (for tests and the benchmark's report).
-enum class ColumnMode : std::uint8_t { kXor = 0, kIntDelta = 1, kIntDeltaOfDelta = 2 };
+enum class ColumnMode : std::uint8_t { kXor = 0, kIntDelta = 1, kIntDeltaOfDelta = 2, kConstant = 3 };
 
 /// Encodes `values` with whichever mode is smallest; returns the mode chosen.
 ColumnMode write_column(BitWriter& w, std::span<const double> values);
 /// Decodes `n` values; false on malformed input (out holds garbage then).
 bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
 
-/// Timestamps column: delta-of-delta from 0 bits a sample at a steady interval.
+/// Timestamps column: first time and step when the step never changes, else delta-of-delta.
 void write_times(BitWriter& w, std::span<const std::int64_t> t);
 bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
 

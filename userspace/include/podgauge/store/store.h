@@ -12,7 +12,7 @@
 //   s.set_kind(kCpuUsageSeconds, SeriesKind::kCounter);
 //   s.append({.target = cgroup_id, .metric = kMemoryWorkingSetBytes}, now_ms, 123456789.0);
 //   auto avg = s.query({cgroup_id, kMemoryWorkingSetBytes}, {now_ms - 300'000, now_ms}, Agg::kAvg);
-//   auto all = s.query(Selector{.metric = kCpuUsageSeconds}, {now_ms - 86'400'000, now_ms}, Agg::kRate);
+//   auto all = s.query_all(Selector{.metric = kCpuUsageSeconds}, {now_ms - 86'400'000, now_ms}, Agg::kRate);
 //   s.expire(now_ms);                 // every minute: drops old chunks and series gone > history
 //   s.checkpoint(state_dir / "store.ckpt");   // every minute and on SIGTERM
 //   auto report = s.restore(state_dir / "store.ckpt");  // on start; report.errors says what was skipped
@@ -176,8 +176,8 @@ class Store {
   std::optional<QueryResult> query(const SeriesKey& key, Window w, Agg agg,
                                    double quantile = 0.95) const;
   /// One result per matching series that has samples in the window, in key order.
-  std::vector<std::pair<SeriesKey, QueryResult>> query(const Selector& sel, Window w, Agg agg,
-                                                       double quantile = 0.95) const;
+  std::vector<std::pair<SeriesKey, QueryResult>> query_all(const Selector& sel, Window w, Agg agg,
+                                                           double quantile = 0.95) const;
 
   /// Drops raw chunks older than raw_retention, rollup chunks older than history, and series
   /// whose last sample is older than history (their container is gone).
