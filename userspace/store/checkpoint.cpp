@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -255,11 +256,16 @@ std::vector<std::uint8_t> Store::checkpoint_bytes() const {
   o.u64(series_.size());
   o.u32(crc32c(o.buf().data(), o.size()));
   std::uint64_t count = 0;
-  for (const auto& [key, s] : series_) {
+  // Key order makes equal stores write equal files.
+  std::vector<const std::pair<const SeriesKey, std::unique_ptr<Series>>*> order;
+  order.reserve(series_.size());
+  for (const auto& entry : series_) order.push_back(&entry);
+  std::sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->first < y->first; });
+  for (const auto* entry : order) {
     const std::size_t at = o.size();
     o.u32(kTagSeries);
     o.u32(0);
-    write_series(o, key, *s);
+    write_series(o, entry->first, *entry->second);
     o.patch_u32(at + 4, static_cast<std::uint32_t>(o.size() - at - 8));
     o.u32(crc32c(o.buf().data() + at, o.size() - at));
     ++count;
