@@ -127,10 +127,12 @@ std::string check_rows(const std::vector<Row>& rows, std::int64_t& prev_t, bool&
                        Tier tier, std::int64_t step) {
   for (const Row& r : rows) {
     if (have_prev && r.t <= prev_t) return "timestamps out of order";
-    for (double v : r.f)
-      if (!std::isfinite(v)) return "non-finite value";
+    // Sums of finite samples may overflow to ±Inf; nothing a store writes is NaN.
+    for (unsigned f = 0; f < kFields; ++f)
+      if (std::isnan(r.f[f]) || (!std::isfinite(r.f[f]) && f != kSum && f != kCorr))
+        return "non-finite value";
     if (tier == Tier::kRollup) {
-      if (r.f[kCount] < 1 || r.f[kCount] != std::floor(r.f[kCount]) || r.f[kCount] > 1e9)
+      if (r.f[kCount] < 1 || r.f[kCount] != std::floor(r.f[kCount]) || r.f[kCount] > 1e6)
         return "bad bucket count";
       if (r.f[kMin] > r.f[kMax]) return "bucket min above max";
       auto bucket = [step](std::int64_t t) { return t / step - ((t % step != 0 && t < 0) ? 1 : 0); };
