@@ -394,5 +394,37 @@ TEST(StoreCompression, realistic_integer_and_constant_series_stay_under_one_and_
   }
 }
 
+TEST(StoreCompression, millisecond_precision_brings_a_busy_cpu_counter_under_one_and_a_half_bytes) {
+  std::mt19937_64 rng(23);
+  std::vector<double> usage;
+  std::int64_t usec = 0;
+  for (int i = 0; i < 3600; ++i) {
+    usec += 400'000 + static_cast<std::int64_t>(rng() % 200'000);  // half a core, noisy
+    usage.push_back(static_cast<double>(usec) / 1e6);
+  }
+  double exact_bps = 0;
+  for (int decimals : {-1, 3}) {
+    Store s;
+    s.set_kind(kCpu, SeriesKind::kCounter);
+    s.set_precision(kCpu, decimals);
+    for (int i = 0; i < 3600; ++i) s.append({1, kCpu}, kT0 + i * 1000, usage[static_cast<std::size_t>(i)]);
+    const auto st = s.stats();
+    const double bps = static_cast<double>(st.sealed_raw_bytes) / static_cast<double>(st.sealed_raw_samples);
+    const auto raw = s.raw_samples({1, kCpu});
+    ASSERT_EQ(raw.size(), usage.size());
+    if (decimals < 0) {
+      exact_bps = bps;
+      for (std::size_t i = 0; i < raw.size(); ++i) ASSERT_EQ(raw[i].value, usage[i]);
+    } else {
+      EXPECT_LE(bps, 1.5);
+      EXPECT_LT(bps, exact_bps);
+      for (std::size_t i = 0; i < raw.size(); ++i) ASSERT_NEAR(raw[i].value, usage[i], 0.0005 + 1e-12);
+      // The hour's rate is still right to a millicore.
+      const auto rate = s.query({1, kCpu}, {kT0, kT0 + 3'600'000}, Agg::kRate);
+      EXPECT_NEAR(rate->value, (usage.back() - usage.front()) / 3599.0, 1e-6);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace podgauge::store

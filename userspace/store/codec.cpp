@@ -12,16 +12,26 @@ namespace podgauge::store::detail {
 void BitWriter::write(std::uint64_t value, unsigned bits) {
   if (bits == 0) return;
   if (bits < 64) value &= (std::uint64_t{1} << bits) - 1;
-  while (bits > 0) {
-    const unsigned used = static_cast<unsigned>(bits_ & 7);
-    if (used == 0) buf_.push_back(0);
+  const unsigned used = static_cast<unsigned>(bits_ & 7);
+  bits_ += bits;
+  if (used != 0) {
     const unsigned room = 8 - used;
-    const unsigned take = std::min(room, bits);
-    const auto chunk = static_cast<std::uint8_t>((value >> (bits - take)) & ((1u << take) - 1));
-    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (chunk << (room - take)));
-    bits -= take;
-    bits_ += take;
+    if (bits <= room) {  // the common 1- and 2-bit codes end here
+      buf_.back() = static_cast<std::uint8_t>(buf_.back() | (value << (room - bits)));
+      return;
+    }
+    bits -= room;
+    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (value >> bits));
+    if (bits < 64) value &= (std::uint64_t{1} << bits) - 1;
   }
+  std::uint8_t tmp[8];
+  unsigned n = 0;
+  while (bits >= 8) {
+    bits -= 8;
+    tmp[n++] = static_cast<std::uint8_t>(value >> bits);
+  }
+  buf_.insert(buf_.end(), tmp, tmp + n);
+  if (bits > 0) buf_.push_back(static_cast<std::uint8_t>(value << (8 - bits)));
 }
 
 BitWriter BitWriter::resume(std::vector<std::uint8_t> bytes, std::uint64_t bits) {

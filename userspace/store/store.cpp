@@ -30,6 +30,13 @@ void Store::set_kind(std::uint16_t metric, SeriesKind kind) {
   kinds_[metric] = static_cast<std::uint8_t>(kind);
 }
 
+void Store::set_precision(std::uint16_t metric, int decimals) {
+  if (decimals < -1 || decimals > 9) throw StoreError("store precision must be -1 (exact) or 0..9 decimals");
+  std::unique_lock lock(mutex_);
+  if (precision_.size() <= metric) precision_.resize(std::size_t{metric} + 1, -1);
+  precision_[metric] = static_cast<std::int8_t>(decimals);
+}
+
 SeriesKind Store::kind(std::uint16_t metric) const {
   std::shared_lock lock(mutex_);
   return metric < kinds_.size() ? static_cast<SeriesKind>(kinds_[metric]) : SeriesKind::kGauge;
@@ -53,6 +60,11 @@ void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uin
 AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value) {
   if (!std::isfinite(value)) return AppendStatus::kNotFinite;
   std::unique_lock lock(mutex_);
+  if (key.metric < precision_.size() && precision_[key.metric] >= 0) {
+    static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    const double p = kPow10[precision_[key.metric]];
+    if (std::fabs(value * p) < 9007199254740992.0) value = std::nearbyint(value * p) / p;
+  }
   auto& slot = series_[key];
   if (!slot) {
     slot = std::make_unique<Series>();
