@@ -2,13 +2,16 @@
 // node (500 containers x 12 series), checkpoint write/load, and the RSS of that full store.
 //
 //   store_bench                       Google Benchmark cases (builds the full 24 h store once)
-//   store_bench --rss [--cpu-ms]      fills a full 24 h store in a fresh process, as the agent
-//                                     would (every series each second), and prints VmRSS
+//   store_bench --rss [--cpu-ms] [--time-major]
+//                                     fills a full 24 h store in a fresh process and prints
+//                                     VmRSS; --time-major appends as the agent does (every series
+//                                     each second, several times slower) instead of series by series
 //   --cpu-ms                          keep CPU/PSI seconds counters to the millisecond
 //                                     (Store::set_precision) instead of exact
 //
 // Targets: <= 1.5 bytes/sample, < 50 ms for a 24 h query over all series, store well under 64 MiB.
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -132,8 +135,9 @@ void set_kinds(Store& s, int cpu_decimals) {
 }
 
 // Fills `hours` of 1 s samples for the whole node; returns the last timestamp. Time-major is what
-// the agent does (every series each tick, expire every minute); container-major reaches the same
-// contents several times faster (cache-friendly), for the benchmarks' fixture.
+// the agent does (every series each tick, expire every minute). Block-major appends 10 minutes of
+// one container at a time, then expires: the same contents and nearly the same heap history,
+// several times faster (cache-friendly), for the benchmarks' fixture.
 std::int64_t fill_node(Store& s, int hours, bool time_major, int cpu_decimals) {
   set_kinds(s, cpu_decimals);
   std::vector<Container> cs;
@@ -145,23 +149,18 @@ std::int64_t fill_node(Store& s, int hours, bool time_major, int cpu_decimals) {
     for (int m = 0; m < kSeriesPerContainer; ++m)
       s.append({static_cast<std::uint64_t>(1000 + i), static_cast<std::uint16_t>(m)}, t, v[m]);
   };
-  if (time_major) {
-    for (std::int64_t sec = 0; sec < hours * 3600; ++sec) {
-      const std::int64_t t = kT0 + sec * 1000;
-      for (int i = 0; i < kContainers; ++i) add(i, t);
-      if (sec % 60 == 0) s.expire(t);
-    }
-  } else {
-    for (int i = 0; i < kContainers; ++i) {
-      for (std::int64_t sec = 0; sec < hours * 3600; ++sec) add(i, kT0 + sec * 1000);
-      s.expire(end);
-    }
+  const std::int64_t block = time_major ? 1 : 600;
+  for (std::int64_t sec = 0; sec < hours * 3600; sec += block) {
+    for (int i = 0; i < kContainers; ++i)
+      for (std::int64_t j = sec; j < std::min<std::int64_t>(sec + block, hours * 3600); ++j) add(i, kT0 + j * 1000);
+    if (sec % 60 == 0 || !time_major) s.expire(kT0 + sec * 1000);
   }
   s.expire(end);
   return end;
 }
 
 int g_cpu_decimals = -1;
+bool g_time_major = false;
 
 Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
   static std::int64_t last = 0;
@@ -171,7 +170,7 @@ Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
     last = fill_node(*st, 26, time_major, g_cpu_decimals);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     std::fprintf(stderr, "filled 26 h x %d series (%s, CPU seconds %s) in %.1f s wall\n",
-                 kContainers * kSeriesPerContainer, time_major ? "time-major" : "container-major",
+                 kContainers * kSeriesPerContainer, time_major ? "time-major" : "block-major",
                  g_cpu_decimals < 0 ? "exact" : "to the ms", secs);
     return st;
   }();
@@ -354,10 +353,40 @@ long vm_rss_kib() {
   return -1;
 }
 
+// Per metric and activity: what one container's series cost after 26 h.
+int breakdown_mode() {
+  static const char* names[] = {"cpu_usage_s", "thr_periods", "thr_s", "ws_bytes", "rss_bytes", "cache_bytes",
+                                "swap_bytes", "limit_bytes", "psi_cpu_s", "psi_msome_s", "psi_mfull_s", "ooms"};
+  for (int activity = 0; activity < 3; ++activity) {
+    Container c(activity == 0 ? 0 : activity == 1 ? 6 : 9);
+    Store s;
+    set_kinds(s, g_cpu_decimals);
+    double v[kSeriesPerContainer];
+    const std::int64_t end = kT0 + (26 * 3600 - 1) * 1000;
+    for (std::int64_t sec = 0; sec < 26 * 3600; ++sec) {
+      c.tick(v);
+      for (int m = 0; m < kSeriesPerContainer; ++m) s.append({1, static_cast<std::uint16_t>(m)}, kT0 + sec * 1000, v[m]);
+    }
+    s.expire(end);
+    std::printf("activity %d (raw B/sample / rollup B/row):", activity);
+    for (int m = 0; m < kSeriesPerContainer; ++m) {
+      const auto st = s.stats({.target = std::nullopt, .metric = static_cast<std::uint16_t>(m)});
+      std::printf(" %s=%.2f/%.2f", names[m],
+                  static_cast<double>(st.sealed_raw_bytes) / static_cast<double>(std::max<std::uint64_t>(1, st.sealed_raw_samples)),
+                  static_cast<double>(st.rollup_bytes) / static_cast<double>(st.rollup_rows));
+    }
+    const auto st = s.stats();
+    std::printf("\n  raw %.2f B/sample, rollup %.2f B/row over 12 series\n",
+                static_cast<double>(st.raw_bytes) / static_cast<double>(st.raw_samples),
+                static_cast<double>(st.rollup_bytes) / static_cast<double>(st.rollup_rows));
+  }
+  return 0;
+}
+
 int rss_mode() {
   const long before = vm_rss_kib();
   std::int64_t now = 0;
-  const Store& s = full_store(&now, true);
+  const Store& s = full_store(&now, g_time_major);
   const long after = vm_rss_kib();
   const auto st = s.stats();
   std::printf("full store: %zu series, %llu raw samples, %llu rollup rows, %zu chunks\n", st.series,
@@ -367,8 +396,12 @@ int rss_mode() {
               static_cast<double>(st.sealed_raw_bytes) / static_cast<double>(st.sealed_raw_samples),
               static_cast<double>(st.rollup_bytes) / (1 << 20),
               static_cast<double>(st.rollup_bytes) / static_cast<double>(st.rollup_rows));
-  std::printf("VmRSS before fill %ld KiB, after %ld KiB: the store costs %.1f MiB\n", before, after,
-              static_cast<double>(after - before) / 1024.0);
+  const struct mallinfo2 mi = mallinfo2();
+  std::printf("VmRSS before fill %ld KiB, after %ld KiB: the store costs %.1f MiB (heap in use %.1f MiB, free in heap %.1f MiB)\n",
+              before, after, static_cast<double>(after - before) / 1024.0, static_cast<double>(mi.uordblks) / (1 << 20),
+              static_cast<double>(mi.fordblks) / (1 << 20));
+  malloc_trim(0);
+  std::printf("after malloc_trim(0): VmRSS %ld KiB\n", vm_rss_kib());
   return 0;
 }
 
@@ -379,8 +412,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rss") == 0) rss = true;
     if (std::strcmp(argv[i], "--cpu-ms") == 0) g_cpu_decimals = 3;
+    if (std::strcmp(argv[i], "--time-major") == 0) g_time_major = true;
   }
   if (rss) return rss_mode();
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--breakdown") == 0) return breakdown_mode();
   // --cpu-ms also applies to the benchmarks' full store; strip it before Google Benchmark sees it.
   int kept = 1;
   for (int i = 1; i < argc; ++i)

@@ -174,26 +174,12 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
   const auto bits = in.get<std::uint32_t>();
   const std::uint8_t* p = in.take((std::uint64_t{bits} + 7) / 8);
   if (!p || nrows > bits || nrows > kMaxRows) return std::string(name) + ": open chunk header damaged";
-  OpenChunk probe;
-  probe.w = BitWriter::resume(std::vector<std::uint8_t>(p, p + (bits + 7) / 8), bits);
-  probe.sum.rows = nrows;
-  {
-    // decode_open trusts its input; walk the bits first so a damaged chunk is caught here.
-    BitReader r(probe.w.bytes().data(), bits);
-    TimeState ts;
-    std::array<XorState, 5> xs{};
-    const Layout l = layout(tier, kind);
-    for (std::uint32_t i = 0; i < nrows && !r.overrun(); ++i) {
-      time_read(r, ts);
-      for (unsigned j = 0; j < l.n; ++j) xor_read(r, xs[j]);
-    }
-    if (r.overrun() || r.position() != bits) return std::string(name) + ": open chunk does not decode";
-  }
   rows.clear();
-  decode_open(probe, kind, tier, rows);
+  if (!decode_open_checked(p, bits, nrows, kind, tier, rows))
+    return std::string(name) + ": open chunk does not decode";
   if (auto e = check_rows(rows, last_t, have_t, tier, step); !e.empty())
     return std::string(name) + ": open chunk: " + e;
-  for (const Row& r : rows) open_add(td.open, r, kind, tier);
+  for (const Row& r : rows) add_row(td, r, kind, tier, kMaxRows);
   return {};
 }
 

@@ -215,19 +215,6 @@ bool same_bits(double a, double b) {
   return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
 }
 
-// The smallest k with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
-int decimal_exponent(double v) {
-  if (!std::isfinite(v)) return -1;
-  for (int k = 0; k < static_cast<int>(kPow10.size()); ++k) {
-    const double s = v * kPow10[k];
-    if (!(std::fabs(s) <= kMaxExact)) return -1;
-    // Through int64 and back, as the decoder does: -0.0 must fail here, not decode as +0.0.
-    const double x = static_cast<double>(static_cast<std::int64_t>(std::nearbyint(s)));
-    if (same_bits(x / kPow10[k], v)) return k;
-  }
-  return -1;
-}
-
 void append_bits(BitWriter& dst, const BitWriter& src) {
   BitReader r(src.bytes().data(), src.bit_size());
   std::uint64_t left = src.bit_size();
@@ -238,20 +225,61 @@ void append_bits(BitWriter& dst, const BitWriter& src) {
   }
 }
 
+// With `rle`, a run of zero codes is one '0' and the run length: a mostly flat bucket column
+// (count, min, max of an idle container) costs a few bits per chunk instead of one per row.
 void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::int64_t g,
-                bool dod) {
+                bool dod, bool rle) {
   w.write(static_cast<std::uint64_t>(k), 4);
+  w.write_bit(rle);
   write_signed(w, g);
   write_signed(w, x[0]);
   std::int64_t prev_d = 0;
+  std::int64_t zeros = 0;
   for (std::size_t i = 1; i < x.size(); ++i) {
     const std::int64_t d = (x[i] - x[i - 1]) / g;
-    write_signed(w, dod ? d - prev_d : d);
+    const std::int64_t code = dod ? d - prev_d : d;
     prev_d = d;
+    if (rle && code == 0) {
+      ++zeros;
+      continue;
+    }
+    if (zeros > 0) {
+      write_signed(w, 0);
+      write_signed(w, zeros - 1);
+      zeros = 0;
+    }
+    write_signed(w, code);
+  }
+  if (zeros > 0) {
+    write_signed(w, 0);
+    write_signed(w, zeros - 1);
   }
 }
 
 }  // namespace
+
+bool scaled_integer(double v, int k, std::int64_t& x) {
+  if (k < 0 || k >= static_cast<int>(kPow10.size())) return false;
+  const double s = std::nearbyint(v * kPow10[static_cast<std::size_t>(k)]);
+  if (!(std::fabs(s) <= kMaxExact)) return false;  // NaN fails here too
+  x = static_cast<std::int64_t>(s);
+  // Through int64 and back, as the decoder does: -0.0 must fail here, not decode as +0.0.
+  return same_bits(static_cast<double>(x) / kPow10[static_cast<std::size_t>(k)], v);
+}
+
+double from_scaled(std::int64_t x, int k) {
+  return static_cast<double>(x) / kPow10[static_cast<std::size_t>(k)];
+}
+
+int decimal_exponent(double v) {
+  if (!std::isfinite(v)) return -1;
+  std::int64_t x;
+  for (int k = 0; k < static_cast<int>(kPow10.size()); ++k) {
+    if (!(std::fabs(v * kPow10[static_cast<std::size_t>(k)]) <= kMaxExact)) return -1;
+    if (scaled_integer(v, k, x)) return k;
+  }
+  return -1;
+}
 
 ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
@@ -279,22 +307,19 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   if (k >= 0 && !values.empty()) {
     std::vector<std::int64_t> x(values.size());
     bool exact = true;
-    for (std::size_t i = 0; i < values.size() && exact; ++i) {
-      const double s = std::nearbyint(values[i] * kPow10[k]);
-      exact = std::fabs(s) <= kMaxExact;
-      x[i] = exact ? static_cast<std::int64_t>(s) : 0;
-      exact = exact && same_bits(static_cast<double>(x[i]) / kPow10[k], values[i]);
-    }
+    for (std::size_t i = 0; i < values.size() && exact; ++i) exact = scaled_integer(values[i], k, x[i]);
     if (exact) {
       std::int64_t g = 0;
       for (std::size_t i = 1; i < x.size(); ++i) g = std::gcd(g, x[i] - x[i - 1]);
       if (g == 0) g = 1;
       for (bool dod : {false, true}) {
-        BitWriter c;
-        write_ints(c, x, k, g, dod);
-        if (c.bit_size() < best.bit_size()) {
-          best = std::move(c);
-          mode = dod ? ColumnMode::kIntDeltaOfDelta : ColumnMode::kIntDelta;
+        for (bool rle : {false, true}) {
+          BitWriter c;
+          write_ints(c, x, k, g, dod, rle);
+          if (c.bit_size() < best.bit_size()) {
+            best = std::move(c);
+            mode = dod ? ColumnMode::kIntDeltaOfDelta : ColumnMode::kIntDelta;
+          }
         }
       }
     }
@@ -320,14 +345,26 @@ bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
   }
   const bool dod = mode == 2;
   const auto k = static_cast<unsigned>(r.read(4));
+  const bool rle = r.read_bit();
   if (k >= kPow10.size()) return false;
   const std::int64_t g = read_signed(r);
   if (g <= 0) return false;
   auto x = static_cast<std::uint64_t>(read_signed(r));
   std::uint64_t d = 0;
+  std::uint64_t zeros = 0;
   if (n > 0) out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
   for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
-    const auto code = static_cast<std::uint64_t>(read_signed(r));
+    std::uint64_t code = 0;
+    if (zeros > 0) {
+      --zeros;
+    } else {
+      code = static_cast<std::uint64_t>(read_signed(r));
+      if (rle && code == 0) {
+        zeros = static_cast<std::uint64_t>(read_signed(r));  // this zero plus `zeros` more
+        if (zeros > n - 1 - i) return false;
+      }
+    }
+    // Wrapping arithmetic: corrupt input must not be undefined behaviour.
     d = dod ? d + code : code;
     x += d * static_cast<std::uint64_t>(g);
     out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);

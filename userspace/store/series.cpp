@@ -47,10 +47,49 @@ void Summary::add(const Row& r, SeriesKind kind, Tier tier) {
   samples += static_cast<std::uint32_t>(r.f[kCount]);
 }
 
+bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
+  if (o.sum.rows == 0) return true;
+  const Layout l = layout(tier, kind);
+  for (unsigned i = 0; i < l.n; ++i) {
+    std::int64_t x;
+    if (o.cols[i].k >= 0 && !scaled_integer(r.f[l.fields[i]], o.cols[i].k, x)) return false;
+  }
+  return true;
+}
+
 void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
   const Layout l = layout(tier, kind);
   time_write(o.w, o.ts, r.t);
-  for (unsigned i = 0; i < l.n; ++i) xor_write(o.w, o.xs[i], r.f[l.fields[i]]);
+  for (unsigned i = 0; i < l.n; ++i) {
+    OpenColumn& c = o.cols[i];
+    const double v = r.f[l.fields[i]];
+    if (o.sum.rows == 0) {
+      const int k = decimal_exponent(v);
+      std::int64_t x = 0;
+      if (k >= 0 && scaled_integer(v, k, x)) {
+        c.k = static_cast<std::int8_t>(k);
+        o.w.write(0x10u | static_cast<unsigned>(k), 5);
+        write_signed(o.w, x);
+        c.prev = x;
+        c.delta = 0;
+      } else {
+        c.k = -1;
+        o.w.write(0, 5);
+        xor_write(o.w, c.x, v);
+      }
+      continue;
+    }
+    if (c.k < 0) {
+      xor_write(o.w, c.x, v);
+      continue;
+    }
+    std::int64_t x = 0;
+    scaled_integer(v, c.k, x);  // open_fits() said it does
+    const std::int64_t d = x - c.prev;
+    write_signed(o.w, d - c.delta);
+    c.prev = x;
+    c.delta = d;
+  }
   o.sum.add(r, kind, tier);
 }
 
@@ -60,18 +99,51 @@ void complete(Row& r, Tier tier) {
 }
 }  // namespace
 
-void decode_open(const OpenChunk& o, SeriesKind kind, Tier tier, std::vector<Row>& out) {
+bool decode_open_checked(const std::uint8_t* data, std::uint64_t bits, std::uint32_t rows,
+                         SeriesKind kind, Tier tier, std::vector<Row>& out) {
   const Layout l = layout(tier, kind);
-  BitReader rd(o.w.bytes().data(), o.w.bit_size());
+  BitReader rd(data, bits);
   TimeState ts;
-  std::array<XorState, 5> xs{};
-  for (std::uint32_t i = 0; i < o.sum.rows; ++i) {
+  std::array<OpenColumn, 5> cols{};
+  for (std::uint32_t i = 0; i < rows && !rd.overrun(); ++i) {
     Row r;
     r.t = time_read(rd, ts);
-    for (unsigned j = 0; j < l.n; ++j) r.f[l.fields[j]] = xor_read(rd, xs[j]);
+    for (unsigned j = 0; j < l.n; ++j) {
+      OpenColumn& c = cols[j];
+      if (i == 0) {
+        const auto head = static_cast<unsigned>(rd.read(5));
+        if (head == 0) {
+          c.k = -1;
+        } else if ((head & 0x10u) && (head & 0xfu) <= 9) {
+          c.k = static_cast<std::int8_t>(head & 0xfu);
+          c.prev = read_signed(rd);
+          c.delta = 0;
+          r.f[l.fields[j]] = from_scaled(c.prev, c.k);
+          continue;
+        } else {
+          rd.fail();
+          return false;
+        }
+      }
+      if (c.k < 0) {
+        r.f[l.fields[j]] = xor_read(rd, c.x);
+        continue;
+      }
+      // Wrapping arithmetic: corrupt input must not be undefined behaviour.
+      c.delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(c.delta) +
+                                          static_cast<std::uint64_t>(read_signed(rd)));
+      c.prev = static_cast<std::int64_t>(static_cast<std::uint64_t>(c.prev) +
+                                         static_cast<std::uint64_t>(c.delta));
+      r.f[l.fields[j]] = from_scaled(c.prev, c.k);
+    }
     complete(r, tier);
     out.push_back(r);
   }
+  return !rd.overrun() && rd.position() == bits;
+}
+
+void decode_open(const OpenChunk& o, SeriesKind kind, Tier tier, std::vector<Row>& out) {
+  decode_open_checked(o.w.bytes().data(), o.w.bit_size(), o.sum.rows, kind, tier, out);
 }
 
 SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
@@ -111,7 +183,7 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
 }
 
 bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
-                   SeriesKind kind, Tier tier, std::vector<Row>& out) {
+                   SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields) {
   const Layout l = layout(tier, kind);
   BitReader rd(data, bits);
   const std::size_t base = out.size();
@@ -125,6 +197,10 @@ bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t r
   for (unsigned j = 0; j < l.n; ++j) {
     len = rd.read(32);
     start = rd.position();
+    if (!(fields & (1u << l.fields[j]))) {
+      rd.seek(start + len);
+      continue;
+    }
     if (!read_column(rd, rows, col) || rd.position() != start + len) {
       out.resize(base);
       return false;
@@ -133,6 +209,12 @@ bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t r
   }
   for (std::uint32_t i = 0; i < rows; ++i) complete(out[base + i], tier);
   return true;
+}
+
+void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
+  if (!open_fits(tier.open, r, kind, which)) tier.sealed.push_back(seal(tier.open, kind, which));
+  open_add(tier.open, r, kind, which);
+  if (tier.open.sum.rows >= chunk_rows) tier.sealed.push_back(seal(tier.open, kind, which));
 }
 
 Row bucket_row(const Bucket& b) {

@@ -57,10 +57,20 @@ struct SealedChunk {
 
 /// The chunk being filled: rows interleaved (time dod, then Gorilla XOR per field); re-encoded
 /// column by column, each in its smallest mode, when sealed.
+/// One field of the open chunk: decimal values (v = x / 10^k) as delta-of-deltas of x, others
+/// Gorilla XOR. The mode is chosen by the chunk's first row; a later value that does not fit it
+/// seals the chunk early.
+struct OpenColumn {
+  XorState x;
+  std::int64_t prev = 0;
+  std::int64_t delta = 0;
+  std::int8_t k = -1;  // -1: XOR
+};
+
 struct OpenChunk {
   BitWriter w;
   TimeState ts;
-  std::array<XorState, 5> xs{};
+  std::array<OpenColumn, 5> cols{};
   Summary sum;
 };
 
@@ -85,12 +95,20 @@ struct Series {
   Bucket bucket;
 };
 
+/// Whether `r` can be appended to `o` (else seal `o` first).
+bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier);
 void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier);
+/// Decodes an open chunk's rows; false (with `out` partly filled) on malformed bits.
+bool decode_open_checked(const std::uint8_t* data, std::uint64_t bits, std::uint32_t rows,
+                         SeriesKind kind, Tier tier, std::vector<Row>& out);
 void decode_open(const OpenChunk& o, SeriesKind kind, Tier tier, std::vector<Row>& out);
 SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier);
 /// False when the bytes do not decode into `rows` rows (corrupt input).
+/// `fields` is a bit mask of the Fields wanted; the others are skipped, not decoded.
 bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
-                   SeriesKind kind, Tier tier, std::vector<Row>& out);
+                   SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields = ~0u);
 Row bucket_row(const Bucket& b);
+/// Appends a row to a tier, sealing the open chunk when it is full or the row does not fit it.
+void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows);
 
 }  // namespace podgauge::store::detail

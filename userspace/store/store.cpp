@@ -50,11 +50,6 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return q;
 }
 
-void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  detail::open_add(tier.open, r, kind, which);
-  if (tier.open.sum.rows >= chunk_rows) tier.sealed.push_back(detail::seal(tier.open, kind, which));
-}
-
 }  // namespace
 
 AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value) {
@@ -79,12 +74,12 @@ AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value
   Row r;
   r.t = t_ms;
   r.f = {1, value, value, value, value, 0};
-  add_row(s.raw, r, s.kind, Tier::kRaw, options_.raw_chunk_samples);
+  detail::add_row(s.raw, r, s.kind, Tier::kRaw, options_.raw_chunk_samples);
 
   const std::int64_t step = options_.rollup_step_ms;
   detail::Bucket& b = s.bucket;
   if (b.count > 0 && floor_div(b.t, step) != floor_div(t_ms, step)) {
-    add_row(s.rollup, detail::bucket_row(b), s.kind, Tier::kRollup, options_.rollup_chunk_rows);
+    detail::add_row(s.rollup, detail::bucket_row(b), s.kind, Tier::kRollup, options_.rollup_chunk_rows);
     b = detail::Bucket{};
   }
   ++b.count;
@@ -109,6 +104,15 @@ class Aggregator {
   Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
 
   bool wants_values() const { return agg_ == Agg::kPercentile; }
+  /// The row fields this aggregation reads (the rest need not be decoded).
+  unsigned fields() const {
+    if (kind_ == SeriesKind::kCounter) return 1u << kCount | 1u << kLast | 1u << kCorr;
+    switch (agg_) {
+      case Agg::kMin: return 1u << kCount | 1u << kMin | 1u << kLast;
+      case Agg::kMax: return 1u << kCount | 1u << kMax | 1u << kLast;
+      default: return 1u << kCount | 1u << kSum | 1u << kLast;
+    }
+  }
   bool empty() const { return !any_; }
   /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
   bool can_take_summary() const {
@@ -245,7 +249,7 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       continue;
     }
     rows.clear();
-    detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows);
+    detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows, agg.fields());
     fold_rows(rows);
   }
   const Summary& os = td.open.sum;
@@ -339,11 +343,12 @@ ExpireResult Store::expire(std::int64_t now_ms) {
   return res;
 }
 
-StoreStats Store::stats() const {
+StoreStats Store::stats(const Selector& sel) const {
   StoreStats st;
   std::shared_lock lock(mutex_);
-  st.series = series_.size();
   for (const auto& [key, s] : series_) {
+    if (!sel.matches(key)) continue;
+    ++st.series;
     for (const auto& c : s->raw.sealed) {
       st.raw_samples += c.sum.rows;
       st.sealed_raw_samples += c.sum.rows;

@@ -81,6 +81,12 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values);
 /// Decodes `n` values; false on malformed input (out holds garbage then).
 bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
 
+/// The smallest k (0..9) with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
+int decimal_exponent(double v);
+/// x with v == x / 10^k exactly (bit for bit, so never -0.0), if there is one.
+bool scaled_integer(double v, int k, std::int64_t& x);
+double from_scaled(std::int64_t x, int k);
+
 /// Timestamps column: first time and step when the step never changes, else delta-of-delta.
 void write_times(BitWriter& w, std::span<const std::int64_t> t);
 bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);

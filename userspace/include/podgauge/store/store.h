@@ -202,7 +202,7 @@ class Store {
                               bool verify_checksums = true);
   std::vector<std::uint8_t> checkpoint_bytes() const;
 
-  StoreStats stats() const;
+  StoreStats stats(const Selector& sel = {}) const;
   std::vector<SeriesKey> keys() const;
   /// Decoded contents of one series' tiers (for tests and debugging).
   std::vector<Sample> raw_samples(const SeriesKey& key) const;
