@@ -185,6 +185,7 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
 bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                    SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields) {
   const Layout l = layout(tier, kind);
+  if (tier == Tier::kRaw) fields |= 1u << kLast;  // a raw row is all its value
   BitReader rd(data, bits);
   const std::size_t base = out.size();
   std::vector<std::int64_t> t;

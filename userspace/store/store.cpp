@@ -106,14 +106,18 @@ class Aggregator {
   bool wants_values() const { return agg_ == Agg::kPercentile; }
   /// The row fields this aggregation reads (the rest need not be decoded).
   unsigned fields() const {
-    if (kind_ == SeriesKind::kCounter) return 1u << kCount | 1u << kLast | 1u << kCorr;
+    constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
+    if (kind_ == SeriesKind::kCounter) return kAlways | 1u << kLast | 1u << kCorr;
     switch (agg_) {
-      case Agg::kMin: return 1u << kCount | 1u << kMin | 1u << kLast;
-      case Agg::kMax: return 1u << kCount | 1u << kMax | 1u << kLast;
-      default: return 1u << kCount | 1u << kSum | 1u << kLast;
+      case Agg::kMin: return kAlways | 1u << kMin;
+      case Agg::kMax: return kAlways | 1u << kMax;
+      case Agg::kLast:
+      case Agg::kRate: return kAlways | 1u << kLast;
+      case Agg::kAvg:
+      case Agg::kPercentile: return kAlways | 1u << kSum;
     }
+    return ~0u;
   }
-  bool empty() const { return !any_; }
   /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
   bool can_take_summary() const {
     return !wants_values() && (kind_ == SeriesKind::kGauge || any_);
