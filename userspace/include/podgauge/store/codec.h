@@ -1,0 +1,97 @@
+// Bit-level codecs of the history store (Pelkonen et al., "Gorilla", VLDB 2015, section 4.1),
+// exposed for tests and the fuzz target. Everything here is exact: decode(encode(x)) == x bit for
+// bit, NaN payloads and -0.0 included.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace podgauge::store::detail {
+
+/// Appends bits most-significant first.
+class BitWriter {
+ public:
+  void write(std::uint64_t value, unsigned bits);
+  void write_bit(bool b) { write(b ? 1 : 0, 1); }
+  std::uint64_t bit_size() const { return bits_; }
+  /// The bytes so far, the last one zero-padded.
+  const std::vector<std::uint8_t>& bytes() const { return buf_; }
+  std::vector<std::uint8_t> take() { bits_ = 0; return std::move(buf_); }
+  void shrink() { buf_.shrink_to_fit(); }
+  void reserve_bytes(std::size_t n) { buf_.reserve(n); }
+  /// Rebuilds a writer positioned after `bits` bits of `bytes` (restoring an open chunk).
+  static BitWriter resume(std::vector<std::uint8_t> bytes, std::uint64_t bits);
+
+ private:
+  std::vector<std::uint8_t> buf_;
+  std::uint64_t bits_ = 0;
+};
+
+/// Reads what BitWriter wrote. Never reads out of bounds: past the end it returns zeros and sets
+/// overrun(), so decoding corrupt input yields garbage values, never a crash.
+class BitReader {
+ public:
+  BitReader(const std::uint8_t* data, std::uint64_t bit_size) : data_(data), size_(bit_size) {}
+  std::uint64_t read(unsigned bits);
+  bool read_bit() { return read(1) != 0; }
+  void seek(std::uint64_t bit) { pos_ = bit; }
+  std::uint64_t position() const { return pos_; }
+  bool overrun() const { return overrun_; }
+  /// Marks the input malformed; later reads return zeros.
+  void fail() { overrun_ = true; pos_ = size_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::uint64_t size_;
+  std::uint64_t pos_ = 0;
+  bool overrun_ = false;
+};
+
+/// Signed integers in Gorilla-style prefix buckets: '0' for 0, then '10'+6, '110'+9,
+/// '1110'+13, '11110'+20, '111110'+32, '111111'+64 bits of the zigzag value.
+void write_signed(BitWriter& w, std::int64_t v);
+std::int64_t read_signed(BitReader& r);
+
+/// Incremental Gorilla XOR coding of doubles.
+struct XorState {
+  std::uint64_t prev = 0;
+  unsigned leading = 0xff;  // 0xff: no window yet
+  unsigned trailing = 0;
+  bool started = false;
+};
+void xor_write(BitWriter& w, XorState& s, double v);
+double xor_read(BitReader& r, XorState& s);
+
+/// Incremental delta-of-delta coding of timestamps (first one as 64 raw bits).
+struct TimeState {
+  std::int64_t prev = 0;
+  std::int64_t delta = 0;
+  bool started = false;
+};
+void time_write(BitWriter& w, TimeState& s, std::int64_t t);
+std::int64_t time_read(BitReader& r, TimeState& s);
+
+/// How a sealed column was encoded (for tests and the benchmark's report).
+enum class ColumnMode : std::uint8_t { kXor = 0, kIntDelta = 1, kIntDeltaOfDelta = 2, kConstant = 3 };
+
+/// Encodes `values` with whichever mode is smallest; returns the mode chosen.
+ColumnMode write_column(BitWriter& w, std::span<const double> values);
+/// Decodes `n` values; false on malformed input (out holds garbage then).
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
+
+/// The smallest k (0..9) with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
+int decimal_exponent(double v);
+/// x with v == x / 10^k exactly (bit for bit, so never -0.0), if there is one.
+bool scaled_integer(double v, int k, std::int64_t& x);
+double from_scaled(std::int64_t x, int k);
+
+/// Timestamps column: first time and step when the step never changes, else delta-of-delta.
+void write_times(BitWriter& w, std::span<const std::int64_t> t);
+bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
+
+/// CRC-32C (Castagnoli), as iSCSI, ext4 and LevelDB use.
+std::uint32_t crc32c(const std::uint8_t* data, std::size_t size, std::uint32_t crc = 0);
+
+}  // namespace podgauge::store::detail

@@ -1,0 +1,235 @@
+// The agent's embedded 24 h history: per-series Gorilla-compressed chunks in two RRD-like tiers.
+//
+//   raw tier     every sample, kept for `raw_retention` (default 1 h; evicted a chunk at a time,
+//                so up to one chunk longer)
+//   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h):
+//                gauges keep count, sum, min, max, last; counters keep count, last and the
+//                increase lost to resets inside the bucket, so avg/min/max/last/rate over any
+//                window are exact at bucket resolution.
+//
+// Usage (timestamps come from the caller, in milliseconds; nothing here reads a clock):
+//   Store s;
+//   s.set_kind(kCpuUsageSeconds, SeriesKind::kCounter);
+//   s.append({.target = cgroup_id, .metric = kMemoryWorkingSetBytes}, now_ms, 123456789.0);
+//   auto avg = s.query({cgroup_id, kMemoryWorkingSetBytes}, {now_ms - 300'000, now_ms}, Agg::kAvg);
+//   auto all = s.query_all(Selector{.metric = kCpuUsageSeconds}, {now_ms - 86'400'000, now_ms}, Agg::kRate);
+//   s.expire(now_ms);                 // every minute: drops old chunks and series gone > history
+//   s.checkpoint(state_dir / "store.ckpt");   // every minute and on SIGTERM
+//   auto report = s.restore(state_dir / "store.ckpt");  // on start; report.errors says what was skipped
+//
+// Query semantics.
+//   A window [start, end] (both inclusive) that lies inside the raw tier is answered from raw
+//   samples; one that reaches further back is answered from the rollup tier, taking every bucket
+//   that overlaps the window (edges round out to whole buckets).
+//   Gauges: kAvg = mean of samples, kMin/kMax/kLast, kPercentile = quantile (linear
+//   interpolation, as Prometheus' quantile_over_time) of raw samples, or of bucket means in the
+//   rollup tier; kRate = (last - first) / seconds between them.
+//   Counters: a sample below its predecessor is a reset (the counter restarted from 0, as
+//   Prometheus assumes). kRate = increase / seconds between the first and last sample in the
+//   window; kAvg equals kRate; kMin/kMax/kPercentile are over the per-step rates (per sample in
+//   the raw tier, per bucket in the rollup tier); kLast = last raw value.
+//
+// Cost. Whole chunks inside a window are answered from per-chunk summaries; only the chunks cut by
+// the window's edges are decoded, and only the columns the aggregation reads. kPercentile has no
+// summary: it decodes every row in the window (a 24 h p95 over 6,000 series takes ~2 s).
+//
+// Encoding. Each chunk column is encoded the smallest of: Gorilla XOR on the double's bits, or,
+// when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x
+// divided by their common step, as deltas or delta-of-deltas. Store counters as cumulative values
+// (seconds from µs/ns accounting, bytes, counts), never as derived rates: a derived rate is a full
+// 52-bit mantissa of noise, a cumulative decimal is a small delta-of-delta. Pass the scheduled
+// tick time as the timestamp: jitter costs bits in every sample (see bench/store_bench.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace podgauge::store {
+
+/// A checkpoint could not be written (disk full, permission, ...); what() says which file and why.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class SeriesKind : std::uint8_t { kGauge = 0, kCounter = 1 };
+
+/// A series' identity: 16 bytes, so 6,000 series cost little. `target` is whatever the caller
+/// uses for a container or pod (a cgroup id, a hash of the container id); `metric` its enum.
+struct SeriesKey {
+  std::uint64_t target = 0;
+  std::uint16_t metric = 0;
+  friend bool operator==(const SeriesKey&, const SeriesKey&) = default;
+  friend auto operator<=>(const SeriesKey&, const SeriesKey&) = default;
+};
+
+/// Picks series by key prefix: a target (all its metrics), a metric (across all targets), both,
+/// or neither (every series).
+struct Selector {
+  std::optional<std::uint64_t> target;
+  std::optional<std::uint16_t> metric;
+  bool matches(const SeriesKey& k) const {
+    return (!target || *target == k.target) && (!metric || *metric == k.metric);
+  }
+};
+
+/// Milliseconds, both ends inclusive.
+struct Window {
+  std::int64_t start_ms = 0;
+  std::int64_t end_ms = 0;
+};
+
+enum class Agg { kAvg, kMin, kMax, kLast, kRate, kPercentile };
+
+enum class Tier : std::uint8_t { kRaw = 0, kRollup = 1 };
+
+struct QueryResult {
+  double value = 0;
+  std::uint64_t samples = 0;  ///< raw samples behind the answer (sum of bucket counts in rollup)
+  Tier tier = Tier::kRaw;
+};
+
+enum class AppendStatus {
+  kOk,
+  kOutOfOrder,  ///< older than the series' last sample: dropped
+  kDuplicate,   ///< same timestamp as the series' last sample: dropped (first value wins)
+  kNotFinite,   ///< NaN or ±Inf: dropped (a missing measurement is no sample, not a NaN)
+};
+
+struct Options {
+  std::int64_t raw_retention_ms = 3'600'000;
+  std::int64_t history_ms = 86'400'000;
+  std::int64_t rollup_step_ms = 10'000;
+  std::uint32_t raw_chunk_samples = 900;   ///< 15 min at 1 s
+  std::uint32_t rollup_chunk_rows = 720;   ///< 2 h at 10 s
+};
+
+struct StoreStats {
+  std::size_t series = 0;
+  std::uint64_t raw_samples = 0;      ///< samples held in the raw tier
+  std::uint64_t rollup_rows = 0;      ///< buckets held in the rollup tier
+  std::uint64_t raw_bytes = 0;        ///< encoded bytes of raw chunks (sealed + open)
+  std::uint64_t rollup_bytes = 0;     ///< encoded bytes of rollup chunks (sealed + open)
+  std::uint64_t sealed_raw_samples = 0;
+  std::uint64_t sealed_raw_bytes = 0;  ///< the ratio of these two is the compression figure
+  std::size_t chunks = 0;
+};
+
+struct ExpireResult {
+  std::size_t chunks_dropped = 0;
+  std::size_t series_dropped = 0;
+};
+
+struct CheckpointInfo {
+  std::uint64_t bytes = 0;
+  std::size_t series = 0;
+};
+
+/// What restore() found. A missing file is a normal first start (found = false, no errors).
+struct RestoreReport {
+  bool found = false;
+  std::size_t series_loaded = 0;
+  std::size_t series_skipped = 0;
+  /// One line per problem, naming the file, what is wrong and what was skipped.
+  std::vector<std::string> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+struct Sample {
+  std::int64_t t_ms;
+  double value;
+  friend bool operator==(const Sample&, const Sample&) = default;
+};
+
+/// One bucket of the rollup tier. `t_ms` is the time of the bucket's last sample. `corr` (counters)
+/// is the sum of values seen just before each reset, so increase = last - previous last + corr.
+struct RollupRow {
+  std::int64_t t_ms;
+  double count, sum, min, max, last, corr;
+  friend bool operator==(const RollupRow&, const RollupRow&) = default;
+};
+
+namespace detail {
+struct Series;
+}
+
+/// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
+/// lock, queries and checkpoint a shared one (checkpoint writes the file after releasing it).
+class Store {
+ public:
+  explicit Store(Options options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// How series of `metric` are interpreted; set before the first append of that metric.
+  void set_kind(std::uint16_t metric, SeriesKind kind);
+  SeriesKind kind(std::uint16_t metric) const;
+
+  /// Opt-in, lossy: values of `metric` are rounded to `decimals` places (0..9) before they are
+  /// stored; -1 (the default) keeps them exact. A busy container's CPU seconds at µs resolution
+  /// carry ~17 bits of noise a sample; kept to the millisecond (0.001 of a core over 1 s) they
+  /// fit in 1.5 bytes. The rounding error of a cumulative counter never accumulates.
+  void set_precision(std::uint16_t metric, int decimals);
+
+  AppendStatus append(const SeriesKey& key, std::int64_t t_ms, double value);
+
+  std::optional<QueryResult> query(const SeriesKey& key, Window w, Agg agg,
+                                   double quantile = 0.95) const;
+  /// One result per matching series that has samples in the window, in key order.
+  std::vector<std::pair<SeriesKey, QueryResult>> query_all(const Selector& sel, Window w, Agg agg,
+                                                           double quantile = 0.95) const;
+
+  /// Drops raw chunks older than raw_retention, rollup chunks older than history, and series
+  /// whose last sample is older than history (their container is gone).
+  ExpireResult expire(std::int64_t now_ms);
+
+  /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory).
+  /// Throws StoreError when the file cannot be written; the previous checkpoint stays intact.
+  CheckpointInfo checkpoint(const std::filesystem::path& path) const;
+  /// Replaces the store's contents with what `path` holds. Never throws on bad content: a torn,
+  /// truncated or corrupt file or section is reported in the result and skipped.
+  RestoreReport restore(const std::filesystem::path& path);
+
+  /// The same, on bytes in memory (the fuzz target's entry point). `verify_checksums = false`
+  /// lets a fuzzer reach the decoders behind the CRCs.
+  RestoreReport restore_bytes(const std::uint8_t* data, std::size_t size, const std::string& name,
+                              bool verify_checksums = true);
+  std::vector<std::uint8_t> checkpoint_bytes() const;
+
+  StoreStats stats(const Selector& sel = {}) const;
+  std::vector<SeriesKey> keys() const;
+  /// Decoded contents of one series' tiers (for tests and debugging).
+  std::vector<Sample> raw_samples(const SeriesKey& key) const;
+  std::vector<RollupRow> rollup_rows(const SeriesKey& key) const;
+
+  const Options& options() const { return options_; }
+
+  struct KeyHash {
+    std::size_t operator()(const SeriesKey& k) const noexcept {
+      std::uint64_t h = k.target * 0x9E3779B97F4A7C15ull ^ (std::uint64_t{k.metric} << 1);
+      return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+  };
+
+ private:
+  std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
+                                          double quantile) const;
+
+  Options options_;
+  mutable std::shared_mutex mutex_;
+  std::vector<std::uint8_t> kinds_;      // indexed by metric; grows on set_kind
+  std::vector<std::int8_t> precision_;   // indexed by metric; -1 = exact
+  std::unordered_map<SeriesKey, std::unique_ptr<detail::Series>, KeyHash> series_;
+};
+
+}  // namespace podgauge::store

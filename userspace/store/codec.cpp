@@ -1,0 +1,442 @@
+#include "podgauge/store/codec.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace podgauge::store::detail {
+
+void BitWriter::write(std::uint64_t value, unsigned bits) {
+  if (bits == 0) return;
+  if (bits < 64) value &= (std::uint64_t{1} << bits) - 1;
+  const unsigned used = static_cast<unsigned>(bits_ & 7);
+  bits_ += bits;
+  if (used != 0) {
+    const unsigned room = 8 - used;
+    if (bits <= room) {  // the common 1- and 2-bit codes end here
+      buf_.back() = static_cast<std::uint8_t>(buf_.back() | (value << (room - bits)));
+      return;
+    }
+    bits -= room;
+    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (value >> bits));
+    if (bits < 64) value &= (std::uint64_t{1} << bits) - 1;
+  }
+  std::uint8_t tmp[8];
+  unsigned n = 0;
+  while (bits >= 8) {
+    bits -= 8;
+    tmp[n++] = static_cast<std::uint8_t>(value >> bits);
+  }
+  buf_.insert(buf_.end(), tmp, tmp + n);
+  if (bits > 0) buf_.push_back(static_cast<std::uint8_t>(value << (8 - bits)));
+}
+
+BitWriter BitWriter::resume(std::vector<std::uint8_t> bytes, std::uint64_t bits) {
+  BitWriter w;
+  bytes.resize((bits + 7) / 8);
+  if (bits % 8 != 0) {
+    // Bits past the end must be zero: write() ORs into the last byte.
+    bytes.back() = static_cast<std::uint8_t>(bytes.back() & (0xff00u >> (bits % 8)));
+  }
+  w.buf_ = std::move(bytes);
+  w.bits_ = bits;
+  return w;
+}
+
+std::uint64_t BitReader::read(unsigned bits) {
+  if (bits == 0) return 0;
+  if (pos_ + bits > size_ || pos_ + bits < pos_) {
+    overrun_ = true;
+    pos_ = size_;
+    return 0;
+  }
+  const std::uint64_t byte = pos_ >> 3;
+  const unsigned shift = static_cast<unsigned>(pos_ & 7);
+  // Fast path: one unaligned big-endian load covers up to 57 bits.
+  if (bits <= 57 && byte + 8 <= (size_ + 7) / 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data_ + byte, 8);
+    if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+    pos_ += bits;
+    return (word << shift) >> (64 - bits);
+  }
+  std::uint64_t v = 0;
+  while (bits > 0) {
+    const unsigned used = static_cast<unsigned>(pos_ & 7);
+    const unsigned room = 8 - used;
+    const unsigned take = std::min(room, bits);
+    const std::uint8_t b = data_[pos_ >> 3];
+    v = (take == 64 ? 0 : (v << take)) | ((b >> (room - take)) & ((1u << take) - 1));
+    bits -= take;
+    pos_ += take;
+  }
+  return v;
+}
+
+namespace {
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t z) {
+  return static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+}
+
+}  // namespace
+
+namespace {
+// Widths of the prefix buckets: '0' is zero, then '10' + 6 bits, '110' + 9, ... The small ones
+// fit sampling jitter and idle counters; 9 and 13 bits fit a busy counter's per-second noise.
+constexpr unsigned kWidth[] = {6, 9, 13, 20, 32, 64};
+constexpr unsigned kBuckets = sizeof kWidth / sizeof kWidth[0];
+}  // namespace
+
+void write_signed(BitWriter& w, std::int64_t v) {
+  const std::uint64_t z = zigzag(v);
+  if (z == 0) {
+    w.write(0, 1);
+    return;
+  }
+  for (unsigned i = 0; i < kBuckets; ++i) {
+    if (kWidth[i] == 64 || z < (std::uint64_t{1} << kWidth[i])) {
+      // i+1 ones then a zero, except the last bucket which needs no terminator.
+      const unsigned ones = i + 1;
+      if (i + 1 < kBuckets) {
+        w.write(((std::uint64_t{1} << ones) - 1) << 1, ones + 1);
+      } else {
+        w.write((std::uint64_t{1} << ones) - 1, ones);
+      }
+      w.write(z, kWidth[i]);
+      return;
+    }
+  }
+}
+
+std::int64_t read_signed(BitReader& r) {
+  unsigned ones = 0;
+  while (ones < kBuckets && r.read_bit()) ++ones;
+  if (ones == 0) return 0;
+  return unzigzag(r.read(kWidth[ones - 1]));
+}
+
+void xor_write(BitWriter& w, XorState& s, double v) {
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(v);
+  if (!s.started) {
+    w.write(bits, 64);
+    s.prev = bits;
+    s.started = true;
+    return;
+  }
+  const std::uint64_t x = bits ^ s.prev;
+  s.prev = bits;
+  if (x == 0) {
+    w.write(0, 1);
+    return;
+  }
+  const unsigned lz = std::min(31u, static_cast<unsigned>(std::countl_zero(x)));
+  const unsigned tz = static_cast<unsigned>(std::countr_zero(x));
+  if (s.leading != 0xff && lz >= s.leading && tz >= s.trailing) {
+    w.write(0b10, 2);
+    w.write(x >> s.trailing, 64 - s.leading - s.trailing);
+    return;
+  }
+  const unsigned sig = 64 - lz - tz;
+  w.write(0b11, 2);
+  w.write(lz, 5);
+  w.write(sig - 1, 6);
+  w.write(x >> tz, sig);
+  s.leading = lz;
+  s.trailing = tz;
+}
+
+double xor_read(BitReader& r, XorState& s) {
+  if (!s.started) {
+    s.prev = r.read(64);
+    s.started = true;
+    return std::bit_cast<double>(s.prev);
+  }
+  if (!r.read_bit()) return std::bit_cast<double>(s.prev);
+  if (!r.read_bit()) {
+    if (s.leading == 0xff) {  // reuse of a window never set: corrupt input
+      r.fail();
+      return 0;
+    }
+    const unsigned sig = 64 - s.leading - s.trailing;
+    s.prev ^= r.read(sig) << s.trailing;
+  } else {
+    const unsigned lz = static_cast<unsigned>(r.read(5));
+    const unsigned sig = static_cast<unsigned>(r.read(6)) + 1;
+    if (lz + sig > 64) {
+      r.fail();
+      return 0;
+    }
+    const unsigned tz = 64 - lz - sig;
+    s.prev ^= r.read(sig) << tz;
+    s.leading = lz;
+    s.trailing = tz;
+  }
+  return std::bit_cast<double>(s.prev);
+}
+
+void time_write(BitWriter& w, TimeState& s, std::int64_t t) {
+  if (!s.started) {
+    w.write(static_cast<std::uint64_t>(t), 64);
+    s.prev = t;
+    s.started = true;
+    return;
+  }
+  const auto d = static_cast<std::int64_t>(static_cast<std::uint64_t>(t) - static_cast<std::uint64_t>(s.prev));
+  write_signed(w, static_cast<std::int64_t>(static_cast<std::uint64_t>(d) - static_cast<std::uint64_t>(s.delta)));
+  s.delta = d;
+  s.prev = t;
+}
+
+std::int64_t time_read(BitReader& r, TimeState& s) {
+  if (!s.started) {
+    s.prev = static_cast<std::int64_t>(r.read(64));
+    s.started = true;
+    return s.prev;
+  }
+  const std::int64_t dod = read_signed(r);
+  s.delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.delta) + static_cast<std::uint64_t>(dod));
+  s.prev = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.prev) + static_cast<std::uint64_t>(s.delta));
+  return s.prev;
+}
+
+namespace {
+
+constexpr std::array<double, 10> kPow10 = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+
+bool same_bits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
+
+void append_bits(BitWriter& dst, const BitWriter& src) {
+  BitReader r(src.bytes().data(), src.bit_size());
+  std::uint64_t left = src.bit_size();
+  while (left > 0) {
+    const unsigned n = static_cast<unsigned>(std::min<std::uint64_t>(left, 57));
+    dst.write(r.read(n), n);
+    left -= n;
+  }
+}
+
+// With `rle`, a run of zero codes is one '0' and the run length: a mostly flat bucket column
+// (count, min, max of an idle container) costs a few bits per chunk instead of one per row.
+void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::int64_t g,
+                bool dod, bool rle) {
+  w.write(static_cast<std::uint64_t>(k), 4);
+  w.write_bit(rle);
+  write_signed(w, g);
+  write_signed(w, x[0]);
+  std::int64_t prev_d = 0;
+  std::int64_t zeros = 0;
+  for (std::size_t i = 1; i < x.size(); ++i) {
+    const std::int64_t d = (x[i] - x[i - 1]) / g;
+    const std::int64_t code = dod ? d - prev_d : d;
+    prev_d = d;
+    if (rle && code == 0) {
+      ++zeros;
+      continue;
+    }
+    if (zeros > 0) {
+      write_signed(w, 0);
+      write_signed(w, zeros - 1);
+      zeros = 0;
+    }
+    write_signed(w, code);
+  }
+  if (zeros > 0) {
+    write_signed(w, 0);
+    write_signed(w, zeros - 1);
+  }
+}
+
+}  // namespace
+
+bool scaled_integer(double v, int k, std::int64_t& x) {
+  if (k < 0 || k >= static_cast<int>(kPow10.size())) return false;
+  const double s = std::nearbyint(v * kPow10[static_cast<std::size_t>(k)]);
+  if (!(std::fabs(s) <= kMaxExact)) return false;  // NaN fails here too
+  x = static_cast<std::int64_t>(s);
+  // Through int64 and back, as the decoder does: -0.0 must fail here, not decode as +0.0.
+  return same_bits(static_cast<double>(x) / kPow10[static_cast<std::size_t>(k)], v);
+}
+
+double from_scaled(std::int64_t x, int k) {
+  return static_cast<double>(x) / kPow10[static_cast<std::size_t>(k)];
+}
+
+int decimal_exponent(double v) {
+  if (!std::isfinite(v)) return -1;
+  std::int64_t x;
+  for (int k = 0; k < static_cast<int>(kPow10.size()); ++k) {
+    if (!(std::fabs(v * kPow10[static_cast<std::size_t>(k)]) <= kMaxExact)) return -1;
+    if (scaled_integer(v, k, x)) return k;
+  }
+  return -1;
+}
+
+ColumnMode write_column(BitWriter& w, std::span<const double> values) {
+  if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
+        return same_bits(v, values[0]);
+      })) {
+    w.write(static_cast<std::uint64_t>(ColumnMode::kConstant), 2);
+    w.write(std::bit_cast<std::uint64_t>(values[0]), 64);
+    return ColumnMode::kConstant;
+  }
+  BitWriter best;
+  ColumnMode mode = ColumnMode::kXor;
+  {
+    XorState s;
+    for (double v : values) xor_write(best, s, v);
+  }
+  int k = 0;
+  for (double v : values) {
+    const int kv = decimal_exponent(v);
+    if (kv < 0) {
+      k = -1;
+      break;
+    }
+    k = std::max(k, kv);
+  }
+  if (k >= 0 && !values.empty()) {
+    std::vector<std::int64_t> x(values.size());
+    bool exact = true;
+    for (std::size_t i = 0; i < values.size() && exact; ++i) exact = scaled_integer(values[i], k, x[i]);
+    if (exact) {
+      std::int64_t g = 0;
+      for (std::size_t i = 1; i < x.size(); ++i) g = std::gcd(g, x[i] - x[i - 1]);
+      if (g == 0) g = 1;
+      for (bool dod : {false, true}) {
+        for (bool rle : {false, true}) {
+          BitWriter c;
+          write_ints(c, x, k, g, dod, rle);
+          if (c.bit_size() < best.bit_size()) {
+            best = std::move(c);
+            mode = dod ? ColumnMode::kIntDeltaOfDelta : ColumnMode::kIntDelta;
+          }
+        }
+      }
+    }
+  }
+  w.write(static_cast<std::uint64_t>(mode), 2);
+  append_bits(w, best);
+  return mode;
+}
+
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
+  out.clear();
+  out.reserve(n);
+  const auto mode = static_cast<unsigned>(r.read(2));
+  if (mode == 0) {
+    XorState s;
+    for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(xor_read(r, s));
+    return out.size() == n && !r.overrun();
+  }
+  if (mode == 3) {
+    const double v = std::bit_cast<double>(r.read(64));
+    out.assign(n, v);
+    return !r.overrun();
+  }
+  const bool dod = mode == 2;
+  const auto k = static_cast<unsigned>(r.read(4));
+  const bool rle = r.read_bit();
+  if (k >= kPow10.size()) return false;
+  const std::int64_t g = read_signed(r);
+  if (g <= 0) return false;
+  auto x = static_cast<std::uint64_t>(read_signed(r));
+  std::uint64_t d = 0;
+  std::uint64_t zeros = 0;
+  if (n > 0) out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
+  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
+    std::uint64_t code = 0;
+    if (zeros > 0) {
+      --zeros;
+    } else {
+      code = static_cast<std::uint64_t>(read_signed(r));
+      if (rle && code == 0) {
+        zeros = static_cast<std::uint64_t>(read_signed(r));  // this zero plus `zeros` more
+        if (zeros > n - 1 - i) return false;
+      }
+    }
+    // Wrapping arithmetic: corrupt input must not be undefined behaviour.
+    d = dod ? d + code : code;
+    x += d * static_cast<std::uint64_t>(g);
+    out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
+  }
+  return out.size() == n && !r.overrun();
+}
+
+void write_times(BitWriter& w, std::span<const std::int64_t> t) {
+  // A chunk sampled without a hiccup is its first time and one step: zero bits a sample.
+  bool steady = t.size() >= 2;
+  for (std::size_t i = 2; i < t.size() && steady; ++i)
+    steady = static_cast<std::uint64_t>(t[i]) - static_cast<std::uint64_t>(t[i - 1]) ==
+             static_cast<std::uint64_t>(t[1]) - static_cast<std::uint64_t>(t[0]);
+  w.write_bit(steady);
+  if (steady) {
+    w.write(static_cast<std::uint64_t>(t[0]), 64);
+    w.write(static_cast<std::uint64_t>(t[1]) - static_cast<std::uint64_t>(t[0]), 64);
+    return;
+  }
+  TimeState s;
+  for (std::int64_t v : t) time_write(w, s, v);
+}
+
+bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
+  out.clear();
+  if (r.read_bit()) {
+    const std::uint64_t first = r.read(64);
+    const std::uint64_t step = r.read(64);
+    if (r.overrun() || n < 2) return false;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::int64_t>(first + step * i));
+    return true;
+  }
+  out.reserve(n);
+  TimeState s;
+  for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(time_read(r, s));
+  return out.size() == n && !r.overrun();
+}
+
+namespace {
+struct Crc32cTable {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
+  Crc32cTable() {
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int j = 0; j < 8; ++j) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[0][i] = c;
+    }
+    for (std::uint32_t i = 0; i < 256; ++i)
+      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+  }
+};
+}  // namespace
+
+std::uint32_t crc32c(const std::uint8_t* p, std::size_t n, std::uint32_t crc) {
+  static const Crc32cTable tab;
+  const auto& t = tab.t;
+  crc = ~crc;
+  // Slicing-by-8: a 30 MB checkpoint is checksummed in a few milliseconds.
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    w ^= crc;
+    crc = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^
+          t[4][(w >> 24) & 0xff] ^ t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^
+          t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+}  // namespace podgauge::store::detail

@@ -1,0 +1,114 @@
+// Internals of the history store: rows, chunks with summaries, tiers, one series.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "podgauge/store/codec.h"
+#include "podgauge/store/store.h"
+
+namespace podgauge::store::detail {
+
+enum Field : unsigned { kCount = 0, kSum, kMin, kMax, kLast, kCorr, kFields };
+
+/// A raw sample is a row with count 1 and sum = min = max = last = value.
+struct Row {
+  std::int64_t t = 0;
+  std::array<double, kFields> f{};
+};
+
+/// Which fields a chunk of a tier stores, in order.
+struct Layout {
+  const Field* fields;
+  unsigned n;
+};
+Layout layout(Tier tier, SeriesKind kind);
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// What queries need from a chunk without decoding it. For counters a/b/c are the increase and
+/// the min/max per-step rate over rows 2..n (row 1's predecessor lives in the previous chunk);
+/// for gauges the sum, min and max of values.
+struct Summary {
+  std::int64_t t_first = 0;
+  std::int64_t t_last = 0;
+  std::uint32_t rows = 0;
+  std::uint32_t samples = 0;
+  double a = 0, b = kInf, c = -kInf;
+  double first = 0, last = 0, first_corr = 0;
+
+  void add(const Row& r, SeriesKind kind, Tier tier);
+};
+
+/// Reset correction of a row: stored in the rollup tier, derived from the predecessor in the raw.
+inline double corr_of(const Row& r, double prev_last, Tier tier) {
+  if (tier == Tier::kRollup) return r.f[kCorr];
+  return r.f[kLast] < prev_last ? prev_last : 0.0;
+}
+
+struct SealedChunk {
+  std::unique_ptr<std::uint8_t[]> data;
+  std::uint32_t bits = 0;
+  Summary sum;
+};
+
+/// The chunk being filled: rows interleaved (time dod, then Gorilla XOR per field); re-encoded
+/// column by column, each in its smallest mode, when sealed.
+/// One field of the open chunk: decimal values (v = x / 10^k) as delta-of-deltas of x, others
+/// Gorilla XOR. The mode is chosen by the chunk's first row; a later value that does not fit it
+/// seals the chunk early.
+struct OpenColumn {
+  XorState x;
+  std::int64_t prev = 0;
+  std::int64_t delta = 0;
+  std::int8_t k = -1;  // -1: XOR
+};
+
+struct OpenChunk {
+  BitWriter w;
+  TimeState ts;
+  std::array<OpenColumn, 5> cols{};
+  Summary sum;
+};
+
+struct TierData {
+  std::vector<SealedChunk> sealed;
+  OpenChunk open;
+};
+
+struct Bucket {
+  std::uint32_t count = 0;
+  std::int64_t t = 0;
+  double sum = 0, min = kInf, max = -kInf, last = 0, corr = 0;
+};
+
+struct Series {
+  SeriesKind kind = SeriesKind::kGauge;
+  bool has_last = false;
+  bool raw_evicted = false;  // the raw tier no longer reaches back to the first sample
+  std::int64_t last_t = 0;
+  double last_v = 0;
+  TierData raw, rollup;
+  Bucket bucket;
+};
+
+/// Whether `r` can be appended to `o` (else seal `o` first).
+bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier);
+void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier);
+/// Decodes an open chunk's rows; false (with `out` partly filled) on malformed bits.
+bool decode_open_checked(const std::uint8_t* data, std::uint64_t bits, std::uint32_t rows,
+                         SeriesKind kind, Tier tier, std::vector<Row>& out);
+void decode_open(const OpenChunk& o, SeriesKind kind, Tier tier, std::vector<Row>& out);
+SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier);
+/// False when the bytes do not decode into `rows` rows (corrupt input).
+/// `fields` is a bit mask of the Fields wanted; the others are skipped, not decoded.
+bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
+                   SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields = ~0u);
+Row bucket_row(const Bucket& b);
+/// Appends a row to a tier, sealing the open chunk when it is full or the row does not fit it.
+void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows);
+
+}  // namespace podgauge::store::detail

@@ -1,0 +1,419 @@
+#include "podgauge/store/store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "series.h"
+
+namespace podgauge::store {
+
+using detail::Row;
+using detail::Series;
+using detail::Summary;
+using detail::TierData;
+using namespace detail;  // Field names
+
+Store::Store(Options options) : options_(options) {
+  if (options_.rollup_step_ms <= 0 || options_.raw_chunk_samples == 0 ||
+      options_.rollup_chunk_rows == 0 || options_.history_ms <= 0 ||
+      options_.raw_retention_ms <= 0) {
+    throw StoreError("store options: steps, retentions and chunk sizes must be positive");
+  }
+}
+
+Store::~Store() = default;
+
+void Store::set_kind(std::uint16_t metric, SeriesKind kind) {
+  std::unique_lock lock(mutex_);
+  if (kinds_.size() <= metric) kinds_.resize(std::size_t{metric} + 1, 0);
+  kinds_[metric] = static_cast<std::uint8_t>(kind);
+}
+
+void Store::set_precision(std::uint16_t metric, int decimals) {
+  if (decimals < -1 || decimals > 9) throw StoreError("store precision must be -1 (exact) or 0..9 decimals");
+  std::unique_lock lock(mutex_);
+  if (precision_.size() <= metric) precision_.resize(std::size_t{metric} + 1, -1);
+  precision_[metric] = static_cast<std::int8_t>(decimals);
+}
+
+SeriesKind Store::kind(std::uint16_t metric) const {
+  std::shared_lock lock(mutex_);
+  return metric < kinds_.size() ? static_cast<SeriesKind>(kinds_[metric]) : SeriesKind::kGauge;
+}
+
+namespace {
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+}  // namespace
+
+AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value) {
+  if (!std::isfinite(value)) return AppendStatus::kNotFinite;
+  std::unique_lock lock(mutex_);
+  if (key.metric < precision_.size() && precision_[key.metric] >= 0) {
+    static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    const double p = kPow10[precision_[key.metric]];
+    if (std::fabs(value * p) < 9007199254740992.0) value = std::nearbyint(value * p) / p;
+  }
+  auto& slot = series_[key];
+  if (!slot) {
+    slot = std::make_unique<Series>();
+    slot->kind = key.metric < kinds_.size() ? static_cast<SeriesKind>(kinds_[key.metric])
+                                            : SeriesKind::kGauge;
+  }
+  Series& s = *slot;
+  if (s.has_last) {
+    if (t_ms < s.last_t) return AppendStatus::kOutOfOrder;
+    if (t_ms == s.last_t) return AppendStatus::kDuplicate;
+  }
+  Row r;
+  r.t = t_ms;
+  r.f = {1, value, value, value, value, 0};
+  detail::add_row(s.raw, r, s.kind, Tier::kRaw, options_.raw_chunk_samples);
+
+  const std::int64_t step = options_.rollup_step_ms;
+  detail::Bucket& b = s.bucket;
+  if (b.count > 0 && floor_div(b.t, step) != floor_div(t_ms, step)) {
+    detail::add_row(s.rollup, detail::bucket_row(b), s.kind, Tier::kRollup, options_.rollup_chunk_rows);
+    b = detail::Bucket{};
+  }
+  ++b.count;
+  b.t = t_ms;
+  b.sum += value;
+  b.min = std::min(b.min, value);
+  b.max = std::max(b.max, value);
+  b.last = value;
+  if (s.kind == SeriesKind::kCounter && s.has_last && value < s.last_v) b.corr += s.last_v;
+
+  s.has_last = true;
+  s.last_t = t_ms;
+  s.last_v = value;
+  return AppendStatus::kOk;
+}
+
+namespace {
+
+/// Folds rows and whole-chunk summaries of one tier, in time order, into one answer.
+class Aggregator {
+ public:
+  Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
+
+  bool wants_values() const { return agg_ == Agg::kPercentile; }
+  /// The row fields this aggregation reads (the rest need not be decoded).
+  unsigned fields() const {
+    constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
+    if (kind_ == SeriesKind::kCounter) return kAlways | 1u << kLast | 1u << kCorr;
+    switch (agg_) {
+      case Agg::kMin: return kAlways | 1u << kMin;
+      case Agg::kMax: return kAlways | 1u << kMax;
+      case Agg::kLast:
+      case Agg::kRate: return kAlways | 1u << kLast;
+      case Agg::kAvg:
+      case Agg::kPercentile: return kAlways | 1u << kSum;
+    }
+    return ~0u;
+  }
+  /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
+  bool can_take_summary() const {
+    return !wants_values() && (kind_ == SeriesKind::kGauge || any_);
+  }
+
+  void row(const Row& r) {
+    samples_ += static_cast<std::uint64_t>(r.f[kCount]);
+    if (kind_ == SeriesKind::kGauge) {
+      if (!any_) first_ = r.f[kLast];
+      sum_ += r.f[kSum];
+      min_ = std::min(min_, r.f[kMin]);
+      max_ = std::max(max_, r.f[kMax]);
+      if (wants_values()) values_.push_back(r.f[kSum] / r.f[kCount]);
+    } else if (any_) {
+      step(r.t, r.f[kLast] - last_ + detail::corr_of(r, last_, tier_));
+    }
+    if (!any_) t_first_ = r.t;
+    any_ = true;
+    t_last_ = r.t;
+    last_ = r.f[kLast];
+  }
+
+  void chunk(const Summary& s) {
+    samples_ += s.samples;
+    if (kind_ == SeriesKind::kGauge) {
+      if (!any_) first_ = s.first;
+      sum_ += s.a;
+      min_ = std::min(min_, s.b);
+      max_ = std::max(max_, s.c);
+    } else {
+      const double corr = tier_ == Tier::kRollup ? s.first_corr : (s.first < last_ ? last_ : 0.0);
+      step(s.t_first, s.first - last_ + corr);
+      inc_ += s.a;
+      min_ = std::min(min_, s.b);
+      max_ = std::max(max_, s.c);
+    }
+    if (!any_) t_first_ = s.t_first;
+    any_ = true;
+    t_last_ = s.t_last;
+    last_ = s.last;
+  }
+
+  std::optional<QueryResult> result(double q) {
+    if (!any_) return std::nullopt;
+    QueryResult res{0, samples_, tier_};
+    const double seconds = static_cast<double>(t_last_ - t_first_) / 1000.0;
+    const bool counter = kind_ == SeriesKind::kCounter;
+    switch (agg_) {
+      case Agg::kLast:
+        res.value = last_;
+        return res;
+      case Agg::kAvg:
+        if (!counter) {
+          res.value = sum_ / static_cast<double>(samples_);
+          return res;
+        }
+        [[fallthrough]];
+      case Agg::kRate:
+        if (seconds <= 0) return std::nullopt;
+        res.value = (counter ? inc_ : last_ - first_) / seconds;
+        return res;
+      case Agg::kMin:
+      case Agg::kMax:
+        if (counter && max_ < min_) return std::nullopt;  // one sample: no rate yet
+        res.value = agg_ == Agg::kMin ? min_ : max_;
+        return res;
+      case Agg::kPercentile: {
+        if (values_.empty()) return std::nullopt;
+        q = std::clamp(q, 0.0, 1.0);
+        const double rank = q * static_cast<double>(values_.size() - 1);
+        const auto lo = static_cast<std::size_t>(std::floor(rank));
+        std::nth_element(values_.begin(), values_.begin() + static_cast<std::ptrdiff_t>(lo),
+                         values_.end());
+        double v = values_[lo];
+        if (lo + 1 < values_.size() && rank > static_cast<double>(lo)) {
+          const double hi = *std::min_element(values_.begin() + static_cast<std::ptrdiff_t>(lo) + 1,
+                                              values_.end());
+          v += (hi - v) * (rank - static_cast<double>(lo));
+        }
+        res.value = v;
+        return res;
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  void step(std::int64_t t, double inc) {
+    inc_ += inc;
+    const double rate = inc / (static_cast<double>(t - t_last_) / 1000.0);
+    min_ = std::min(min_, rate);
+    max_ = std::max(max_, rate);
+    if (wants_values()) values_.push_back(rate);
+  }
+
+  SeriesKind kind_;
+  Tier tier_;
+  Agg agg_;
+  bool any_ = false;
+  std::uint64_t samples_ = 0;
+  std::int64_t t_first_ = 0, t_last_ = 0;
+  double first_ = 0, last_ = 0, sum_ = 0, inc_ = 0;
+  double min_ = detail::kInf, max_ = -detail::kInf;
+  std::vector<double> values_;
+};
+
+/// Row membership in a window: raw rows by time; rollup rows by their bucket overlapping it.
+struct WindowTest {
+  Window w;
+  Tier tier;
+  std::int64_t step;
+  bool in(std::int64_t t) const {
+    if (tier == Tier::kRaw) return t >= w.start_ms && t <= w.end_ms;
+    const std::int64_t b = floor_div(t, step) * step;
+    return b <= w.end_ms && b + step > w.start_ms;
+  }
+  bool before(std::int64_t t) const { return !in(t) && t < w.start_ms; }
+  bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
+};
+
+void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind, Tier tier,
+               const WindowTest& wt, Aggregator& agg) {
+  std::vector<Row> rows;
+  auto fold_rows = [&](const std::vector<Row>& rs) {
+    for (const Row& r : rs)
+      if (wt.in(r.t)) agg.row(r);
+  };
+  for (const auto& c : td.sealed) {
+    if (wt.before(c.sum.t_last)) continue;
+    if (wt.after(c.sum.t_first)) return;
+    if (wt.in(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_summary()) {
+      agg.chunk(c.sum);
+      continue;
+    }
+    rows.clear();
+    detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows, agg.fields());
+    fold_rows(rows);
+  }
+  const Summary& os = td.open.sum;
+  if (os.rows > 0 && !wt.before(os.t_last) && !wt.after(os.t_first)) {
+    if (wt.in(os.t_first) && wt.in(os.t_last) && agg.can_take_summary()) {
+      agg.chunk(os);
+    } else {
+      rows.clear();
+      detail::decode_open(td.open, kind, tier, rows);
+      fold_rows(rows);
+    }
+  }
+  if (bucket && bucket->count > 0 && wt.in(bucket->t)) agg.row(detail::bucket_row(*bucket));
+}
+
+std::int64_t raw_first_t(const Series& s) {
+  if (!s.raw.sealed.empty()) return s.raw.sealed.front().sum.t_first;
+  if (s.raw.open.sum.rows > 0) return s.raw.open.sum.t_first;
+  return INT64_MAX;
+}
+
+}  // namespace
+
+std::optional<QueryResult> Store::query_locked(const Series& s, Window w, Agg agg,
+                                               double quantile) const {
+  if (w.end_ms < w.start_ms) return std::nullopt;
+  const std::int64_t raw_first = raw_first_t(s);
+  const bool use_raw = raw_first != INT64_MAX && (!s.raw_evicted || w.start_ms >= raw_first);
+  const Tier tier = use_raw ? Tier::kRaw : Tier::kRollup;
+  Aggregator a(s.kind, tier, agg);
+  const WindowTest wt{w, tier, options_.rollup_step_ms};
+  if (use_raw) {
+    fold_tier(s.raw, nullptr, s.kind, tier, wt, a);
+  } else {
+    fold_tier(s.rollup, &s.bucket, s.kind, tier, wt, a);
+  }
+  return a.result(quantile);
+}
+
+std::optional<QueryResult> Store::query(const SeriesKey& key, Window w, Agg agg,
+                                        double quantile) const {
+  std::shared_lock lock(mutex_);
+  auto it = series_.find(key);
+  if (it == series_.end()) return std::nullopt;
+  return query_locked(*it->second, w, agg, quantile);
+}
+
+std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& sel, Window w,
+                                                                Agg agg, double quantile) const {
+  std::vector<std::pair<SeriesKey, QueryResult>> out;
+  std::shared_lock lock(mutex_);
+  for (const auto& [key, s] : series_) {
+    if (!sel.matches(key)) continue;
+    if (auto r = query_locked(*s, w, agg, quantile)) out.emplace_back(key, *r);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  return out;
+}
+
+ExpireResult Store::expire(std::int64_t now_ms) {
+  ExpireResult res;
+  std::unique_lock lock(mutex_);
+  const std::int64_t raw_cut = now_ms - options_.raw_retention_ms;
+  const std::int64_t hist_cut = now_ms - options_.history_ms;
+  for (auto it = series_.begin(); it != series_.end();) {
+    Series& s = *it->second;
+    if (!s.has_last || s.last_t < hist_cut) {
+      it = series_.erase(it);
+      ++res.series_dropped;
+      continue;
+    }
+    auto drop_old = [&](TierData& td, std::int64_t cut) {
+      auto keep = std::find_if(td.sealed.begin(), td.sealed.end(),
+                               [&](const auto& c) { return c.sum.t_last >= cut; });
+      const auto n = static_cast<std::size_t>(keep - td.sealed.begin());
+      td.sealed.erase(td.sealed.begin(), keep);
+      res.chunks_dropped += n;
+      bool dropped = n > 0;
+      if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
+        td.open = detail::OpenChunk{};
+        ++res.chunks_dropped;
+        dropped = true;
+      }
+      return dropped;
+    };
+    if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
+    drop_old(s.rollup, hist_cut);
+    ++it;
+  }
+  return res;
+}
+
+StoreStats Store::stats(const Selector& sel) const {
+  StoreStats st;
+  std::shared_lock lock(mutex_);
+  for (const auto& [key, s] : series_) {
+    if (!sel.matches(key)) continue;
+    ++st.series;
+    for (const auto& c : s->raw.sealed) {
+      st.raw_samples += c.sum.rows;
+      st.sealed_raw_samples += c.sum.rows;
+      st.raw_bytes += (c.bits + 7) / 8;
+      st.sealed_raw_bytes += (c.bits + 7) / 8;
+    }
+    st.raw_samples += s->raw.open.sum.rows;
+    st.raw_bytes += s->raw.open.w.bytes().size();
+    for (const auto& c : s->rollup.sealed) {
+      st.rollup_rows += c.sum.rows;
+      st.rollup_bytes += (c.bits + 7) / 8;
+    }
+    st.rollup_rows += s->rollup.open.sum.rows + (s->bucket.count > 0 ? 1 : 0);
+    st.rollup_bytes += s->rollup.open.w.bytes().size();
+    st.chunks += s->raw.sealed.size() + s->rollup.sealed.size() + 2;
+  }
+  return st;
+}
+
+std::vector<SeriesKey> Store::keys() const {
+  std::shared_lock lock(mutex_);
+  std::vector<SeriesKey> out;
+  out.reserve(series_.size());
+  for (const auto& [key, s] : series_) out.push_back(key);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+std::vector<Row> all_rows(const TierData& td, SeriesKind kind, Tier tier) {
+  std::vector<Row> rows;
+  for (const auto& c : td.sealed) detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows);
+  detail::decode_open(td.open, kind, tier, rows);
+  return rows;
+}
+}  // namespace
+
+std::vector<Sample> Store::raw_samples(const SeriesKey& key) const {
+  std::shared_lock lock(mutex_);
+  std::vector<Sample> out;
+  auto it = series_.find(key);
+  if (it == series_.end()) return out;
+  for (const Row& r : all_rows(it->second->raw, it->second->kind, Tier::kRaw))
+    out.push_back({r.t, r.f[kLast]});
+  return out;
+}
+
+std::vector<RollupRow> Store::rollup_rows(const SeriesKey& key) const {
+  std::shared_lock lock(mutex_);
+  std::vector<RollupRow> out;
+  auto it = series_.find(key);
+  if (it == series_.end()) return out;
+  const Series& s = *it->second;
+  std::vector<Row> rows = all_rows(s.rollup, s.kind, Tier::kRollup);
+  if (s.bucket.count > 0) rows.push_back(detail::bucket_row(s.bucket));
+  for (const Row& r : rows) {
+    RollupRow o{r.t, r.f[kCount], r.f[kSum], r.f[kMin], r.f[kMax], r.f[kLast], r.f[kCorr]};
+    if (s.kind == SeriesKind::kCounter) o.sum = o.min = o.max = 0;  // not kept for counters
+    out.push_back(o);
+  }
+  return out;
+}
+
+}  // namespace podgauge::store
