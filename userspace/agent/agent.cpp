@@ -1,5 +1,7 @@
 #include "podgauge/agent/agent.h"
 
+#include <httplib.h>
+
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "podgauge/agent/cgroup_resolver.h"
+#include "podgauge/agent/container_history.h"
 #include "podgauge/agent/memory_pressure.h"
 #include "podgauge/agent/preemption_table.h"
 #include "podgauge/agent/usage_model.h"
@@ -184,6 +187,11 @@ struct Agent::Impl {
   UsageTable table;
   PreemptionTable preemptions;
   UsageModel model;  // under table_mutex
+  std::unique_ptr<ContainerHistory> history;
+  std::vector<std::string> history_problems;  // from the restore at start
+  std::chrono::steady_clock::time_point last_checkpoint = std::chrono::steady_clock::now();
+  std::string checkpoint_error;
+  std::atomic<uint64_t> checkpoints{0};
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> oom_kills_seen{0};
@@ -220,6 +228,16 @@ struct Agent::Impl {
     if (memory_resolver) memory_resolver->index().rescan();
 
     model = UsageModel(load_breach_rules(config));
+    history = std::make_unique<ContainerHistory>(config.history);
+    if (!config.state_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(config.state_dir, ec);
+      if (ec)
+        throw std::runtime_error("cannot create --state-dir " + config.state_dir + ": " + ec.message());
+      history_problems = history->restore(config.state_dir);
+      for (const auto& p : history_problems)
+        fprintf(stderr, "podgauge agent: history: %s\n", p.c_str());
+    }
 
     // Before loading BPF: a wrong --kubeconfig/--context fails fast.
     metadata::KubernetesMetadataOptions ko;
@@ -266,7 +284,20 @@ struct Agent::Impl {
     handlers.summary = [this] { return summary(); };
     server = std::make_unique<exporters::AgentHttpServer>(config.listen, events, handlers);
     server->add_json_route("/v1/containers", [this](const auto&) { return containers_json(); });
-    server->add_json_route("/v1/breaches", [this](const auto&) { return breaches_json(); });
+    server->add_json_route("/v1/breaches", [this](const httplib::Request& req) {
+      if (!req.has_param("threshold") && !req.has_param("window")) return breaches_json();
+      if (!req.has_param("threshold") || !req.has_param("window"))
+        throw std::invalid_argument("threshold and window go together, e.g. ?threshold=90&window=5m");
+      double threshold = 0;
+      try {
+        threshold = std::stod(req.get_param_value("threshold"));
+      } catch (const std::exception&) {
+        throw std::invalid_argument("threshold must be a percent such as 90");
+      }
+      return window_breaches_json(threshold, parse_duration(req.get_param_value("window")),
+                                  req.has_param("resource") ? req.get_param_value("resource") : "memory");
+    });
+    server->add_json_route("/v1/history", [this](const httplib::Request& req) { return history_json(req); });
     server->add_json_route("/v1/processes", [this](const auto&) {
       nlohmann::json out = lifecycle.processes_json();
       for (auto& c : out) {
@@ -321,6 +352,7 @@ struct Agent::Impl {
       UsageTarget target;
       std::string path;
       uint64_t cpu_ns;
+      uint64_t oom_kills;
     };
     std::vector<ContainerToRead> containers;
     std::set<UsageTarget> live_containers;
@@ -352,7 +384,7 @@ struct Agent::Impl {
       for (const auto& t : table.targets()) {
         if (t.target.kind != UsageTarget::Kind::Container) continue;
         live.insert(t.target);
-        if (!t.cgroup_path.empty()) containers.push_back({t.target, t.cgroup_path, t.cpu_ns});
+        if (!t.cgroup_path.empty()) containers.push_back({t.target, t.cgroup_path, t.cpu_ns, t.oom_kills});
       }
       if (rescan_all) {
         preemptions.retain_victims(live);
@@ -400,6 +432,12 @@ struct Agent::Impl {
       breaches = model.update(readings, analysis::Nanos(clock_ns(CLOCK_MONOTONIC)));
     }
     for (const auto& b : breaches) publish_breach(b);
+    // History at the scheduled tick (wall clock, rounded to the interval): steady timestamps
+    // compress to nothing, and a restarted agent continues the same series.
+    const int64_t step = std::max<int64_t>(config.interval.count(), 1);
+    const int64_t t_ms = (clock_ns(CLOCK_REALTIME) / 1'000'000 + step / 2) / step * step;
+    for (size_t i = 0; i < readings.size(); ++i) history->record(readings[i], containers[i].oom_kills, t_ms);
+    maybe_checkpoint(false);
     sample_memory_pressure(rescan_all, live_containers);
     last_sample_ns = clock_ns(CLOCK_MONOTONIC) - t0;
     ++samples;
@@ -437,6 +475,86 @@ struct Agent::Impl {
     }
     if (it == memory_paths.end()) return std::nullopt;
     return it->second;
+  }
+
+  // Every minute, and when stopping: history survives restarts.
+  void maybe_checkpoint(bool now) {
+    if (config.state_dir.empty()) return;
+    const auto t = std::chrono::steady_clock::now();
+    if (!now && t - last_checkpoint < std::chrono::minutes(1)) return;
+    last_checkpoint = t;
+    try {
+      history->checkpoint(config.state_dir, clock_ns(CLOCK_REALTIME) / 1'000'000);
+      ++checkpoints;
+      checkpoint_error.clear();
+    } catch (const std::exception& e) {
+      if (checkpoint_error != e.what()) fprintf(stderr, "podgauge agent: history: %s\n", e.what());
+      checkpoint_error = e.what();
+    }
+  }
+
+  nlohmann::json history_json(const httplib::Request& req) const {
+    auto param = [&](const char* k, const char* def) {
+      return req.has_param(k) ? req.get_param_value(k) : std::string(def);
+    };
+    const auto metric = history_metric(param("metric", "working_set_bytes"));
+    if (!metric) throw std::invalid_argument("unknown metric '" + param("metric", "") + "'");
+    const auto agg = history_aggregation(param("agg", "avg"));
+    if (!agg) throw std::invalid_argument("agg must be avg, min, max, last, rate or pNN (e.g. p95)");
+    const auto window = parse_duration(param("window", "5m"));
+    const int64_t end = clock_ns(CLOCK_REALTIME) / 1'000'000;
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : history->query(*metric, {end - window.count(), end}, agg->first, agg->second,
+                                        param("container_id", ""))) {
+      UsageTarget t;
+      t.kind = UsageTarget::Kind::Container;
+      t.pod_uid = p.target.pod_uid;
+      t.container_id = p.target.container_id;
+      const auto n = names_of(t);
+      out.push_back({{"namespace", n.namespace_}, {"pod", n.pod}, {"container", n.container},
+                     {"pod_uid", t.pod_uid}, {"container_id", t.container_id},
+                     {"metric", to_string(*metric)}, {"value", p.result.value}, {"samples", p.result.samples},
+                     {"tier", p.result.tier == store::Tier::kRaw ? "raw" : "10s"}});
+    }
+    return out;
+  }
+
+  // Containers whose usage stayed at or above `threshold` % of their limit for the whole window
+  // (podgauge breaches --threshold --window): the window's minimum against the limit.
+  nlohmann::json window_breaches_json(double threshold, std::chrono::milliseconds window,
+                                      const std::string& resource) const {
+    const int64_t end = clock_ns(CLOCK_REALTIME) / 1'000'000;
+    const store::Window w{end - window.count(), end};
+    const bool memory = resource == "memory";
+    if (!memory && resource != "cpu") throw std::invalid_argument("resource must be memory or cpu");
+    const auto usage_metric = memory ? HistoryMetric::WorkingSetBytes : HistoryMetric::CpuSeconds;
+    const auto limit_metric = memory ? HistoryMetric::MemoryLimitBytes : HistoryMetric::CpuLimitCores;
+    std::map<std::string, double> limits;
+    for (const auto& p : history->query(limit_metric, w, store::Agg::kLast, 0)) limits[p.target.container_id] = p.result.value;
+    std::map<std::string, std::pair<double, double>> avg_max;
+    for (const auto& p : history->query(usage_metric, w, store::Agg::kAvg, 0)) avg_max[p.target.container_id].first = p.result.value;
+    for (const auto& p : history->query(usage_metric, w, store::Agg::kMax, 0)) avg_max[p.target.container_id].second = p.result.value;
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : history->query(usage_metric, w, store::Agg::kMin, 0)) {
+      auto l = limits.find(p.target.container_id);
+      if (l == limits.end() || l->second <= 0 || p.result.samples < 2) continue;
+      // The window must be covered: its first sample near its start.
+      const double low = 100.0 * p.result.value / l->second;
+      if (low < threshold) continue;
+      UsageTarget t;
+      t.kind = UsageTarget::Kind::Container;
+      t.pod_uid = p.target.pod_uid;
+      t.container_id = p.target.container_id;
+      const auto n = names_of(t);
+      const auto& am = avg_max[p.target.container_id];
+      out.push_back({{"namespace", n.namespace_}, {"pod", n.pod}, {"container", n.container},
+                     {"pod_uid", t.pod_uid}, {"container_id", t.container_id},
+                     {"rule", resource + ".limit>=" + nlohmann::json(threshold).dump() + "% over the window"},
+                     {"resource", resource + ".limit"}, {"value", 100.0 * am.first / l->second},
+                     {"peak", 100.0 * am.second / l->second}, {"threshold", threshold},
+                     {"duration_seconds", double(window.count()) / 1e3}});
+    }
+    return out;
   }
 
   // cgroupfs read failures (malformed files) are reported once a minute, not per round.
@@ -1052,6 +1170,16 @@ struct Agent::Impl {
             {"pods", pods},
             {"events_last_seq", events.last_seq()},
             {"oom_kills", oom_kills_seen.load()},
+            {"history", [&] {
+               const auto st = history->store().stats();
+               return nlohmann::json{{"state_dir", config.state_dir.empty() ? nlohmann::json() : nlohmann::json(config.state_dir)},
+                                     {"series", st.series},
+                                     {"raw_samples", st.raw_samples},
+                                     {"rollup_rows", st.rollup_rows},
+                                     {"bytes", st.raw_bytes + st.rollup_bytes},
+                                     {"checkpoints", checkpoints.load()},
+                                     {"restore_problems", history_problems}};
+             }()},
             {"memory_pressure", memory_pressure_summary()},
             {"uptime_seconds",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
@@ -1252,6 +1380,7 @@ void Agent::run(const std::atomic<bool>& stop) {
       next = std::chrono::steady_clock::now();  // fell behind: don't burst to catch up
   }
   oom_thread.join();
+  i.maybe_checkpoint(true);
   exit_thread.join();
 }
 

@@ -1,0 +1,78 @@
+// 24 h of every container's usage in the embedded store (podgauge/store), checkpointed under
+// --state-dir so a restarted agent still has its history.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "podgauge/agent/usage_model.h"
+#include "podgauge/store/store.h"
+
+namespace podgauge::agent {
+
+/// The series kept per container (12 of them), as store metric ids; stable across versions
+/// because checkpoints carry them.
+enum class HistoryMetric : std::uint16_t {
+  CpuSeconds = 1,          // counter: on-CPU seconds
+  WorkingSetBytes = 2,
+  UsageBytes = 3,
+  RssBytes = 4,
+  CacheBytes = 5,
+  SwapBytes = 6,
+  MemoryLimitBytes = 7,
+  CpuLimitCores = 8,
+  CfsPeriods = 9,          // counter
+  CfsThrottledPeriods = 10,  // counter
+  CfsThrottledSeconds = 11,  // counter
+  OomKills = 12,           // counter
+};
+/// "cpu_seconds", "working_set_bytes", ...; nullopt for an unknown name.
+std::optional<HistoryMetric> history_metric(std::string_view name);
+std::string_view to_string(HistoryMetric m);
+/// "avg", "min", "max", "last", "rate", "p95" / "p99" / "p50" ...: the aggregation and quantile.
+std::optional<std::pair<store::Agg, double>> history_aggregation(std::string_view name);
+
+/// A container as history knows it.
+struct HistoryTarget {
+  std::string pod_uid, container_id;
+};
+
+/// Thread-safety: every method may be called from any thread.
+class ContainerHistory {
+ public:
+  explicit ContainerHistory(std::chrono::milliseconds history = std::chrono::hours(24));
+
+  /// One sampling round at wall-clock `t_ms` (the scheduled tick, so timestamps compress).
+  void record(const ContainerReading& reading, uint64_t oom_kills, std::int64_t t_ms);
+
+  /// Loads `dir`/store.ckpt and its target names. Returns one line per problem (file, what,
+  /// what was skipped); a missing checkpoint is a first start, not a problem.
+  std::vector<std::string> restore(const std::filesystem::path& dir);
+  /// Drops what is older than the history, then writes the checkpoint atomically. Throws
+  /// store::StoreError saying which file and why.
+  store::CheckpointInfo checkpoint(const std::filesystem::path& dir, std::int64_t now_ms);
+
+  struct Point {
+    HistoryTarget target;
+    store::QueryResult result;
+  };
+  /// One metric of every container (or of one, when container_id is set) over a window.
+  std::vector<Point> query(HistoryMetric metric, store::Window w, store::Agg agg, double quantile,
+                           const std::string& container_id = "") const;
+  const store::Store& store() const { return store_; }
+
+ private:
+  std::uint64_t id_of(const UsageTarget& t);  // registers the name
+  store::Store store_;
+  mutable std::mutex names_mutex_;
+  std::map<std::uint64_t, HistoryTarget> names_;
+};
+
+}  // namespace podgauge::agent
