@@ -47,6 +47,11 @@ using exporters::MetricType;
 namespace {
 
 constexpr auto kRescanEvery = std::chrono::seconds(10);
+// cgroupfs and /proc cost tens of µs a file (more under virtualisation): what changes slowly
+// (limits, memory.stat's split, PSI, memory.events, the /proc walk) is read every this many
+// rounds, and at once for a container seen for the first time. The BPF maps and the usage
+// counters (cpu.stat, memory usage) are read every round.
+constexpr uint64_t kSlowEvery = 10;
 
 std::string default_node_name() {
   if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
@@ -323,7 +328,12 @@ struct Agent::Impl {
     enricher.reset();  // publishes what it still holds into the log (kept in memory)
   }
 
+  bool slow_round = true;  // sampling thread only
+  std::map<UsageTarget, ContainerReading> slow_cache;  // the slow part of each container's reading
+  std::set<UsageTarget> pressure_read;                 // containers whose pressure files were read
+
   void sample(bool rescan_all) {
+    slow_round = samples % kSlowEvery == 0;
     if (rescan_all) {
       cpu_resolver->index().rescan();
       if (memory_resolver) memory_resolver->index().rescan();
@@ -389,6 +399,8 @@ struct Agent::Impl {
       if (rescan_all) {
         preemptions.retain_victims(live);
         model.retain(live);
+        std::erase_if(slow_cache, [&](const auto& kv) { return !live.count(kv.first); });
+        std::erase_if(pressure_read, [&](const auto& t) { return !live.count(t); });
       }
       live_containers = std::move(live);
     }
@@ -410,15 +422,41 @@ struct Agent::Impl {
               r.memory_request_bytes = q->as_double();
           }
       try {
-        if (cfs_h) {
+        auto cached = slow_cache.find(c.target);
+        const bool full = slow_round || cached == slow_cache.end();
+        // Every round only what can breach: throttling needs a CPU limit, the working set's
+        // trend matters against a memory limit; the rest at the slow cadence.
+        const bool cpu_limited = cached != slow_cache.end() && cached->second.cpu_limit_cores;
+        const bool memory_limited =
+            cached != slow_cache.end() && cached->second.memory && cached->second.memory->limit;
+        if (cfs_h && !full && !cpu_limited) {
+          r.cfs = cached->second.cfs;
+          r.cpu_limit_cores = cached->second.cpu_limit_cores;
+        } else if (cfs_h) {
           r.cfs = read_cfs_stats(cfs_h->absolute_path(c.path));
-          r.cpu_limit_cores = cgroup::read_cpu_limit_cores(cfs_h->absolute_path(c.path),
-                                                           cfs_h->version == cgroup::CgroupVersion::V2);
+          if (full)
+            r.cpu_limit_cores = cgroup::read_cpu_limit_cores(cfs_h->absolute_path(c.path),
+                                                             cfs_h->version == cgroup::CgroupVersion::V2);
+          else
+            r.cpu_limit_cores = cached->second.cpu_limit_cores;
         }
         if (mem_h)
-          if (auto mpath = memory_path_of(c.target, c.path))
-            r.memory = cgroup::read_memory_usage(mem_h->absolute_path(*mpath),
-                                                 mem_h->version == cgroup::CgroupVersion::V2);
+          if (auto mpath = memory_path_of(c.target, c.path)) {
+            const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
+            if (full) {
+              r.memory = cgroup::read_memory_usage(mem_h->absolute_path(*mpath), v2);
+            } else if (cached->second.memory && !memory_limited) {
+              r.memory = cached->second.memory;
+            } else if (cached->second.memory) {
+              // Between full reads: fresh usage, the rest of memory.stat from the last one.
+              r.memory = cached->second.memory;
+              if (auto usage = cgroup::read_memory_usage_bytes(mem_h->absolute_path(*mpath), v2)) {
+                r.memory->usage = *usage;
+                r.memory->working_set = *usage > r.memory->inactive_file ? *usage - r.memory->inactive_file : 0;
+              }
+            }
+          }
+        if (full) slow_cache[c.target] = r;
       } catch (const std::exception& e) {
         report_read_error(e.what());
       }
@@ -602,6 +640,7 @@ struct Agent::Impl {
     const double since = last_process_scan.time_since_epoch().count() == 0
                              ? 0
                              : std::chrono::duration<double>(now - last_process_scan).count();
+    if (!slow_round && last_process_scan.time_since_epoch().count() != 0) return;
     last_process_scan = now;
     lifecycle.observe_processes(scan_processes(), host_pid_ns, since);
   }
@@ -1291,12 +1330,16 @@ struct Agent::Impl {
       if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
       if (auto it = psi_paths.find(t); it != psi_paths.end()) pdir = psi_h->absolute_path(it->second);
       if (!mdir && !pdir) continue;
+      if (!slow_round && pressure_read.count(t)) continue;
+      pressure_read.insert(t);
       memory_pressure.record_cgroupfs(
           t, read_container_pressure(mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
     }
-    auto node_psi = read_node_pressure();
-    memory_pressure.record_node(
-        node_psi, node_psi ? "" : "unavailable: no /proc/pressure (kernel without CONFIG_PSI, or booted with psi=0)");
+    if (slow_round) {
+      auto node_psi = read_node_pressure();
+      memory_pressure.record_node(
+          node_psi, node_psi ? "" : "unavailable: no /proc/pressure (kernel without CONFIG_PSI, or booted with psi=0)");
+    }
     if (rescan_all && mem_probes) mem_probes->forget_cgroups(memory_pressure.retain(live));
     else if (rescan_all) memory_pressure.retain(live);
   }

@@ -104,4 +104,10 @@ std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, b
   }
 }
 
+std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2) {
+  auto text = slurp(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
+  if (!text) return std::nullopt;
+  return parse_u64(*text);
+}
+
 }  // namespace podgauge::cgroup

@@ -29,5 +29,7 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
 /// memory controller enabled). nullopt when the cgroup is gone or has no memory files; throws
 /// std::runtime_error with the path when a file is present but unreadable or malformed.
 std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, bool v2);
+/// Only the usage (v1 memory.usage_in_bytes, v2 memory.current): one small file.
+std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2);
 
 }  // namespace podgauge::cgroup
