@@ -212,6 +212,25 @@ bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t r
   return true;
 }
 
+bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
+                           SeriesKind kind, Tier tier, unsigned fields, Columns& out) {
+  const Layout l = layout(tier, kind);
+  BitReader rd(data, bits);
+  std::uint64_t len = rd.read(32);
+  std::uint64_t start = rd.position();
+  if (!read_times(rd, rows, out.t) || rd.position() != start + len) return false;
+  for (unsigned j = 0; j < l.n; ++j) {
+    len = rd.read(32);
+    start = rd.position();
+    if (!(fields & (1u << l.fields[j]))) {
+      rd.seek(start + len);
+      continue;
+    }
+    if (!read_column(rd, rows, out.f[l.fields[j]]) || rd.position() != start + len) return false;
+  }
+  return true;
+}
+
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
   if (!open_fits(tier.open, r, kind, which)) tier.sealed.push_back(seal(tier.open, kind, which));
   open_add(tier.open, r, kind, which);
