@@ -231,10 +231,19 @@ bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::ui
   return true;
 }
 
+namespace {
+// A series holds a dozen sealed chunks for its day and sheds one from the front as it adds one:
+// doubling growth would leave ~3 of every 16 88-byte slots empty in each of 6,000 series (3 MB).
+void push_sealed(std::vector<SealedChunk>& v, SealedChunk c) {
+  if (v.size() == v.capacity()) v.reserve(v.size() + 1);
+  v.push_back(std::move(c));
+}
+}  // namespace
+
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  if (!open_fits(tier.open, r, kind, which)) tier.sealed.push_back(seal(tier.open, kind, which));
+  if (!open_fits(tier.open, r, kind, which)) push_sealed(tier.sealed, seal(tier.open, kind, which));
   open_add(tier.open, r, kind, which);
-  if (tier.open.sum.rows >= chunk_rows) tier.sealed.push_back(seal(tier.open, kind, which));
+  if (tier.open.sum.rows >= chunk_rows) push_sealed(tier.sealed, seal(tier.open, kind, which));
 }
 
 Row bucket_row(const Bucket& b) {
