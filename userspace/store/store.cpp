@@ -104,6 +104,9 @@ class Aggregator {
   Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
 
   bool wants_values() const { return agg_ == Agg::kPercentile; }
+  void reserve_values(std::size_t n) {
+    if (wants_values()) values_.reserve(n);
+  }
   /// The row fields this aggregation reads (the rest need not be decoded).
   unsigned fields() const {
     constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
@@ -207,6 +210,7 @@ class Aggregator {
  private:
   void step(std::int64_t t, double inc) {
     inc_ += inc;
+    if (agg_ != Agg::kMin && agg_ != Agg::kMax && !wants_values()) return;  // per-step rates unused
     const double rate = inc / (static_cast<double>(t - t_last_) / 1000.0);
     min_ = std::min(min_, rate);
     max_ = std::max(max_, rate);
@@ -273,6 +277,11 @@ void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tie
 
 void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind, Tier tier,
                const WindowTest& wt, Aggregator& agg) {
+  if (agg.wants_values()) {
+    std::size_t n = td.open.sum.rows + 1;
+    for (const auto& c : td.sealed) n += c.sum.rows;
+    agg.reserve_values(n);  // one growth-free buffer per series instead of ~14 reallocations
+  }
   std::vector<Row> rows;
   auto fold_rows = [&](const std::vector<Row>& rs) {
     for (const Row& r : rs)
