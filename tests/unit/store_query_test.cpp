@@ -305,6 +305,54 @@ TEST(StoreQuery, day_long_windows_use_the_rollup_tier_and_match_the_reference) {
   }
 }
 
+// Windows whose edges fall on, just before and just after every chunk boundary: chunks cut by an
+// edge are folded from decoded columns (binary search to the window's start, stop after its end),
+// whole chunks from their summaries; every alignment must agree with the reference.
+TEST(StoreQuery, windows_cut_at_every_chunk_alignment_match_the_reference) {
+  std::mt19937_64 rng(23);
+  Store s(Options{.raw_retention_ms = 120'000, .history_ms = 86'400'000, .rollup_step_ms = kStep,
+                  .raw_chunk_samples = 7, .rollup_chunk_rows = 5});
+  s.set_kind(kCpu, SeriesKind::kCounter);
+  for (auto [metric, kind] : {std::pair{kMem, SeriesKind::kGauge}, std::pair{kCpu, SeriesKind::kCounter}}) {
+    const SeriesKey k{5, metric};
+    const auto all = make_series(rng, kind, kT0, 1800);
+    const std::int64_t now = all.back().t_ms;
+    for (const auto& x : all) s.append(k, x.t_ms, x.value);
+    s.expire(now);
+    const auto raw = s.raw_samples(k);
+    ASSERT_FALSE(raw.empty());
+    ASSERT_GT(raw.front().t_ms, kT0 + 600'000) << "the raw tier must have been evicted";
+    const auto buckets = naive_buckets(all, kind);
+    int checked = 0;
+    auto check = [&](Window w, Tier tier) {
+      const auto pts = tier == Tier::kRaw ? in_window_raw(all, w) : in_window_buckets(buckets, w);
+      for (Agg agg : {Agg::kAvg, Agg::kMin, Agg::kMax, Agg::kLast, Agg::kRate, Agg::kPercentile}) {
+        const auto got = s.query(k, w, agg, 0.9);
+        const std::string what = std::string(agg_name(agg)) + " window [" + std::to_string(w.start_ms - kT0) +
+                                 "," + std::to_string(w.end_ms - kT0) + "]";
+        expect_close(got ? std::optional<double>(got->value) : std::nullopt,
+                     reference(pts, kind, agg, 0.9, tier == Tier::kRaw), what);
+        if (got) {
+          EXPECT_EQ(got->tier, tier) << what;
+        }
+        ++checked;
+      }
+    };
+    // Rollup tier (50 s chunks): starts every second over several chunks, various lengths.
+    for (std::int64_t a = kT0 + 100'000; a < kT0 + 260'000; a += 1'000)
+      for (std::int64_t len : {0, 9'999, 10'000, 49'999, 50'000, 137'000})
+        check({a, a + len}, Tier::kRollup);
+    // Raw tier (7-sample chunks): edges on every sample and 1 ms either side of it.
+    for (std::size_t i = 0; i + 20 < raw.size(); ++i)
+      for (std::int64_t d : {-1, 0, 1})
+        for (std::size_t span : {0, 1, 6, 7, 8, 19}) {
+          const Window w{raw[i].t_ms + d, raw[i + span].t_ms + d};
+          if (w.start_ms >= raw.front().t_ms) check(w, Tier::kRaw);
+        }
+    EXPECT_GT(checked, 5000);
+  }
+}
+
 TEST(StoreQuery, counter_rate_survives_restarts_and_percentiles_are_of_per_step_rates) {
   Store s;
   s.set_kind(kCpu, SeriesKind::kCounter);

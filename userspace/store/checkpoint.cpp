@@ -152,6 +152,7 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
   const auto n = in.get<std::uint32_t>();
   if (!in.ok() || n > in.left() / 8) return std::string(name) + ": bad chunk count";
   std::vector<Row> rows;
+  td.sealed.reserve(n);  // exact: see push_sealed() in series.cpp
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto nrows = in.get<std::uint32_t>();
     const auto bits = in.get<std::uint32_t>();

@@ -46,7 +46,7 @@ BitWriter BitWriter::resume(std::vector<std::uint8_t> bytes, std::uint64_t bits)
   return w;
 }
 
-std::uint64_t BitReader::read(unsigned bits) {
+std::uint64_t BitReader::read_slow(unsigned bits) {
   if (bits == 0) return 0;
   if (pos_ + bits > size_ || pos_ + bits < pos_) {
     overrun_ = true;

@@ -107,6 +107,16 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier);
 /// `fields` is a bit mask of the Fields wanted; the others are skipped, not decoded.
 bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                    SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields = ~0u);
+/// A sealed chunk's columns, decoded without building rows. Reused from chunk to chunk so a
+/// query over thousands of series allocates nothing per chunk.
+struct Columns {
+  std::vector<std::int64_t> t;
+  std::array<std::vector<double>, kFields> f;
+};
+/// Decodes the times and the `fields` (bit mask of Fields) a sealed chunk stores into `out`;
+/// fields not asked for or not stored are left untouched. False on corrupt bytes.
+bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
+                           SeriesKind kind, Tier tier, unsigned fields, Columns& out);
 Row bucket_row(const Bucket& b);
 /// Appends a row to a tier, sealing the open chunk when it is full or the row does not fit it.
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows);

@@ -104,6 +104,9 @@ class Aggregator {
   Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
 
   bool wants_values() const { return agg_ == Agg::kPercentile; }
+  void reserve_values(std::size_t n) {
+    if (wants_values()) values_.reserve(n);
+  }
   /// The row fields this aggregation reads (the rest need not be decoded).
   unsigned fields() const {
     constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
@@ -207,6 +210,7 @@ class Aggregator {
  private:
   void step(std::int64_t t, double inc) {
     inc_ += inc;
+    if (agg_ != Agg::kMin && agg_ != Agg::kMax && !wants_values()) return;  // per-step rates unused
     const double rate = inc / (static_cast<double>(t - t_last_) / 1000.0);
     min_ = std::min(min_, rate);
     max_ = std::max(max_, rate);
@@ -238,8 +242,46 @@ struct WindowTest {
   bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
 };
 
+/// Folds the rows of a sealed chunk that lie in the window, decoding only the columns the
+/// aggregation reads, straight from column buffers (no row vector per chunk).
+void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tier,
+                         const WindowTest& wt, Aggregator& agg) {
+  thread_local detail::Columns cols;
+  const detail::Layout l = detail::layout(tier, kind);
+  unsigned want = agg.fields();
+  if (tier == Tier::kRaw) want = 1u << kLast;  // a raw row is all its value
+  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols))
+    return;  // cannot happen for chunks sealed here or verified on restore
+  unsigned present[kFields];
+  unsigned np = 0;
+  for (unsigned j = 0; j < l.n; ++j)
+    if (want & (1u << l.fields[j])) present[np++] = l.fields[j];
+  const auto& t = cols.t;
+  // Rows are in time order: skip those before the window by binary search, stop after it.
+  const auto first = static_cast<std::size_t>(
+      std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) -
+      t.begin());
+  for (std::size_t i = first; i < t.size(); ++i) {
+    if (!wt.in(t[i])) break;
+    Row r;
+    r.t = t[i];
+    if (tier == Tier::kRaw) {
+      const double v = cols.f[kLast][i];
+      r.f = {1, v, v, v, v, 0};
+    } else {
+      for (unsigned j = 0; j < np; ++j) r.f[present[j]] = cols.f[present[j]][i];
+    }
+    agg.row(r);
+  }
+}
+
 void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind, Tier tier,
                const WindowTest& wt, Aggregator& agg) {
+  if (agg.wants_values()) {
+    std::size_t n = td.open.sum.rows + 1;
+    for (const auto& c : td.sealed) n += c.sum.rows;
+    agg.reserve_values(n);  // one growth-free buffer per series instead of ~14 reallocations
+  }
   std::vector<Row> rows;
   auto fold_rows = [&](const std::vector<Row>& rs) {
     for (const Row& r : rs)
@@ -252,9 +294,7 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       agg.chunk(c.sum);
       continue;
     }
-    rows.clear();
-    detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows, agg.fields());
-    fold_rows(rows);
+    fold_sealed_columns(c, kind, tier, wt, agg);
   }
   const Summary& os = td.open.sum;
   if (os.rows > 0 && !wt.before(os.t_last) && !wt.after(os.t_first)) {

@@ -3,8 +3,10 @@
 // bit, NaN payloads and -0.0 included.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -34,7 +36,20 @@ class BitWriter {
 class BitReader {
  public:
   BitReader(const std::uint8_t* data, std::uint64_t bit_size) : data_(data), size_(bit_size) {}
-  std::uint64_t read(unsigned bits);
+  std::uint64_t read(unsigned bits) {
+    // Every decoded value goes through here: the common case (1..57 bits, 8 readable bytes) is
+    // inline, bounds failures and the last bytes of the input take the out-of-line path.
+    const std::uint64_t byte = pos_ >> 3;
+    if (bits - 1u < 57u && pos_ <= size_ && bits <= size_ - pos_ && byte + 8 <= (size_ + 7) / 8) {
+      std::uint64_t word;
+      std::memcpy(&word, data_ + byte, 8);
+      if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+      const auto shift = static_cast<unsigned>(pos_ & 7);
+      pos_ += bits;
+      return (word << shift) >> (64 - bits);
+    }
+    return read_slow(bits);
+  }
   bool read_bit() { return read(1) != 0; }
   void seek(std::uint64_t bit) { pos_ = bit; }
   std::uint64_t position() const { return pos_; }
@@ -43,6 +58,8 @@ class BitReader {
   void fail() { overrun_ = true; pos_ = size_; }
 
  private:
+  std::uint64_t read_slow(unsigned bits);
+
   const std::uint8_t* data_;
   std::uint64_t size_;
   std::uint64_t pos_ = 0;

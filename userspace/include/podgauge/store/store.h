@@ -30,8 +30,10 @@
 //   the raw tier, per bucket in the rollup tier); kLast = last raw value.
 //
 // Cost. Whole chunks inside a window are answered from per-chunk summaries; only the chunks cut by
-// the window's edges are decoded, and only the columns the aggregation reads. kPercentile has no
-// summary: it decodes every row in the window (a 24 h p95 over 6,000 series takes ~2 s).
+// the window's edges are decoded, only the columns the aggregation reads, straight into the
+// aggregation (a 24 h avg/min/max/last/rate over 6,000 series: ~45 ms CPU on a loaded 2-core VM).
+// kPercentile has no summary: it decodes every row in the window (a 24 h p95 over 6,000 series
+// takes ~2 s).
 //
 // Encoding. Each chunk column is encoded the smallest of: Gorilla XOR on the double's bits, or,
 // when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x
