@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -37,7 +38,8 @@ std::string regex_escape(std::string_view path) {
 }
 
 // httplib reports only "bind failed"; redo the bind on a scratch socket to learn errno.
-std::string describe_bind_failure(const ListenAddress& addr) {
+// nullopt when the scratch bind works.
+std::optional<std::string> bind_problem(const ListenAddress& addr) {
   const std::string where = "cannot listen on " + addr.to_string() + ": ";
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -72,11 +74,16 @@ std::string describe_bind_failure(const ListenAddress& addr) {
       return where + "address not available — no interface of this host has that IP; "
                      "use 0.0.0.0, [::] or one of this host's addresses in --listen";
     case 0:
-      return where + "bind failed (the address may have been in use for a moment); retry or "
-                     "choose another with --listen";
+      return std::nullopt;
     default:
       return where + std::strerror(err);
   }
+}
+
+std::string describe_bind_failure(const ListenAddress& addr) {
+  return bind_problem(addr).value_or("cannot listen on " + addr.to_string() +
+                                     ": bind failed (the address may have been in use for a "
+                                     "moment); retry or choose another with --listen");
 }
 
 void ignore_sigpipe() {
@@ -365,5 +372,11 @@ bool AgentHttpServer::running() const { return impl_->server && impl_->server->i
 int AgentHttpServer::bound_port() const { return impl_->port; }
 
 const ListenAddress& AgentHttpServer::listen_address() const { return impl_->address; }
+
+void check_listen_address(std::string_view listen) {
+  const ListenAddress addr = parse_listen_address(listen);
+  if (addr.port == 0) return;
+  if (auto problem = bind_problem(addr)) throw ListenError(*problem);
+}
 
 }  // namespace podgauge::exporters

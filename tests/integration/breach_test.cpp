@@ -61,6 +61,21 @@ std::vector<nlohmann::json> events_until(ChildProcess& tail, const std::string& 
   return seen;
 }
 
+// An allocator that holds its memory, started in `dirs`; returns once it has touched all of it
+// (emulated guests fault pages in slowly).
+std::unique_ptr<ChildProcess> allocated(const std::string& mib, const std::string& comm,
+                                        std::vector<std::filesystem::path> dirs) {
+  ProcessSpec spec;
+  spec.argv = {helper_binary("alloc").string(), mib, comm, "60"};
+  spec.cgroups = std::move(dirs);
+  auto p = std::make_unique<ChildProcess>(spec);
+  auto done = p->wait_for_line(
+      ChildProcess::Stream::Stderr, [](const std::string& l) { return l.find("alloc: done") != std::string::npos; },
+      60s);
+  EXPECT_TRUE(done) << "the allocator never finished: " << p->stderr_text();
+  return p;
+}
+
 void set_cpu_quota(const CgroupSandbox& sandbox, const std::string& rel, int64_t quota_us) {
   if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.cfs_quota_us")) {
     sandbox.write("cpu", rel, "cpu.cfs_period_us", "100000");
@@ -181,7 +196,7 @@ TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_the
   const auto rel = KubeletNames::cgroupfs_container(QosClass::Burstable, uid, cid);
   sandbox.create(rel);
   sandbox.set_memory_limit(rel, 256ull << 20);
-  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "48", "pg-hold", "30"}, sandbox.dirs(rel)));
+  auto alloc = allocated("48", "pg-hold", sandbox.dirs(rel));
   double ws = 0;
   ASSERT_TRUE(wait_until(
       [&] {
@@ -189,7 +204,7 @@ TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_the
                  .value_or(0);
         return ws >= 48.0 * (1 << 20);
       },
-      10s))
+      20s))
       << "working set " << ws;
   const std::string page = agent_->metrics();
   EXPECT_EQ(metric_value(page, "podgauge_container_memory_limit_bytes", {{"container_id", cid}}),
@@ -197,7 +212,7 @@ TEST_F(BreachTest, working_set_and_limits_are_exported_like_the_kubelet_sees_the
   const double rss = metric_value(page, "podgauge_container_memory_rss_bytes", {{"container_id", cid}}).value_or(0);
   EXPECT_GE(rss, 47.0 * (1 << 20));
   EXPECT_LE(ws, 64.0 * (1 << 20)) << "48 MiB of anonymous memory plus a little";
-  alloc.kill(SIGKILL);
+  alloc->kill(SIGKILL);
 }
 
 TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_their_limits) {
@@ -210,8 +225,8 @@ TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_
   sandbox.create(side_rel);
   sandbox.set_memory_limit(app_rel, 128ull << 20);
   sandbox.set_memory_limit(side_rel, 64ull << 20);
-  ChildProcess a(in_cgroup({helper_binary("alloc").string(), "40", "pg-app", "30"}, sandbox.dirs(app_rel)));
-  ChildProcess b(in_cgroup({helper_binary("alloc").string(), "16", "pg-side", "30"}, sandbox.dirs(side_rel)));
+  auto a = allocated("40", "pg-app", sandbox.dirs(app_rel));
+  auto b = allocated("16", "pg-side", sandbox.dirs(side_rel));
   ChildProcess burn(in_cgroup({helper_binary("burn").string(), "30", "pg-top-burn"}, sandbox.dirs(app_rel)));
 
   auto run = [&](std::vector<std::string> args) {
@@ -234,7 +249,7 @@ TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_
         return app_ws >= 40.0 * (1 << 20) && side_ws >= 16.0 * (1 << 20) &&
                mine[0]["cpu_cores"].get<double>() > 0.05;
       },
-      10s))
+      20s))
       << mine.dump();
   // Sorted by CPU: the burner's container first.
   EXPECT_EQ(mine[0]["container_id"], app);
@@ -269,6 +284,6 @@ TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_
   const std::string procs = run({"top", "processes", "--agent", agent_->url});
   EXPECT_NE(procs.find("pg-top-burn"), std::string::npos) << procs;
   burn.kill(SIGKILL);
-  a.kill(SIGKILL);
-  b.kill(SIGKILL);
+  a->kill(SIGKILL);
+  b->kill(SIGKILL);
 }

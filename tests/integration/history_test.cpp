@@ -63,7 +63,14 @@ TEST(History, a_restarted_agent_keeps_its_history_and_window_breaches_come_from_
   sandbox.create(rel);
   sandbox.set_memory_limit(rel, 64ull << 20);
   // 48 MiB of 64: 75% of the limit, held.
-  ChildProcess alloc(in_cgroup({helper_binary("alloc").string(), "48", "pg-hist", "60"}, sandbox.dirs(rel)));
+  ProcessSpec alloc_spec;
+  alloc_spec.argv = {helper_binary("alloc").string(), "48", "pg-hist", "120"};
+  alloc_spec.cgroups = sandbox.dirs(rel);
+  ChildProcess alloc(alloc_spec);
+  ASSERT_TRUE(alloc.wait_for_line(
+      ChildProcess::Stream::Stderr, [](const std::string& l) { return l.find("alloc: done") != std::string::npos; },
+      60s))
+      << alloc.stderr_text();
 
   {
     AgentProcess agent({"--state-dir", state.path.string()});
@@ -74,7 +81,7 @@ TEST(History, a_restarted_agent_keeps_its_history_and_window_breaches_come_from_
           auto r = row_for(rows, cid);
           return r && (*r)["samples"].get<int>() >= 4 && (*r)["value"].get<double>() >= 48.0 * (1 << 20);
         },
-        15s))
+        30s))
         << rows.dump();
     const auto r = *row_for(rows, cid);
     EXPECT_EQ(r["pod_uid"], uid);

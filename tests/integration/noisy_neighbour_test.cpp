@@ -176,7 +176,8 @@ TEST_F(NoisyNeighbourTest, a_cpu_burner_on_the_same_cpu_delays_the_victim_and_is
   const Window alone = between(a, b), shared = between(c, d);
   std::cout << "[          ] victim alone on CPU " << cpu << ": " << alone.describe() << "\n"
             << "[          ] with the neighbour:  " << shared.describe() << std::endl;
-  ASSERT_GT(alone.count, 1000) << "the victim should wake ~1000 times a second";
+  // ~1000 wakeups a second natively; emulated timers (vmtests, single-threaded TCG) manage half.
+  ASSERT_GT(alone.count, 300) << "the victim should wake ~1000 times a second";
   ASSERT_GT(shared.count, 20) << "the victim barely ran next to the neighbour";
   EXPECT_GT(shared.mean, 2 * alone.mean)
       << "alone: " << alone.describe() << "; shared: " << shared.describe();

@@ -207,6 +207,8 @@ struct Agent::Impl {
       : config(std::move(c)),
         node(config.node_name.empty() ? default_node_name() : config.node_name),
         hierarchies(cgroup::CgroupHierarchies::discover(config.mountinfo)) {
+    // Loading BPF takes seconds (minutes under emulation): a taken port is said at once.
+    exporters::check_listen_address(config.listen);
     const cgroup::CgroupHierarchy* cpu_h = nullptr;
     if (config.cgroup_hierarchy == "auto") {
       cpu_h = hierarchies.cpu_accounting_hierarchy();

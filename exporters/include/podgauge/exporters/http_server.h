@@ -35,6 +35,10 @@ struct ListenAddress {
 /// Parses "host:port", "[v6addr]:port" or ":port" (= 0.0.0.0). Throws std::invalid_argument.
 ListenAddress parse_listen_address(std::string_view spec);
 
+/// Fails early, before slow start-up work, when `listen` cannot be bound (taken port,
+/// privileged port, unknown address): throws ListenError with what to do. Port 0 passes.
+void check_listen_address(std::string_view listen);
+
 struct Readiness {
   bool ready = true;
   std::string reason;  // why not ready; sent as the 503 body
