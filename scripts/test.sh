@@ -20,8 +20,8 @@ status=0
 vmtests/run.sh || status=1
 
 # Fuzzers need clang's libFuzzer: a separate build of just the fuzz targets.
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODGAUGE_FUZZ=ON >/dev/null
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DPODGAUGE_FUZZ=ON >/dev/null
 fuzzers=$(cmake --build build-fuzz --target help | sed -n 's/^\.\.\. \(.*_fuzz\)$/\1/p')
 fuzz_pass=0 fuzz_fail=0
 for f in $fuzzers; do
