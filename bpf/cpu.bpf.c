@@ -19,12 +19,9 @@
 #include "bits.bpf.h"
 #include "core_fixes.bpf.h"
 #include "cpu.h"
+#include "pg_keying.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Set by the loader before load. */
-const volatile __u32 cgroup_key = PG_KEY_DEFAULT_HIERARCHY;
-const volatile __s32 v1_subsys_id = -1;	/* cpuacct_cgrp_id or cpu_cgrp_id on this kernel */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -59,28 +56,12 @@ struct {
 	__type(value, struct pg_preempt_value);
 } preemptions SEC(".maps");
 
-/* A task field: a direct load where the argument is BTF-typed, a probe read otherwise. `btf` is
- * a compile-time constant in each caller, so the other branch is not emitted. */
-#define TASK_READ(btf, task, field) ((btf) ? (task)->field : BPF_CORE_READ(task, field))
-
-static __always_inline __u64 task_cgroup_id(struct task_struct *task, const bool btf)
-{
-	if (btf) {
-		if (cgroup_key == PG_KEY_DEFAULT_HIERARCHY)
-			return task->cgroups->dfl_cgrp->kn->id;
-		return task->cgroups->subsys[v1_subsys_id]->cgroup->kn->id;
-	}
-	if (cgroup_key == PG_KEY_DEFAULT_HIERARCHY)
-		return pg_task_dfl_cgroup_id(task);
-	return pg_task_subsys_cgroup_id(task, v1_subsys_id);
-}
-
 static __always_inline __u64 task_run_delay(struct task_struct *task, const bool btf)
 {
 	/* CONFIG_SCHED_INFO (SCHEDSTATS or TASK_DELAY_ACCT); without it no latency is recorded. */
 	if (!bpf_core_field_exists(task->sched_info))
 		return 0;
-	return TASK_READ(btf, task, sched_info.run_delay);
+	return PG_FIELD(btf, task, sched_info.run_delay);
 }
 
 static __always_inline __u64 latency_slot(__u64 delay_ns)
@@ -182,13 +163,13 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		return 0;
 	run->switches++;
 
-	next_tid = TASK_READ(btf, next, pid);
+	next_tid = PG_FIELD(btf, next, pid);
 	/* The idle task (pid 0) is no cgroup's work. */
 	if (next_tid)
-		next_cgroup = task_cgroup_id(next, btf);
+		next_cgroup = pg_task_keyed_cgroup_id(next, btf);
 
 	if (run->cgroup_id && run->task == (__u64)prev) {
-		end_slice(run, TASK_READ(btf, prev, se.sum_exec_runtime),
+		end_slice(run, PG_FIELD(btf, prev, se.sum_exec_runtime),
 			  sched_info ? task_run_delay(prev, btf) : 0, sched_info);
 		/* Switched out while still runnable: preempted. Idle next means it was throttled or
 		 * yielded to nothing: no preemptor. */
@@ -200,7 +181,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	run->tid = next_tid;
 	run->cgroup_id = next_cgroup;
 	if (next_tid) {
-		run->start_runtime_ns = TASK_READ(btf, next, se.sum_exec_runtime);
+		run->start_runtime_ns = PG_FIELD(btf, next, se.sum_exec_runtime);
 		run->start_delay_ns = sched_info ? task_run_delay(next, btf) : 0;
 	}
 	return 0;

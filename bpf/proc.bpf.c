@@ -12,14 +12,13 @@
 #include <bpf/bpf_core_read.h>
 #include "pg_common.bpf.h"
 #include "cpu.h"
+#include "pg_keying.bpf.h"
 #include "proc.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the loader before load: keyed as cpu.bpf.c, so the counters join the CPU data. */
-const volatile __u32 cgroup_key = PG_KEY_DEFAULT_HIERARCHY;
-const volatile __s32 v1_subsys_id = -1;
-/* Exit records per second and burst per cgroup (pid-namespace inits are exempt). */
+/* Set by the loader before load (the cgroup keying, in pg_keying.bpf.h, is cpu.bpf.c's, so the
+ * counters join the CPU data). Exit records per second and burst per cgroup (pid-namespace inits are exempt). */
 const volatile __u64 exit_rate_per_sec = 100;
 const volatile __u64 exit_burst = 200;
 
@@ -47,22 +46,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, PG_PROC_RINGBUF_BYTES);
 } proc_exits SEC(".maps");
-
-/* A field: a direct load where the argument is BTF-typed, a probe read otherwise (as in
- * cpu.bpf.c). `btf` is a compile-time constant in each caller. */
-#define FIELD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
-
-static __always_inline __u64 task_cgroup_id(struct task_struct *task, const bool btf)
-{
-	if (btf) {
-		if (cgroup_key == PG_KEY_DEFAULT_HIERARCHY)
-			return task->cgroups->dfl_cgrp->kn->id;
-		return task->cgroups->subsys[v1_subsys_id]->cgroup->kn->id;
-	}
-	if (cgroup_key == PG_KEY_DEFAULT_HIERARCHY)
-		return pg_task_dfl_cgroup_id(task);
-	return pg_task_subsys_cgroup_id(task, v1_subsys_id);
-}
 
 enum proc_counter { PROC_FORK, PROC_EXEC, PROC_EXIT, PROC_EXIT_SIGNALED };
 
@@ -130,13 +113,13 @@ static __always_inline bool take_token(__u64 cgroup_id, __u64 now)
 static __always_inline void read_pid_ns(struct task_struct *task, struct pg_proc_exit *e,
 					const bool btf)
 {
-	struct pid *pid = FIELD(btf, task, thread_pid);
+	struct pid *pid = PG_FIELD(btf, task, thread_pid);
 	struct upid up = {};
 	unsigned int level;
 
 	if (!pid)
 		return;
-	level = FIELD(btf, pid, level);
+	level = PG_FIELD(btf, pid, level);
 	if (level > 32)	/* MAX_PID_NS_LEVEL */
 		return;
 	if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level]))
@@ -151,36 +134,36 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 {
 	__u32 pid, tgid;
 
-	pid = FIELD(btf, child, pid);
-	tgid = FIELD(btf, child, tgid);
+	pid = PG_FIELD(btf, child, pid);
+	tgid = PG_FIELD(btf, child, tgid);
 	if (pid != tgid)	/* a new thread, not a process */
 		return 0;
-	count(task_cgroup_id(child, btf), PROC_FORK);
+	count(pg_task_keyed_cgroup_id(child, btf), PROC_FORK);
 	pg_stat_inc(PG_STAT_EVENTS);
 	return 0;
 }
 
 static __always_inline int on_exec(struct task_struct *task, const bool btf)
 {
-	count(task_cgroup_id(task, btf), PROC_EXEC);
+	count(pg_task_keyed_cgroup_id(task, btf), PROC_EXEC);
 	pg_stat_inc(PG_STAT_EVENTS);
 	return 0;
 }
 
 static __always_inline int on_exit(struct task_struct *task, const bool btf)
 {
-	struct signal_struct *sig = FIELD(btf, task, signal);
+	struct signal_struct *sig = PG_FIELD(btf, task, signal);
 	struct pg_proc_exit *e, rec = {};
 	__u64 cgroup_id, now;
 	__u32 code;
 
 	/* do_exit() dropped signal->live before this tracepoint: 0 means this is the process's
 	 * last thread, whichever it is (the leader may have exited first). */
-	if (FIELD(btf, sig, live.counter) != 0)
+	if (PG_FIELD(btf, sig, live.counter) != 0)
 		return 0;
 	pg_stat_inc(PG_STAT_EVENTS);
-	cgroup_id = task_cgroup_id(task, btf);
-	code = FIELD(btf, task, exit_code);
+	cgroup_id = pg_task_keyed_cgroup_id(task, btf);
+	code = PG_FIELD(btf, task, exit_code);
 	count(cgroup_id, (code & 0x7f) ? PROC_EXIT_SIGNALED : PROC_EXIT);
 
 	read_pid_ns(task, &rec, btf);
@@ -201,10 +184,10 @@ static __always_inline int on_exit(struct task_struct *task, const bool btf)
 	e->cgroup_id = cgroup_id;
 	/* Threads already reaped were folded into signal->sum_sched_runtime (__exit_signal);
 	 * this thread's own runtime is still in its sched entity. */
-	e->cpu_ns = FIELD(btf, task, se.sum_exec_runtime) + FIELD(btf, sig, sum_sched_runtime);
-	e->start_ns = FIELD(btf, task, start_time);
-	e->pid = FIELD(btf, task, pid);
-	e->tgid = FIELD(btf, task, tgid);
+	e->cpu_ns = PG_FIELD(btf, task, se.sum_exec_runtime) + PG_FIELD(btf, sig, sum_sched_runtime);
+	e->start_ns = PG_FIELD(btf, task, start_time);
+	e->pid = PG_FIELD(btf, task, pid);
+	e->tgid = PG_FIELD(btf, task, tgid);
 	e->ppid = btf ? task->real_parent->tgid : BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = code;
 	e->pid_ns_inum = rec.pid_ns_inum;
