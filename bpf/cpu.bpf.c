@@ -247,3 +247,36 @@ int BPF_PROG(cgroup_attach_raw, struct cgroup *dst, const char *path, struct tas
 {
 	return on_attach(dst, task);
 }
+
+/* Cgroups made or removed anywhere, so the agent walks its hierarchies when something changed
+ * rather than on a timer (a walk reads every cgroup directory). Read by userspace from the
+ * mmap'ed .bss: no syscall per sampling round. */
+volatile __u64 cgroup_changes;
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir_btf, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&cgroup_changes, 1);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir_btf, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&cgroup_changes, 1);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir_raw, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&cgroup_changes, 1);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir_raw, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&cgroup_changes, 1);
+	return 0;
+}

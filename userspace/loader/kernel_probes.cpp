@@ -184,6 +184,8 @@ struct KernelProbes::State {
   AttachKind attach_attach = AttachKind::NotLoaded;  // cgroup_attach_task
   std::string oom_reason;
   std::string attach_reason;
+  AttachKind mkdir_attach = AttachKind::NotLoaded;  // cgroup_mkdir + cgroup_rmdir
+  std::string mkdir_reason;
   int ncpus = 0;
 };
 
@@ -196,6 +198,10 @@ void configure_cpu_family(cpu_bpf* s, bool btf, const KernelFeatures& f) {
   bpf_program__set_autoload(s->progs.sched_switch_raw, !btf);
   bpf_program__set_autoload(s->progs.cgroup_attach_btf, btf);
   bpf_program__set_autoload(s->progs.cgroup_attach_raw, !btf);
+  bpf_program__set_autoload(s->progs.cgroup_mkdir_btf, btf);
+  bpf_program__set_autoload(s->progs.cgroup_rmdir_btf, btf);
+  bpf_program__set_autoload(s->progs.cgroup_mkdir_raw, !btf);
+  bpf_program__set_autoload(s->progs.cgroup_rmdir_raw, !btf);
   // Before 6.1 tracing programs may only use preallocated hash maps.
   if (!f.any_context_alloc)
     bpf_map__set_map_flags(s->maps.rq_latency, bpf_map__map_flags(s->maps.rq_latency) & ~BPF_F_NO_PREALLOC);
@@ -318,6 +324,16 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
   } catch (const LoaderError& e) {
     st.attach_reason = e.what();
   }
+  // Optional: without it the agent walks the cgroup trees on a timer.
+  try {
+    attach_program(use_btf ? st.cpu->progs.cgroup_mkdir_btf : st.cpu->progs.cgroup_mkdir_raw, st.links,
+                   "cgroup_mkdir");
+    attach_program(use_btf ? st.cpu->progs.cgroup_rmdir_btf : st.cpu->progs.cgroup_rmdir_raw, st.links,
+                   "cgroup_rmdir");
+    st.mkdir_attach = st.cpu_attach;
+  } catch (const LoaderError& e) {
+    st.mkdir_reason = e.what();
+  }
 
   if (!options.enable_oom) {
     st.oom_reason = "disabled";
@@ -357,6 +373,12 @@ const KernelFeatures& KernelProbes::features() const { return state_->features; 
 
 bool KernelProbes::oom_loaded() const { return state_->oom_attach != AttachKind::NotLoaded; }
 
+std::optional<uint64_t> KernelProbes::cgroup_changes() const {
+  const auto& st = *state_;
+  if (st.mkdir_attach == AttachKind::NotLoaded) return std::nullopt;
+  return __atomic_load_n(&st.cpu->bss->cgroup_changes, __ATOMIC_RELAXED);
+}
+
 std::vector<ProgramStatus> KernelProbes::programs() const {
   const auto& st = *state_;
   std::vector<ProgramStatus> out;
@@ -372,6 +394,15 @@ std::vector<ProgramStatus> KernelProbes::programs() const {
   attach.run_time_ns = prog_info_field(ap, true);
   attach.run_count = prog_info_field(ap, false);
   out.push_back(attach);
+  for (const char* name : {"cgroup_mkdir", "cgroup_rmdir"}) {
+    ProgramStatus p{"cpu", name, st.mkdir_attach, st.mkdir_reason, 0, 0};
+    const bool btf = st.mkdir_attach == AttachKind::TpBtf, mkdir = std::string_view(name) == "cgroup_mkdir";
+    const bpf_program* prog = mkdir ? (btf ? st.cpu->progs.cgroup_mkdir_btf : st.cpu->progs.cgroup_mkdir_raw)
+                                    : (btf ? st.cpu->progs.cgroup_rmdir_btf : st.cpu->progs.cgroup_rmdir_raw);
+    p.run_time_ns = prog_info_field(prog, true);
+    p.run_count = prog_info_field(prog, false);
+    out.push_back(p);
+  }
   const bool on_function = st.oom_attach == AttachKind::Fentry || st.oom_attach == AttachKind::Kprobe;
   ProgramStatus oom{"oom", on_function ? "mark_oom_victim" : "mark_victim", st.oom_attach,
                     st.oom_reason, 0, 0};

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -148,6 +149,9 @@ class KernelProbes {
   /// handled, 0 on timeout. No-op when the OOM family is not loaded.
   int poll_oom_kills(int timeout_ms, const std::function<void(const OomKill&)>& on_kill);
   bool oom_loaded() const;
+  /// Cgroups made or removed on the host since the probes loaded (cgroup_mkdir/rmdir
+  /// tracepoints; a plain memory read). nullopt when those programs could not attach.
+  std::optional<uint64_t> cgroup_changes() const;
 
  private:
   std::unique_ptr<State> state_;
