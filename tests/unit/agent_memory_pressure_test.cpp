@@ -88,8 +88,9 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
          "avg300=0.00 total=250\n";
   std::ofstream(dir / "proc" / "io") << "some avg10=0.00 avg60=0.00 avg300=0.00 total=2000000\n"
                                         "full avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
+  podgauge::cgroup::FileReader files;
   MemoryPressureTable table;
-  table.record_cgroupfs(container("c1"), read_container_pressure(&dir, true, &dir));
+  table.record_cgroupfs(container("c1"), read_container_pressure(files, &dir, true, &dir));
   table.record_node(read_node_pressure(dir / "proc"), "");
   const auto page = render(table);
   std::filesystem::remove_all(dir);

@@ -39,23 +39,24 @@ void max_with(loader::ReclaimStalls& into, const loader::ReclaimStalls& s) {
 
 }  // namespace
 
-ContainerCgroupfsPressure read_container_pressure(const std::filesystem::path* memory_dir,
+ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
+                                                  const std::filesystem::path* memory_dir,
                                                   bool memory_v2,
                                                   const std::filesystem::path* psi_dir) {
   ContainerCgroupfsPressure p;
   if (memory_dir) {
     if (memory_v2) {
       p.events =
-          quietly<cgroup::MemoryEvents>([&] { return cgroup::read_memory_events(*memory_dir); });
+          quietly<cgroup::MemoryEvents>([&] { return cgroup::read_memory_events(files, *memory_dir); });
     } else {
-      p.failcnt = quietly<uint64_t>([&] { return cgroup::read_memory_failcnt(*memory_dir); });
+      p.failcnt = quietly<uint64_t>([&] { return cgroup::read_memory_failcnt(files, *memory_dir); });
       p.oom_control = quietly<cgroup::MemoryOomControl>(
-          [&] { return cgroup::read_memory_oom_control(*memory_dir); });
+          [&] { return cgroup::read_memory_oom_control(files, *memory_dir); });
     }
   }
   if (psi_dir) {
     auto psi = [&](const char* file) {
-      return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(*psi_dir / file); });
+      return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(files, *psi_dir / file); });
     };
     p.cpu = psi("cpu.pressure");
     p.memory = psi("memory.pressure");

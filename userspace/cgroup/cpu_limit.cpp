@@ -23,11 +23,6 @@ std::optional<T> number(std::string_view s) {
   return v;
 }
 
-std::optional<std::string> slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 }  // namespace
 
@@ -52,15 +47,22 @@ std::optional<double> parse_cfs_quota(std::string_view quota_us, std::string_vie
   return double(*q) / double(*p);
 }
 
-std::optional<double> read_cpu_limit_cores(const std::filesystem::path& dir, bool v2) {
+std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesystem::path& dir, bool v2) {
   if (v2) {
-    auto t = slurp(dir / "cpu.max");
+    auto t = files.read(dir / "cpu.max");
     return t ? parse_cpu_max(*t) : std::nullopt;
   }
-  auto q = slurp(dir / "cpu.cfs_quota_us");
-  auto p = slurp(dir / "cpu.cfs_period_us");
-  if (!q || !p) return std::nullopt;
-  return parse_cfs_quota(*q, *p);
+  auto q = files.read(dir / "cpu.cfs_quota_us");
+  if (!q) return std::nullopt;
+  const std::string quota(*q);  // the reader's view lasts until its next read
+  auto p = files.read(dir / "cpu.cfs_period_us");
+  if (!p) return std::nullopt;
+  return parse_cfs_quota(quota, *p);
+}
+
+std::optional<double> read_cpu_limit_cores(const std::filesystem::path& dir, bool v2) {
+  FileReader once(false);
+  return read_cpu_limit_cores(once, dir, v2);
 }
 
 }  // namespace podgauge::cgroup

@@ -1,14 +1,9 @@
 #include "podgauge/cgroup/memory_stats.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <string>
-
-#include "unique_fd.h"
 
 namespace podgauge::cgroup {
 
@@ -91,33 +86,9 @@ PressureLine parse_pressure_line(std::string_view fields, std::string_view line)
   return p;
 }
 
-std::optional<std::string> read_file(const std::filesystem::path& file) {
-  detail::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    // ENODEV: the cgroup is being removed; EOPNOTSUPP: PSI disabled at runtime (psi=0).
-    if (errno == ENOENT || errno == ENODEV || errno == EOPNOTSUPP) return std::nullopt;
-    throw CgroupError("cannot open " + file.string() + ": " + std::strerror(errno) +
-                      (errno == EACCES ? " — run as root or add CAP_DAC_READ_SEARCH" : ""));
-  }
-  std::string text;
-  char buf[4096];
-  while (true) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENODEV || errno == EOPNOTSUPP) return std::nullopt;
-      throw CgroupError("cannot read " + file.string() + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    text.append(buf, size_t(n));
-    if (text.size() > (1u << 20)) throw CgroupError(file.string() + ": larger than 1 MiB");
-  }
-  return text;
-}
-
 template <typename T, typename Parse>
-std::optional<T> read_parsed(const std::filesystem::path& file, Parse parse) {
-  auto text = read_file(file);
+std::optional<T> read_parsed(FileReader& files, const std::filesystem::path& file, Parse parse) {
+  auto text = files.read(file);
   if (!text) return std::nullopt;
   try {
     return parse(*text);
@@ -221,20 +192,41 @@ std::uint64_t parse_single_counter(std::string_view text) {
   return v;
 }
 
+std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& file) {
+  return read_parsed<Pressure>(files, file, parse_pressure);
+}
+
+std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::filesystem::path& cgroup_dir) {
+  return read_parsed<MemoryEvents>(files, cgroup_dir / "memory.events", parse_memory_events);
+}
+
+std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
+                                                        const std::filesystem::path& cgroup_dir) {
+  return read_parsed<MemoryOomControl>(files, cgroup_dir / "memory.oom_control", parse_memory_oom_control);
+}
+
+std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir) {
+  return read_parsed<std::uint64_t>(files, cgroup_dir / "memory.failcnt", parse_single_counter);
+}
+
 std::optional<Pressure> read_pressure(const std::filesystem::path& file) {
-  return read_parsed<Pressure>(file, parse_pressure);
+  FileReader once(false);
+  return read_pressure(once, file);
 }
 
 std::optional<MemoryEvents> read_memory_events(const std::filesystem::path& cgroup_dir) {
-  return read_parsed<MemoryEvents>(cgroup_dir / "memory.events", parse_memory_events);
+  FileReader once(false);
+  return read_memory_events(once, cgroup_dir);
 }
 
 std::optional<MemoryOomControl> read_memory_oom_control(const std::filesystem::path& cgroup_dir) {
-  return read_parsed<MemoryOomControl>(cgroup_dir / "memory.oom_control", parse_memory_oom_control);
+  FileReader once(false);
+  return read_memory_oom_control(once, cgroup_dir);
 }
 
 std::optional<std::uint64_t> read_memory_failcnt(const std::filesystem::path& cgroup_dir) {
-  return read_parsed<std::uint64_t>(cgroup_dir / "memory.failcnt", parse_single_counter);
+  FileReader once(false);
+  return read_memory_failcnt(once, cgroup_dir);
 }
 
 }  // namespace podgauge::cgroup

@@ -75,28 +75,19 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
   return m;
 }
 
-namespace {
-
-// nullopt when the file does not exist (cgroup gone); throws on other errors.
-std::optional<std::string> slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) {
-    if (errno == ENOENT) return std::nullopt;
-    throw std::runtime_error("cannot read " + p.string() + ": " + std::strerror(errno));
-  }
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-}  // namespace
-
-std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, bool v2) {
-  auto usage = slurp(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
+std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::filesystem::path& dir, bool v2) {
+  // Each text is copied: the reader's view lasts until its next read.
+  auto read = [&](const char* name) -> std::optional<std::string> {
+    if (auto t = files.read(dir / name)) return std::string(*t);
+    return std::nullopt;
+  };
+  auto usage = read(v2 ? "memory.current" : "memory.usage_in_bytes");
   if (!usage) return std::nullopt;
-  auto stat = slurp(dir / "memory.stat");
+  auto stat = read("memory.stat");
   if (!stat) return std::nullopt;
-  auto limit = slurp(dir / (v2 ? "memory.max" : "memory.limit_in_bytes"));
+  auto limit = read(v2 ? "memory.max" : "memory.limit_in_bytes");
   std::optional<std::string> swap;
-  if (v2) swap = slurp(dir / "memory.swap.current");
+  if (v2) swap = read("memory.swap.current");
   try {
     return parse_memory_usage(v2, *usage, *stat, limit.value_or(""), swap.value_or(""));
   } catch (const std::invalid_argument& e) {
@@ -104,10 +95,20 @@ std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, b
   }
 }
 
-std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2) {
-  auto text = slurp(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
+std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::filesystem::path& dir, bool v2) {
+  auto text = files.read(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
   if (!text) return std::nullopt;
   return parse_u64(*text);
+}
+
+std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, bool v2) {
+  FileReader once(false);
+  return read_memory_usage(once, dir, v2);
+}
+
+std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2) {
+  FileReader once(false);
+  return read_memory_usage_bytes(once, dir, v2);
 }
 
 }  // namespace podgauge::cgroup

@@ -31,7 +31,8 @@ struct ContainerCgroupfsPressure {
 
 /// Reads the memory controller's files in `memory_dir` (v2 when `memory_v2`) and the PSI files
 /// in `psi_dir`; either may be null. A file that is missing or does not parse is left out.
-ContainerCgroupfsPressure read_container_pressure(const std::filesystem::path* memory_dir,
+ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
+                                                  const std::filesystem::path* memory_dir,
                                                   bool memory_v2,
                                                   const std::filesystem::path* psi_dir);
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "podgauge/cgroup/error.h"
+#include "podgauge/cgroup/file_reader.h"
 
 namespace podgauge::cgroup {
 
@@ -59,6 +60,12 @@ std::uint64_t parse_single_counter(std::string_view text);
 
 /// Readers: nullopt when the file does not exist (controller or PSI off, cgroup gone); throw
 /// CgroupError on any other error or on content that does not parse.
+std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& file);
+std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::filesystem::path& cgroup_dir);
+std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
+                                                        const std::filesystem::path& cgroup_dir);
+std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir);
+/// The same with a one-shot reader (open, read, close).
 std::optional<Pressure> read_pressure(const std::filesystem::path& file);
 std::optional<MemoryEvents> read_memory_events(const std::filesystem::path& cgroup_dir);
 std::optional<MemoryOomControl> read_memory_oom_control(const std::filesystem::path& cgroup_dir);

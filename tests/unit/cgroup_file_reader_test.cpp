@@ -1,0 +1,117 @@
+// FileReader on ordinary files: what it returns, what it keeps open, when it lets go.
+// (Re-reading real kernfs files and cgroups removed under it: integration/cgroup_file_reader_test.)
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "podgauge/cgroup/error.h"
+#include "podgauge/cgroup/file_reader.h"
+
+using podgauge::cgroup::CgroupError;
+using podgauge::cgroup::FileReader;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("pg-fr-" + std::to_string(getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  void write(const char* name, const std::string& text) const { std::ofstream(path / name) << text; }
+};
+
+}  // namespace
+
+TEST(FileReader, rereads_an_open_file_from_the_start_and_sees_new_content) {
+  TempDir d;
+  d.write("usage", "100\n");
+  FileReader r;
+  EXPECT_EQ(r.read(d.path / "usage"), "100\n");
+  // Rewritten in place (same inode, as the kernel regenerates a cgroup file): no new open.
+  { std::ofstream(d.path / "usage", std::ios::in | std::ios::out) << "2"; }
+  EXPECT_EQ(r.read(d.path / "usage"), "200\n");
+  EXPECT_EQ(r.opens(), 1u);
+  EXPECT_EQ(r.open_files(), 1u);
+}
+
+TEST(FileReader, a_missing_file_is_nullopt_and_looked_up_again_after_a_sweep) {
+  TempDir d;
+  FileReader r;
+  EXPECT_FALSE(r.read(d.path / "memory.swap.current"));
+  EXPECT_FALSE(r.read(d.path / "memory.swap.current"));
+  EXPECT_EQ(r.opens(), 1u);  // remembered as missing
+  d.write("memory.swap.current", "0\n");
+  r.sweep();
+  EXPECT_EQ(r.read(d.path / "memory.swap.current"), "0\n");
+}
+
+TEST(FileReader, files_not_read_for_two_sweeps_are_closed) {
+  TempDir d;
+  d.write("a", "1\n");
+  d.write("b", "2\n");
+  FileReader r;
+  ASSERT_TRUE(r.read(d.path / "a"));
+  ASSERT_TRUE(r.read(d.path / "b"));
+  EXPECT_EQ(r.open_files(), 2u);
+  r.sweep();
+  ASSERT_TRUE(r.read(d.path / "a"));  // read every period: stays
+  r.sweep();
+  EXPECT_EQ(r.open_files(), 2u);  // b was read in the period before the last: kept
+  ASSERT_TRUE(r.read(d.path / "a"));
+  r.sweep();
+  EXPECT_EQ(r.open_files(), 1u);  // b: not read for two periods
+  EXPECT_EQ(r.read(d.path / "b"), "2\n");
+  EXPECT_EQ(r.opens(), 3u);
+}
+
+TEST(FileReader, beyond_max_open_files_it_reads_without_keeping_them) {
+  TempDir d;
+  d.write("a", "1\n");
+  d.write("b", "2\n");
+  FileReader r(true, 1);
+  EXPECT_EQ(r.read(d.path / "a"), "1\n");
+  EXPECT_EQ(r.read(d.path / "b"), "2\n");
+  EXPECT_EQ(r.read(d.path / "b"), "2\n");
+  EXPECT_EQ(r.open_files(), 1u);
+  EXPECT_EQ(r.opens(), 3u);
+}
+
+TEST(FileReader, one_shot_reader_opens_every_time_and_keeps_nothing) {
+  TempDir d;
+  d.write("a", "1\n");
+  FileReader r(false);
+  EXPECT_EQ(r.read(d.path / "a"), "1\n");
+  EXPECT_EQ(r.read(d.path / "a"), "1\n");
+  EXPECT_EQ(r.opens(), 2u);
+  EXPECT_EQ(r.open_files(), 0u);
+}
+
+TEST(FileReader, reads_files_larger_than_its_first_buffer_and_refuses_over_one_mebibyte) {
+  TempDir d;
+  const std::string stat(20000, 'x');
+  d.write("memory.stat", stat);
+  d.write("huge", std::string((1u << 20) + 1, 'y'));
+  FileReader r;
+  EXPECT_EQ(r.read(d.path / "memory.stat"), stat);
+  try {
+    r.read(d.path / "huge");
+    FAIL() << "a file over 1 MiB was read";
+  } catch (const CgroupError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge: larger than 1 MiB"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FileReader, an_unreadable_path_is_an_error_naming_the_file) {
+  TempDir d;
+  FileReader r;
+  fs::create_directories(d.path / "dir");
+  try {
+    r.read(d.path / "dir");  // read() of a directory: EISDIR
+    FAIL() << "reading a directory succeeded";
+  } catch (const CgroupError& e) {
+    EXPECT_NE(std::string(e.what()).find((d.path / "dir").string()), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,137 @@
+#include "podgauge/cgroup/file_reader.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "podgauge/cgroup/error.h"
+
+namespace podgauge::cgroup {
+
+namespace {
+
+constexpr std::size_t kMaxFile = 1u << 20;
+
+// ENODEV: the cgroup is being (or has been) removed; EOPNOTSUPP: PSI disabled at runtime (psi=0).
+bool absent(int err) { return err == ENOENT || err == ENODEV || err == EOPNOTSUPP; }
+
+[[noreturn]] void fail(const char* what, const std::string& name, int err) {
+  throw CgroupError(std::string(what) + " " + name + ": " + std::strerror(err) +
+                    (err == EACCES ? " — run as root or add CAP_DAC_READ_SEARCH" : ""));
+}
+
+std::size_t soft_open_limit() noexcept {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1024;
+  return std::size_t(rl.rlim_cur);
+}
+
+}  // namespace
+
+std::size_t raise_open_file_limit() noexcept {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);  // best effort: the reader adapts to whatever is in force
+  }
+  return soft_open_limit();
+}
+
+FileReader::FileReader(bool keep_open, std::size_t max_open) : keep_open_(keep_open), max_open_(max_open) {
+  if (max_open_ == 0) {
+    const std::size_t soft = soft_open_limit();
+    max_open_ = soft > 512 ? soft - 256 : soft / 2;
+  }
+}
+
+FileReader::~FileReader() {
+  for (auto& [name, e] : files_)
+    if (e.fd >= 0) ::close(e.fd);
+}
+
+int FileReader::open_file(const std::string& name) {
+  ++opens_;
+  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && !absent(errno)) fail("cannot open", name, errno);
+  return fd;
+}
+
+std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& name) {
+  buf_.resize(4096);
+  std::size_t len = 0;
+  while (true) {
+    const ssize_t n = ::pread(fd, buf_.data() + len, buf_.size() - len, off_t(len));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (absent(errno)) return std::nullopt;
+      fail("cannot read", name, errno);
+    }
+    if (n == 0) break;
+    len += std::size_t(n);
+    if (len == buf_.size()) {
+      if (buf_.size() >= kMaxFile) throw CgroupError(name + ": larger than 1 MiB");
+      buf_.resize(buf_.size() * 2);
+    }
+  }
+  return std::string_view(buf_.data(), len);
+}
+
+std::optional<std::string_view> FileReader::read(const std::filesystem::path& file) {
+  const std::string& name = file.native();
+  if (!keep_open_) {
+    const int fd = open_file(name);
+    if (fd < 0) return std::nullopt;
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    return read_fd(fd, name);
+  }
+  auto it = files_.find(name);
+  if (it != files_.end()) {
+    Entry& e = it->second;
+    e.generation = generation_;
+    if (e.fd < 0) return std::nullopt;
+    if (auto text = read_fd(e.fd, name)) return text;
+    // The cgroup went away; one made again under the same path has new files.
+    ::close(e.fd);
+    --open_;
+    e.fd = open_file(name);
+    if (e.fd < 0) return std::nullopt;
+    ++open_;
+    return read_fd(e.fd, name);
+  }
+  const int fd = open_file(name);
+  if (fd >= 0 && open_ >= max_open_) {
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    return read_fd(fd, name);
+  }
+  files_.emplace(name, Entry{fd, generation_});
+  if (fd < 0) return std::nullopt;
+  ++open_;
+  return read_fd(fd, name);
+}
+
+void FileReader::sweep() {
+  for (auto it = files_.begin(); it != files_.end();) {
+    const Entry& e = it->second;
+    if (e.fd < 0 || e.generation + 1 < generation_) {
+      if (e.fd >= 0) {
+        ::close(e.fd);
+        --open_;
+      }
+      it = files_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ++generation_;
+}
+
+}  // namespace podgauge::cgroup
