@@ -140,3 +140,15 @@ TEST(ProcessScan, finds_this_process_with_its_pid_namespace) {
   EXPECT_EQ(self->pid_ns, host_pid_namespace()) << "tests run in the host's pid namespace";
   EXPECT_EQ(self->ns_pid, uint32_t(getpid()));
 }
+
+TEST(ProcessScan, a_scanner_reports_what_a_full_scan_does_on_later_scans_too) {
+  ProcessScanner scanner;
+  for (int round = 0; round < 3; ++round) {
+    const auto all = scanner.scan();
+    auto self = std::find_if(all.begin(), all.end(), [](const auto& p) { return p.pid == getpid(); });
+    ASSERT_NE(self, all.end()) << "round " << round;
+    EXPECT_EQ(self->pid_ns, host_pid_namespace()) << "round " << round;
+    EXPECT_EQ(self->ns_pid, uint32_t(getpid())) << "round " << round;
+    EXPECT_GT(self->rss_bytes, 0u);
+  }
+}

@@ -65,7 +65,12 @@ uint64_t host_pid_namespace(const std::filesystem::path& proc_root) {
   return 0;
 }
 
-std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root) {
+namespace {
+
+// One pass over /proc. `known` fills what it remembers of a process and says whether it did;
+// `learn` sees each fully read process.
+template <typename Known, typename Learn>
+std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, Known known, Learn learn) {
   std::vector<ProcessSample> out;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(proc_root.c_str()), closedir);
   if (!dir) return out;
@@ -84,11 +89,14 @@ std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root
     s.cpu_ns = (st->utime_ticks + st->stime_ticks) * (1'000'000'000ull / uint64_t(kTicks));
     s.rss_bytes = st->rss_pages > 0 ? uint64_t(st->rss_pages) * uint64_t(kPage) : 0;
     s.start_ticks = st->start_ticks;
-    struct stat ns {};
-    if (fstatat(pdir.get(), "ns/pid", &ns, 0) == 0) s.pid_ns = ns.st_ino;
-    if (const auto status = read_small(pdir.get(), "status")) {
-      const auto nspid = parse_nspid(*status);
-      if (!nspid.empty()) s.ns_pid = nspid.back();
+    const bool remembered = known(s);
+    if (!remembered) {
+      struct stat ns {};
+      if (fstatat(pdir.get(), "ns/pid", &ns, 0) == 0) s.pid_ns = ns.st_ino;
+      if (const auto status = read_small(pdir.get(), "status")) {
+        const auto nspid = parse_nspid(*status);
+        if (!nspid.empty()) s.ns_pid = nspid.back();
+      }
     }
     if (const auto cg = read_small(pdir.get(), "cgroup")) {
       for (const auto& e : cgroup::parse_process_cgroups(*cg)) {
@@ -98,18 +106,48 @@ std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root
         }
       }
     }
-    std::string exe;
-    char link[4096];
-    const ssize_t n = readlinkat(pdir.get(), "exe", link, sizeof link - 1);
-    if (n > 0) {
-      exe.assign(link, size_t(n));
-      if (auto slash = exe.rfind('/'); slash != std::string::npos) exe.erase(0, slash + 1);
-      // A deleted executable reads as "<name> (deleted)".
-      if (auto del = exe.find(" (deleted)"); del != std::string::npos) exe.erase(del);
+    if (!remembered) {
+      std::string exe;
+      char link[4096];
+      const ssize_t n = readlinkat(pdir.get(), "exe", link, sizeof link - 1);
+      if (n > 0) {
+        exe.assign(link, size_t(n));
+        if (auto slash = exe.rfind('/'); slash != std::string::npos) exe.erase(0, slash + 1);
+        // A deleted executable reads as "<name> (deleted)".
+        if (auto del = exe.find(" (deleted)"); del != std::string::npos) exe.erase(del);
+      }
+      s.runtime_process = runtime_process_kind(s.comm, exe);
+      learn(s);
     }
-    s.runtime_process = runtime_process_kind(s.comm, exe);
     out.push_back(std::move(s));
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root) {
+  return scan(proc_root, [](ProcessSample&) { return false; }, [](const ProcessSample&) {});
+}
+
+std::vector<ProcessSample> ProcessScanner::scan() {
+  std::unordered_map<int32_t, Known> next;
+  next.reserve(known_.size());
+  auto out = podgauge::agent::scan(
+      proc_root_,
+      [&](ProcessSample& s) {
+        auto it = known_.find(s.pid);
+        if (it == known_.end() || it->second.start_ticks != s.start_ticks || it->second.comm != s.comm) return false;
+        s.pid_ns = it->second.pid_ns;
+        s.ns_pid = it->second.ns_pid;
+        s.runtime_process = it->second.runtime_process;
+        next.emplace(s.pid, std::move(it->second));
+        return true;
+      },
+      [&](const ProcessSample& s) {
+        next.emplace(s.pid, Known{s.start_ticks, s.comm, s.pid_ns, s.ns_pid, s.runtime_process});
+      });
+  known_ = std::move(next);  // exited processes are forgotten
   return out;
 }
 

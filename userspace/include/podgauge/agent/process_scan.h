@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "podgauge/cgroup/kubelet_layout.h"
@@ -33,6 +34,28 @@ std::string runtime_process_kind(std::string_view comm, std::string_view exe_bas
 /// Reads every process under `proc_root` (normally /proc). Processes that vanish mid-read are
 /// skipped. Never throws for one process's files.
 std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root = "/proc");
+
+/// scan_processes for repeated scans: what cannot change while a process keeps its pid, start
+/// time and comm (its pid namespace, pid in it, executable and so runtime-helper kind) is read
+/// once, so a later scan reads only stat and cgroup (a process can move between cgroups).
+/// exec that keeps the comm keeps the old executable's kind until the process exits.
+/// Thread-safety: none; one scanner per thread.
+class ProcessScanner {
+ public:
+  explicit ProcessScanner(std::filesystem::path proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
+  std::vector<ProcessSample> scan();
+
+ private:
+  struct Known {
+    uint64_t start_ticks = 0;
+    std::string comm;
+    uint64_t pid_ns = 0;
+    uint32_t ns_pid = 0;
+    std::string runtime_process;
+  };
+  std::filesystem::path proc_root_;
+  std::unordered_map<int32_t, Known> known_;
+};
 
 /// Inode of the host's pid namespace: `proc_root`/1/ns/pid, else the agent's own when it is in
 /// the namespace of that /proc (one NSpid entry). 0 when neither can be read.
