@@ -150,3 +150,28 @@ TEST(Duration, rejects_what_it_cannot_read_with_a_message) {
     }
   }
 }
+
+TEST(UsageTable, containers_reports_what_targets_does_for_every_container) {
+  UsageTable table(10min);
+  const auto t0 = Clock::now();
+  const std::string other = "/kubepods/besteffort/pod" + kUid + "/" + std::string(64, 'b');
+  table.observe_cpu(1, 100, resolved(container_path()), t0);
+  table.observe_cpu(2, 40, resolved(container_path() + "/a"), t0);
+  table.observe_cpu(2, 40, resolved(container_path() + "/a", /*removed=*/true), t0 + 1s);
+  table.observe_cpu(3, 7, resolved(other), t0);
+  table.record_oom_kill(resolved(other), t0);
+  table.observe_cpu(1, 200, resolved(container_path()), t0 + 11min);
+  table.observe_cpu(3, 9, resolved(other), t0 + 11min);
+  ASSERT_EQ(table.expire(t0 + 11min), std::vector<uint64_t>{2});
+  const auto targets = table.targets();
+  const auto containers = table.containers();
+  ASSERT_EQ(containers.size(), 2u);
+  for (const auto& c : containers) {
+    const auto* t = find(targets, UsageTarget::Kind::Container, c.target.container_id);
+    ASSERT_NE(t, nullptr) << c.target.container_id;
+    EXPECT_EQ(c.cpu_ns, t->cpu_ns) << c.target.container_id;
+    EXPECT_EQ(c.oom_kills, t->oom_kills) << c.target.container_id;
+    EXPECT_EQ(c.cgroup_path, t->cgroup_path) << c.target.container_id;
+  }
+  EXPECT_EQ(find(targets, UsageTarget::Kind::Container, kCid)->cpu_ns, 240u);
+}

@@ -164,4 +164,21 @@ std::vector<TargetUsage> UsageTable::targets() const {
   return out;
 }
 
+std::vector<UsageTable::ContainerCpu> UsageTable::containers() const {
+  std::vector<ContainerCpu> out;
+  std::unordered_map<const TargetState*, size_t> index;  // target -> its entry in out
+  for (const auto& [target, ts] : targets_) {
+    if (target.kind != UsageTarget::Kind::Container) continue;
+    index.emplace(&ts, out.size());
+    out.push_back({target, ts.usage.cgroup_path, ts.retired_cpu_ns, ts.usage.oom_kills});
+  }
+  for (const auto& [id, cg] : cgroups_) {
+    if (cg.target.kind != UsageTarget::Kind::Container) continue;
+    const auto t = targets_.find(cg.target);
+    if (t == targets_.end()) continue;
+    if (const auto i = index.find(&t->second); i != index.end()) out[i->second].cpu_ns += cg.cpu_ns;
+  }
+  return out;
+}
+
 }  // namespace podgauge::agent

@@ -65,6 +65,15 @@ class UsageTable {
   std::vector<uint64_t> expire(Clock::time_point now);
 
   std::vector<TargetUsage> targets() const;
+  /// What each sampling round needs of the containers: cheaper than targets() (no histograms,
+  /// no pods).
+  struct ContainerCpu {
+    UsageTarget target;
+    std::string cgroup_path;
+    uint64_t cpu_ns = 0;  // as targets() reports it
+    uint64_t oom_kills = 0;
+  };
+  std::vector<ContainerCpu> containers() const;
   size_t cgroup_count() const { return cgroups_.size(); }
   size_t unresolved_count() const { return unresolved_.size(); }
   /// CPU of cgroups that vanished before any scan could name them.
