@@ -216,6 +216,37 @@ TEST_F(AgentTest, every_kubelet_layout_is_recognised_on_real_cgroups) {
   EXPECT_GT(kernel(conmon), 0.01) << "the conmon stand-in did not run";
 }
 
+// The kernel tells the agent when cgroups come and go (cgroup_mkdir/rmdir), so a pod whose
+// container has not run a single task is named within a couple of seconds, not at the next
+// 10 s walk, and the trees are not walked while nothing changes.
+TEST_F(AgentTest, a_new_container_cgroup_is_seen_at_once_without_any_task_running_in_it) {
+  const auto summary = nlohmann::json::parse(http_get(agent_->url + "/v1/summary").body);
+  bool mkdir_attached = false;
+  for (const auto& p : summary.at("programs"))
+    if (p.at("program") == "cgroup_mkdir") mkdir_attached = p.at("attach") != "not_loaded";
+  ASSERT_TRUE(mkdir_attached) << "cgroup_mkdir program not attached: " << summary.at("programs").dump();
+
+  CgroupSandbox sandbox;
+  const auto uid = KubeletNames::random_pod_uid(), cid = KubeletNames::random_container_id();
+  const auto rescans = [&] {
+    return metric_value(agent_->metrics(), "podgauge_agent_cgroup_rescans_total", {}).value_or(-1);
+  };
+  // Other cgroups on the host may come and go meanwhile; walks stay spaced at least 1 s apart
+  // (the 250 ms rounds would be 12 walks in 3 s if every round walked).
+  std::this_thread::sleep_for(1500ms);
+  const double before = rescans();
+  std::this_thread::sleep_for(3s);
+  EXPECT_LE(rescans() - before, 3) << "the trees are walked every round";
+
+  const auto made = std::chrono::steady_clock::now();
+  sandbox.create(KubeletNames::cgroupfs_container(QosClass::BestEffort, uid, cid));
+  const bool seen = wait_until([&] { return container_cpu(agent_->metrics(), cid).has_value(); }, 10s, 100ms);
+  const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - made).count();
+  ASSERT_TRUE(seen) << "an empty container cgroup never appeared on /metrics";
+  EXPECT_LT(took, 3.0) << "the new cgroup waited for a timer, not for the kernel's mkdir";
+  EXPECT_GT(rescans(), before);
+}
+
 TEST_F(AgentTest, prometheus_scrapes_the_agent_and_promql_finds_the_burner) {
   CgroupSandbox sandbox;
   const auto uid = KubeletNames::random_pod_uid();

@@ -23,6 +23,7 @@
 #include "podgauge/agent/process_scan.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/cgroup/cpu_limit.h"
+#include "podgauge/cgroup/file_reader.h"
 #include "podgauge/cgroup/working_set.h"
 #include "podgauge/cgroup/hierarchy.h"
 #include "podgauge/exporters/event_log.h"
@@ -46,7 +47,9 @@ using exporters::MetricType;
 
 namespace {
 
-constexpr auto kRescanEvery = std::chrono::seconds(10);
+constexpr auto kRescanEvery = std::chrono::seconds(10);       // without the cgroup_mkdir/rmdir probes
+constexpr auto kRescanSafetyNet = std::chrono::seconds(60);  // with them
+constexpr auto kRescanMinGap = std::chrono::seconds(1);
 // cgroupfs and /proc cost tens of µs a file (more under virtualisation): what changes slowly
 // (limits, memory.stat's split, PSI, memory.events, the /proc walk) is read every this many
 // rounds, and at once for a container seen for the first time. The BPF maps and the usage
@@ -102,11 +105,9 @@ const cgroup::CgroupHierarchy* cfs_hierarchy_for(const cgroup::CgroupHierarchies
   return all.find_v1("cpu");
 }
 
-std::optional<CfsStats> read_cfs_stats(const std::filesystem::path& dir) {
-  std::ifstream in(dir / "cpu.stat");
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  return parse_cfs_stats(text);
+std::optional<CfsStats> read_cfs_stats(cgroup::FileReader& files, const std::filesystem::path& dir) {
+  const auto text = files.read(dir / "cpu.stat");
+  return text ? parse_cfs_stats(*text) : std::nullopt;
 }
 
 loader::CgroupKeying keying_for(const cgroup::CgroupHierarchy& h) {
@@ -199,6 +200,8 @@ struct Agent::Impl {
   std::atomic<uint64_t> checkpoints{0};
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
+  std::atomic<uint64_t> rescans{0};  // walks of the cgroup trees
+  std::atomic<uint64_t> files_open{0};
   std::atomic<uint64_t> oom_kills_seen{0};
   std::atomic<int64_t> last_sample_ns{0};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -331,12 +334,15 @@ struct Agent::Impl {
   }
 
   bool slow_round = true;  // sampling thread only
+  cgroup::FileReader files;  // sampling thread only: cgroupfs files kept open between rounds
   std::map<UsageTarget, ContainerReading> slow_cache;  // the slow part of each container's reading
   std::set<UsageTarget> pressure_read;                 // containers whose pressure files were read
 
   void sample(bool rescan_all) {
     slow_round = samples % kSlowEvery == 0;
     if (rescan_all) {
+      files.sweep();  // closes the files of containers that are gone
+      files_open = files.open_files();
       cpu_resolver->index().rescan();
       if (memory_resolver) memory_resolver->index().rescan();
     }
@@ -393,10 +399,10 @@ struct Agent::Impl {
         preemptions.forget_cgroups(retired);
       }
       std::set<UsageTarget> live;
-      for (const auto& t : table.targets()) {
-        if (t.target.kind != UsageTarget::Kind::Container) continue;
+      for (auto& t : table.containers()) {
         live.insert(t.target);
-        if (!t.cgroup_path.empty()) containers.push_back({t.target, t.cgroup_path, t.cpu_ns, t.oom_kills});
+        if (!t.cgroup_path.empty())
+          containers.push_back({std::move(t.target), std::move(t.cgroup_path), t.cpu_ns, t.oom_kills});
       }
       if (rescan_all) {
         preemptions.retain_victims(live);
@@ -435,9 +441,9 @@ struct Agent::Impl {
           r.cfs = cached->second.cfs;
           r.cpu_limit_cores = cached->second.cpu_limit_cores;
         } else if (cfs_h) {
-          r.cfs = read_cfs_stats(cfs_h->absolute_path(c.path));
+          r.cfs = read_cfs_stats(files, cfs_h->absolute_path(c.path));
           if (full)
-            r.cpu_limit_cores = cgroup::read_cpu_limit_cores(cfs_h->absolute_path(c.path),
+            r.cpu_limit_cores = cgroup::read_cpu_limit_cores(files, cfs_h->absolute_path(c.path),
                                                              cfs_h->version == cgroup::CgroupVersion::V2);
           else
             r.cpu_limit_cores = cached->second.cpu_limit_cores;
@@ -446,13 +452,13 @@ struct Agent::Impl {
           if (auto mpath = memory_path_of(c.target, c.path)) {
             const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
             if (full) {
-              r.memory = cgroup::read_memory_usage(mem_h->absolute_path(*mpath), v2);
+              r.memory = cgroup::read_memory_usage(files, mem_h->absolute_path(*mpath), v2);
             } else if (cached->second.memory && !memory_limited) {
               r.memory = cached->second.memory;
             } else if (cached->second.memory) {
               // Between full reads: fresh usage, the rest of memory.stat from the last one.
               r.memory = cached->second.memory;
-              if (auto usage = cgroup::read_memory_usage_bytes(mem_h->absolute_path(*mpath), v2)) {
+              if (auto usage = cgroup::read_memory_usage_bytes(files, mem_h->absolute_path(*mpath), v2)) {
                 r.memory->usage = *usage;
                 r.memory->working_set = *usage > r.memory->inactive_file ? *usage - r.memory->inactive_file : 0;
               }
@@ -631,6 +637,7 @@ struct Agent::Impl {
 
   // Kernel lifecycle counters every round; /proc (top processes, runtime overhead) too, as
   // it reads three small files per process.
+  ProcessScanner process_scanner;  // sampling thread only
   void sample_processes(const std::vector<uint64_t>& retired) {
     lifecycle.observe_counts(process_probes->read_counts(),
                              [&](uint64_t id) { return cpu_resolver->resolve(id); });
@@ -644,7 +651,7 @@ struct Agent::Impl {
                              : std::chrono::duration<double>(now - last_process_scan).count();
     if (!slow_round && last_process_scan.time_since_epoch().count() != 0) return;
     last_process_scan = now;
-    lifecycle.observe_processes(scan_processes(), host_pid_ns, since);
+    lifecycle.observe_processes(process_scanner.scan(), host_pid_ns, since);
   }
 
   void on_process_exit(const loader::ProcessExit& x) {
@@ -1026,6 +1033,14 @@ struct Agent::Impl {
     w.sample_integer({}, read_errors.load());
     w.family("podgauge_agent_samples_total", "Sampling rounds completed.", MetricType::counter);
     w.sample_integer({}, samples.load());
+    w.family("podgauge_agent_cgroup_rescans_total",
+             "Walks of the cgroup trees: when cgroups were made or removed (cgroup_mkdir/rmdir "
+             "tracepoints), else on a timer.",
+             MetricType::counter);
+    w.sample_integer({}, rescans.load());
+    w.family("podgauge_agent_cgroup_files_open",
+             "cgroupfs files the sampler keeps open to re-read each round.", MetricType::gauge);
+    w.sample_integer({}, files_open.load());
     w.family("podgauge_agent_sample_duration_seconds", "Duration of the last sampling round.",
              MetricType::gauge);
     w.sample({}, double(last_sample_ns.load()) / 1e9);
@@ -1328,14 +1343,14 @@ struct Agent::Impl {
     }
     const bool memory_v2 = mem_dirs_h && mem_dirs_h->version == cgroup::CgroupVersion::V2;
     for (const auto& t : live) {
+      if (!slow_round && pressure_read.count(t)) continue;
       std::optional<std::filesystem::path> mdir, pdir;
       if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
       if (auto it = psi_paths.find(t); it != psi_paths.end()) pdir = psi_h->absolute_path(it->second);
       if (!mdir && !pdir) continue;
-      if (!slow_round && pressure_read.count(t)) continue;
       pressure_read.insert(t);
       memory_pressure.record_cgroupfs(
-          t, read_container_pressure(mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
+          t, read_container_pressure(files, mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
     }
     if (slow_round) {
       auto node_psi = read_node_pressure();
@@ -1357,7 +1372,9 @@ struct Agent::Impl {
   // ---- end of memory pressure ----
 };
 
-Agent::Agent(AgentConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+// Before the sampler's FileReader sizes itself: it keeps every container's cgroup files open.
+Agent::Agent(AgentConfig config)
+    : impl_((cgroup::raise_open_file_limit(), std::make_unique<Impl>(std::move(config)))) {}
 Agent::~Agent() = default;
 
 int Agent::bound_port() const { return impl_->server->bound_port(); }
@@ -1407,16 +1424,30 @@ void Agent::run(const std::atomic<bool>& stop) {
     }
   });
   auto next = std::chrono::steady_clock::now();
-  auto next_rescan = next + kRescanEvery;
+  auto last_rescan = next;
+  std::chrono::steady_clock::duration rescan_gap = kRescanMinGap;
+  std::optional<uint64_t> seen_changes = i.probes->cgroup_changes();
   while (!stop) {
     const auto now = std::chrono::steady_clock::now();
-    const bool rescan = now >= next_rescan;
-    if (rescan) next_rescan = now + kRescanEvery;
+    // Walk the cgroup trees when the kernel says cgroups came or went, else on a timer: a slow
+    // one as a safety net when the mkdir/rmdir tracepoints are attached, the usual 10 s when not.
+    // Under constant cgroup churn the walks are spaced so they cost at most ~0.5% of a core.
+    const auto changes = i.probes->cgroup_changes();
+    const bool rescan = (changes && changes != seen_changes && now - last_rescan >= rescan_gap) ||
+                        now - last_rescan >= (changes ? kRescanSafetyNet : kRescanEvery);
+    if (rescan) {
+      last_rescan = now;
+      seen_changes = changes;
+      ++i.rescans;
+    }
     try {
       i.sample(rescan);
     } catch (const std::exception& e) {
       fprintf(stderr, "podgauge: sampling failed: %s\n", e.what());
     }
+    if (rescan)
+      rescan_gap = std::clamp<std::chrono::steady_clock::duration>(
+          (std::chrono::steady_clock::now() - now) * 200, kRescanMinGap, kRescanEvery);
     next += i.config.interval;
     while (!stop && std::chrono::steady_clock::now() < next)
       std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
