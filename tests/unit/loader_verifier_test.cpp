@@ -29,17 +29,17 @@ INSTANTIATE_TEST_SUITE_P(
 class CpuPrograms : public ::testing::TestWithParam<AttachKind> {};
 
 // The cpu family's flavour holds every program the loader attaches: sched_switch (CPU time,
-// run-queue latency, preemptions) and cgroup moves.
+// run-queue latency, preemptions), cgroup moves, and cgroups made and removed.
 TEST_P(CpuPrograms, every_program_of_the_flavour_loads) {
   const AttachKind kind = GetParam();
   const std::string suffix = kind == AttachKind::TpBtf ? "_btf" : "_raw";
   std::vector<std::string> loaded;
   const std::string error = try_load_family("cpu", kind, &loaded);
   ASSERT_EQ(error, "") << error;
-  for (const char* name : {"sched_switch", "cgroup_attach"})
+  for (const char* name : {"sched_switch", "cgroup_attach", "cgroup_mkdir", "cgroup_rmdir"})
     EXPECT_NE(std::find(loaded.begin(), loaded.end(), name + suffix), loaded.end())
         << name << suffix << " did not load";
-  EXPECT_EQ(loaded.size(), 2u) << "only one flavour is loaded at a time";
+  EXPECT_EQ(loaded.size(), 4u) << "only one flavour is loaded at a time";
 }
 
 INSTANTIATE_TEST_SUITE_P(BothFlavours, CpuPrograms,

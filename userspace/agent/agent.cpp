@@ -22,6 +22,7 @@
 #include "podgauge/agent/process_lifecycle.h"
 #include "podgauge/agent/process_scan.h"
 #include "podgauge/agent/usage_table.h"
+#include "podgauge/analysis/trend.h"
 #include "podgauge/cgroup/cpu_limit.h"
 #include "podgauge/cgroup/file_reader.h"
 #include "podgauge/cgroup/working_set.h"
@@ -415,7 +416,7 @@ struct Agent::Impl {
     if (!retired.empty()) probes->forget_cgroups(retired);
     sample_processes(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
-    if (memory_resolver && rescan_all) refresh_memory_paths(true);
+    refresh_container_dirs(rescan_all, live_containers);
     std::vector<ContainerReading> readings;
     readings.reserve(containers.size());
     for (const auto& c : containers) {
@@ -490,36 +491,13 @@ struct Agent::Impl {
     sampled = true;
   }
 
-  // Each container's own cgroup in the memory hierarchy when that is not the CPU one: v1
-  // hierarchies may place the same pod at different depths (kubelet itself never does, but
-  // a node's own cgroups can differ per hierarchy). Sampling thread only.
-  std::map<UsageTarget, std::string> memory_paths;
-  std::chrono::steady_clock::time_point memory_paths_refreshed{};
-  void refresh_memory_paths(bool rescan) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!rescan && now - memory_paths_refreshed < std::chrono::seconds(1)) return;
-    memory_paths_refreshed = now;
-    if (!rescan) memory_resolver->index().rescan();
-    std::map<UsageTarget, std::string> m;
-    for (const auto& [id, entry] : memory_resolver->index().snapshot()) {
-      if (entry.removed) continue;
-      const ResolvedCgroup r = memory_resolver->resolve(id);
-      if (!r.identity || !r.path) continue;
-      const UsageTarget t = target_of(r);
-      if (t.kind != UsageTarget::Kind::Container) continue;
-      auto it = m.find(t);
-      if (it == m.end() || r.path->size() < it->second.size()) m[t] = *r.path;
-    }
-    memory_paths.swap(m);
-  }
-  std::optional<std::string> memory_path_of(const UsageTarget& t, const std::string& cpu_path) {
+  // Each container's own cgroup in the memory hierarchy when that is not the CPU one (v1
+  // hierarchies may place the same pod at different depths: kubelet itself never does, but a
+  // node's own cgroups can differ per hierarchy). Sampling thread only.
+  std::optional<std::string> memory_path_of(const UsageTarget& t, const std::string& cpu_path) const {
     if (!memory_resolver) return cpu_path;
-    auto it = memory_paths.find(t);
-    if (it == memory_paths.end()) {
-      refresh_memory_paths(false);
-      it = memory_paths.find(t);
-    }
-    if (it == memory_paths.end()) return std::nullopt;
+    auto it = mem_paths.find(t);
+    if (it == mem_paths.end()) return std::nullopt;
     return it->second;
   }
 
@@ -729,7 +707,7 @@ struct Agent::Impl {
       table.record_oom_kill(charged, Clock::now());
       if (const ContainerModel* m = model.find(target_of(charged))) {
         uint64_t peak = 0;
-        double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+        analysis::LinearTrend growth;  // bytes per second
         for (const auto& p : m->recent_memory) {
           auto* point = d->add_memory_before();
           const int64_t offset_ns = p.time.count() - int64_t(k.ktime_ns);
@@ -737,8 +715,7 @@ struct Agent::Impl {
           point->set_working_set_bytes(p.working_set);
           point->set_limit_bytes(p.limit.value_or(0));
           peak = std::max(peak, p.working_set);
-          const double x = double(offset_ns) / 1e9, y = double(p.working_set);
-          n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+          growth.add(double(offset_ns) / 1e9, double(p.working_set));
         }
         d->set_working_set_peak_bytes(peak);
         const auto pressure = memory_pressure.oom_context(target_of(charged));
@@ -748,7 +725,7 @@ struct Agent::Impl {
           d->set_memory_pressure_some_seconds(double(pressure.memory_some->total_us) / 1e6);
         }
         if (pressure.memory_full) d->set_memory_pressure_full_avg10(pressure.memory_full->avg10);
-        if (n >= 2 && n * sxx - sx * sx > 0) d->set_memory_growth_bytes_per_second((n * sxy - sx * sy) / (n * sxx - sx * sx));
+        if (const auto slope = growth.slope()) d->set_memory_growth_bytes_per_second(*slope);
       }
     }
     enricher->submit(std::move(e));
@@ -1313,9 +1290,10 @@ struct Agent::Impl {
     return out;
   }
 
-  void sample_memory_pressure(bool rescan_all, const std::set<UsageTarget>& live) {
-    // A container new since the last walk: walk the memory and v2 trees now rather than at the
-    // next full rescan, at most once a second (once per container that is in neither).
+  // Each live container's own cgroup in the memory and v2 trees (memory usage, memory.events,
+  // PSI). A container new since the last walk has those trees walked now rather than at the
+  // next full rescan, at most once a second (once per container that is in neither).
+  void refresh_container_dirs(bool rescan_all, const std::set<UsageTarget>& live) {
     bool missing = false;
     for (const auto& t : live)
       if (!walked_for.count(t) && ((mem_dirs && !mem_paths.count(t)) || (psi_dirs && !psi_paths.count(t))))
@@ -1330,6 +1308,9 @@ struct Agent::Impl {
       paths_walked = now;
       walked_for = live;
     }
+  }
+
+  void sample_memory_pressure(bool rescan_all, const std::set<UsageTarget>& live) {
     if (mem_probes && mem_ids) {
       std::vector<uint64_t> gone;
       for (const auto& s : mem_probes->read_reclaim_stalls()) {

@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "podgauge/analysis/trend.h"
+
 namespace podgauge::analysis {
 
 std::string_view to_string(BreachKind kind) {
@@ -160,16 +162,11 @@ std::optional<double> BreachDetector::value_of(const BreachRule& rule, RuleState
       return std::numeric_limits<double>::infinity();
     // Least-squares slope in bytes per second.
     const double t0 = double(st.window.front().first.count()) / 1e9;
-    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (const auto& [t, v] : st.window) {
-      const double x = double(t.count()) / 1e9 - t0;
-      n += 1, sx += x, sy += v, sxx += x * x, sxy += x * v;
-    }
-    const double den = n * sxx - sx * sx;
-    if (den <= 0) return std::numeric_limits<double>::infinity();
-    const double slope = (n * sxy - sx * sy) / den;
-    if (slope <= 0) return std::numeric_limits<double>::infinity();
-    return remaining / slope;
+    LinearTrend trend;
+    for (const auto& [t, v] : st.window) trend.add(double(t.count()) / 1e9 - t0, v);
+    const auto slope = trend.slope();
+    if (!slope || *slope <= 0) return std::numeric_limits<double>::infinity();
+    return remaining / *slope;
   }
   std::optional<double> raw;
   switch (rule.kind) {
