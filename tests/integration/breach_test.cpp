@@ -76,15 +76,6 @@ std::unique_ptr<ChildProcess> allocated(const std::string& mib, const std::strin
   return p;
 }
 
-void set_cpu_quota(const CgroupSandbox& sandbox, const std::string& rel, int64_t quota_us) {
-  if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.cfs_quota_us")) {
-    sandbox.write("cpu", rel, "cpu.cfs_period_us", "100000");
-    sandbox.write("cpu", rel, "cpu.cfs_quota_us", std::to_string(quota_us));
-    return;
-  }
-  sandbox.write("cpu", rel, "cpu.max", (quota_us < 0 ? std::string("max") : std::to_string(quota_us)) + " 100000");
-}
-
 }  // namespace
 
 TEST_F(BreachTest, memory_ramping_to_its_limit_raises_a_breach_before_the_oom_kill_which_carries_the_trajectory) {
@@ -155,7 +146,7 @@ TEST_F(BreachTest, a_container_held_by_its_cpu_quota_raises_a_throttling_breach_
   const auto cid = KubeletNames::random_container_id();
   const auto rel = KubeletNames::cgroupfs_container(QosClass::Burstable, uid, cid);
   sandbox.create(rel);
-  set_cpu_quota(sandbox, rel, 10000);  // 0.1 CPU
+  sandbox.set_cpu_quota(rel, 10000);  // 0.1 CPU
 
   ChildProcess tail = tail_json(agent_->url);
   std::this_thread::sleep_for(300ms);
@@ -180,7 +171,7 @@ TEST_F(BreachTest, a_container_held_by_its_cpu_quota_raises_a_throttling_breach_
   EXPECT_TRUE(listed) << active.dump();
 
   // Relieve it: no quota any more.
-  set_cpu_quota(sandbox, rel, -1);
+  sandbox.set_cpu_quota(rel, -1);
   auto ended = events_until(tail, cid, [](const auto& e) { return e["type"] == "breach_end"; }, 8s);
   ASSERT_FALSE(ended.empty() || ended.back()["type"] != "breach_end") << "the breach did not end once relieved";
   EXPECT_EQ(ended.back()["resource"], "throttling");
@@ -286,4 +277,66 @@ TEST_F(BreachTest, top_shows_each_container_its_processes_and_sums_pods_against_
   burn.kill(SIGKILL);
   a->kill(SIGKILL);
   b->kill(SIGKILL);
+}
+
+// Usage against limits over a window (/v1/efficiency) and what is left unset, on real cgroups:
+// a container held to half a CPU and 256 MiB, burning and holding 32 MiB, next to a BestEffort
+// one with no limits at all.
+TEST_F(BreachTest, efficiency_reports_usage_against_limits_over_a_window_and_what_is_unset) {
+  CgroupSandbox sandbox;
+  const auto limited_cid = KubeletNames::random_container_id(), open_cid = KubeletNames::random_container_id();
+  const auto limited = KubeletNames::cgroupfs_container(QosClass::Burstable, KubeletNames::random_pod_uid(), limited_cid);
+  const auto open = KubeletNames::cgroupfs_container(QosClass::BestEffort, KubeletNames::random_pod_uid(), open_cid);
+  sandbox.create(limited);
+  sandbox.create(open);
+  sandbox.set_memory_limit(limited, 256ull << 20);
+  sandbox.set_cpu_quota(limited, 50000);  // 0.5 CPU
+  auto holder = allocated("32", "pg-eff-mem", sandbox.dirs(limited));
+  ChildProcess burn(in_cgroup({helper_binary("burn").string(), "20", "pg-eff-cpu"}, sandbox.dirs(limited)));
+  ChildProcess sleeper(in_cgroup({"/bin/sleep", "30"}, sandbox.dirs(open)));
+  std::this_thread::sleep_for(4s);
+
+  const auto rows = nlohmann::json::parse(http_get(agent_->url + "/v1/efficiency?window=3s").body);
+  auto row = [&](const std::string& cid) {
+    for (const auto& r : rows)
+      if (r["container_id"] == cid) return r;
+    return nlohmann::json();
+  };
+  const auto a = row(limited_cid), b = row(open_cid);
+  ASSERT_FALSE(a.is_null()) << rows.dump();
+  ASSERT_FALSE(b.is_null()) << rows.dump();
+
+  const auto& cpu = a["cpu"];
+  ASSERT_TRUE(cpu["avg_cores"].is_number()) << a.dump();
+  EXPECT_DOUBLE_EQ(cpu["limit_cores"].get<double>(), 0.5);
+  const double avg = cpu["avg_cores"], p95 = cpu["p95_cores"];
+  EXPECT_GT(avg, 0.05) << "the burner was not seen: " << a.dump();
+  EXPECT_LE(avg, 0.6) << "above its 0.5 CPU quota: " << a.dump();
+  EXPECT_GE(p95, avg * 0.9) << a.dump();
+  EXPECT_NEAR(cpu["avg_of_limit_percent"].get<double>(), 100 * avg / 0.5, 1e-6);
+  EXPECT_TRUE(cpu["request_cores"].is_null()) << "standalone: no pod spec";
+
+  const auto& mem = a["memory"];
+  EXPECT_DOUBLE_EQ(mem["limit_bytes"].get<double>(), double(256ull << 20));
+  const double ws_avg = mem["avg_working_set_bytes"], ws_p95 = mem["p95_working_set_bytes"];
+  EXPECT_GE(ws_avg, double(30ull << 20)) << "32 MiB held: " << a.dump();
+  EXPECT_LT(ws_avg, double(256ull << 20));
+  EXPECT_GE(ws_p95, ws_avg - double(1 << 20));
+  EXPECT_GE(mem["max_working_set_bytes"].get<double>(), ws_p95);
+  EXPECT_TRUE(a["unset"].empty()) << "limits set, requests unknown standalone: " << a.dump();
+  EXPECT_FALSE(a["spec_known"].get<bool>());
+
+  const auto unset = b["unset"].get<std::vector<std::string>>();
+  EXPECT_EQ(unset, (std::vector<std::string>{"cpu_limit", "memory_limit"})) << b.dump();
+  EXPECT_TRUE(b["cpu"]["avg_of_limit_percent"].is_null());
+
+  const std::string page = agent_->metrics();
+  auto unset_metric = [&](const std::string& cid, const char* resource) {
+    return metric_value(page, "podgauge_container_resource_unset",
+                        {{"container_id", cid}, {"resource", resource}, {"kind", "limit"}});
+  };
+  EXPECT_EQ(unset_metric(open_cid, "cpu"), 1.0);
+  EXPECT_EQ(unset_metric(open_cid, "memory"), 1.0);
+  EXPECT_EQ(unset_metric(limited_cid, "cpu"), 0.0);
+  EXPECT_EQ(unset_metric(limited_cid, "memory"), 0.0);
 }

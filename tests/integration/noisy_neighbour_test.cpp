@@ -123,17 +123,6 @@ void set_cpu_shares(const CgroupSandbox& sandbox, const std::string& rel, const 
   sandbox.write("cpu", rel, "cpu.weight", std::to_string(1 + ((s - 2) * 9999) / 262142));
 }
 
-// A CFS bandwidth limit: v1 cpu.cfs_quota_us/cpu.cfs_period_us, v2 cpu.max.
-void set_cpu_quota(const CgroupSandbox& sandbox, const std::string& rel, uint64_t quota_us,
-                   uint64_t period_us) {
-  if (std::filesystem::exists(sandbox.path_in("cpu", rel) / "cpu.cfs_quota_us")) {
-    sandbox.write("cpu", rel, "cpu.cfs_period_us", std::to_string(period_us));
-    sandbox.write("cpu", rel, "cpu.cfs_quota_us", std::to_string(quota_us));
-    return;
-  }
-  sandbox.write("cpu", rel, "cpu.max", std::to_string(quota_us) + " " + std::to_string(period_us));
-}
-
 TEST_F(NoisyNeighbourTest, a_cpu_burner_on_the_same_cpu_delays_the_victim_and_is_named) {
   CgroupSandbox sandbox;
   const auto victim_uid = KubeletNames::random_pod_uid();
@@ -219,7 +208,7 @@ TEST_F(NoisyNeighbourTest, a_container_throttled_by_its_own_quota_is_not_blamed_
   const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
   sandbox.create(rel);
   ASSERT_TRUE(sandbox.has("cpu")) << "needs the cpu controller for a CFS quota";
-  set_cpu_quota(sandbox, rel, 10000, 100000);  // 10% of one CPU
+  sandbox.set_cpu_quota(rel, 10000, 100000);  // 10% of one CPU
 
   ChildProcess burner(in_cgroup({helper_binary("pinload").string(), std::to_string(shared_cpu()),
                                  "6", "burn", "pg-throttled"},

@@ -309,6 +309,9 @@ struct Agent::Impl {
                                   req.has_param("resource") ? req.get_param_value("resource") : "memory");
     });
     server->add_json_route("/v1/history", [this](const httplib::Request& req) { return history_json(req); });
+    server->add_json_route("/v1/efficiency", [this](const httplib::Request& req) {
+      return efficiency_json(parse_duration(req.has_param("window") ? req.get_param_value("window") : "1h"));
+    });
     server->add_json_route("/v1/processes", [this](const auto&) {
       nlohmann::json out = lifecycle.processes_json();
       for (auto& c : out) {
@@ -543,6 +546,79 @@ struct Agent::Impl {
     return out;
   }
 
+  // Whether the container's pod spec is in the cache (requests are known, possibly unset).
+  bool pod_spec_known(const UsageTarget& t) const {
+    if (!kube->enabled()) return false;
+    const auto pod = kube->cache().pod(t.pod_uid);
+    return pod && pod->container_by_id(t.container_id) != nullptr;
+  }
+
+  // Usage against requests and limits over a window (/v1/efficiency): average and p95 from the
+  // history, requests from the pod spec, limits as the kernel enforces them, and what is unset.
+  nlohmann::json efficiency_json(std::chrono::milliseconds window) const {
+    const int64_t end = clock_ns(CLOCK_REALTIME) / 1'000'000;
+    const store::Window w{end - window.count(), end};
+    struct Row {
+      std::optional<double> cpu_avg, cpu_p95, mem_avg, mem_p95, mem_max, cpu_limit, mem_limit;
+      uint64_t samples = 0;
+    };
+    std::map<std::pair<std::string, std::string>, Row> rows;  // (pod_uid, container_id)
+    auto fill = [&](HistoryMetric metric, store::Agg agg, double q, std::optional<double> Row::*field) {
+      for (const auto& p : history->query(metric, w, agg, q)) {
+        Row& r = rows[{p.target.pod_uid, p.target.container_id}];
+        r.*field = p.result.value;
+        if (metric == HistoryMetric::WorkingSetBytes) r.samples = std::max(r.samples, p.result.samples);
+      }
+    };
+    fill(HistoryMetric::CpuSeconds, store::Agg::kRate, 0, &Row::cpu_avg);
+    fill(HistoryMetric::CpuSeconds, store::Agg::kPercentile, 0.95, &Row::cpu_p95);
+    fill(HistoryMetric::WorkingSetBytes, store::Agg::kAvg, 0, &Row::mem_avg);
+    fill(HistoryMetric::WorkingSetBytes, store::Agg::kPercentile, 0.95, &Row::mem_p95);
+    fill(HistoryMetric::WorkingSetBytes, store::Agg::kMax, 0, &Row::mem_max);
+    fill(HistoryMetric::CpuLimitCores, store::Agg::kLast, 0, &Row::cpu_limit);
+    fill(HistoryMetric::MemoryLimitBytes, store::Agg::kLast, 0, &Row::mem_limit);
+    auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+    auto percent = [](const std::optional<double>& used, const std::optional<double>& of) {
+      return used && of && *of > 0 ? nlohmann::json(100.0 * *used / *of) : nlohmann::json();
+    };
+    nlohmann::json out = nlohmann::json::array();
+    std::lock_guard lock(table_mutex);
+    for (const auto& [key, r] : rows) {
+      UsageTarget t;
+      t.kind = UsageTarget::Kind::Container;
+      t.pod_uid = key.first;
+      t.container_id = key.second;
+      const ContainerModel* m = model.find(t);
+      const std::optional<double> none;
+      const std::optional<double>& cpu_req = m ? m->cpu_request_cores : none;
+      const std::optional<double>& mem_req = m ? m->memory_request_bytes : none;
+      const bool spec = pod_spec_known(t);
+      nlohmann::json unset = nlohmann::json::array();
+      if (!r.cpu_limit) unset.push_back("cpu_limit");
+      if (!r.mem_limit) unset.push_back("memory_limit");
+      if (spec && !cpu_req) unset.push_back("cpu_request");
+      if (spec && !mem_req) unset.push_back("memory_request");
+      const auto n = names_of(t);
+      out.push_back(
+          {{"namespace", n.namespace_}, {"pod", n.pod}, {"container", n.container}, {"pod_uid", t.pod_uid},
+           {"container_id", t.container_id}, {"samples", r.samples}, {"spec_known", spec}, {"unset", unset},
+           {"cpu",
+            {{"avg_cores", opt(r.cpu_avg)}, {"p95_cores", opt(r.cpu_p95)}, {"request_cores", opt(cpu_req)},
+             {"limit_cores", opt(r.cpu_limit)}, {"avg_of_request_percent", percent(r.cpu_avg, cpu_req)},
+             {"p95_of_request_percent", percent(r.cpu_p95, cpu_req)},
+             {"avg_of_limit_percent", percent(r.cpu_avg, r.cpu_limit)},
+             {"p95_of_limit_percent", percent(r.cpu_p95, r.cpu_limit)}}},
+           {"memory",
+            {{"avg_working_set_bytes", opt(r.mem_avg)}, {"p95_working_set_bytes", opt(r.mem_p95)},
+             {"max_working_set_bytes", opt(r.mem_max)}, {"request_bytes", opt(mem_req)},
+             {"limit_bytes", opt(r.mem_limit)}, {"avg_of_request_percent", percent(r.mem_avg, mem_req)},
+             {"p95_of_request_percent", percent(r.mem_p95, mem_req)},
+             {"avg_of_limit_percent", percent(r.mem_avg, r.mem_limit)},
+             {"p95_of_limit_percent", percent(r.mem_p95, r.mem_limit)}}}});
+    }
+    return out;
+  }
+
   // Containers whose usage stayed at or above `threshold` % of their limit for the whole window
   // (podgauge breaches --threshold --window): the window's minimum against the limit.
   nlohmann::json window_breaches_json(double threshold, std::chrono::milliseconds window,
@@ -740,13 +816,15 @@ struct Agent::Impl {
     struct ModelView {
       std::optional<cgroup::MemoryUsage> memory;
       std::optional<double> cpu_limit_cores;
+      std::optional<double> cpu_request_cores, memory_request_bytes;
     };
     std::map<UsageTarget, ModelView> model_view;
     std::vector<analysis::ActiveBreach> active_breaches;
     std::map<std::string, uint64_t> breaches_started;
     {
       std::lock_guard lock(table_mutex);
-      for (const auto& [t, m] : model.containers()) model_view[t] = {m.memory, m.cpu_limit_cores};
+      for (const auto& [t, m] : model.containers())
+        model_view[t] = {m.memory, m.cpu_limit_cores, m.cpu_request_cores, m.memory_request_bytes};
       active_breaches = model.detector().active();
       breaches_started = model.detector().started_total();
       targets = table.targets();
@@ -879,6 +957,44 @@ struct Agent::Impl {
       if (it == model_view.end() || !it->second.cpu_limit_cores) continue;
       container_labels(t, labels);
       w.sample(labels, *it->second.cpu_limit_cores);
+    }
+    // Requests come from the pod spec (none standalone); limits are what the kernel enforces.
+    auto request_family = [&](const char* name, const char* help, auto field) {
+      w.family(name, help, MetricType::gauge);
+      for (const auto& t : targets) {
+        if (t.target.kind != UsageTarget::Kind::Container) continue;
+        auto it = model_view.find(t.target);
+        if (it == model_view.end() || !(it->second.*field)) continue;
+        container_labels(t, labels);
+        w.sample(labels, *(it->second.*field));
+      }
+    };
+    request_family("podgauge_container_cpu_request_cores", "CPU request of the container in its pod spec.",
+                   &ModelView::cpu_request_cores);
+    request_family("podgauge_container_memory_request_bytes",
+                   "Memory request of the container in its pod spec.", &ModelView::memory_request_bytes);
+    w.family("podgauge_container_resource_unset",
+             "1 when the container has no limit (kind=limit, from the kernel) or no request "
+             "(kind=request, from the pod spec; absent when the spec is unknown) for a resource.",
+             MetricType::gauge);
+    for (const auto& t : targets) {
+      if (t.target.kind != UsageTarget::Kind::Container) continue;
+      auto it = model_view.find(t.target);
+      if (it == model_view.end()) continue;
+      const ModelView& m = it->second;
+      const bool spec = pod_spec_known(t.target);
+      auto flag = [&](const char* resource, const char* kind, bool unset) {
+        container_labels(t, labels);
+        labels.push_back({"resource", resource});
+        labels.push_back({"kind", kind});
+        w.sample_integer(labels, unset ? 1 : 0);
+      };
+      flag("cpu", "limit", !m.cpu_limit_cores);
+      if (m.memory) flag("memory", "limit", !m.memory->limit);
+      if (spec) {
+        flag("cpu", "request", !m.cpu_request_cores);
+        flag("memory", "request", !m.memory_request_bytes);
+      }
     }
     w.family("podgauge_container_breach_active",
              "1 while a breach rule holds for the container (see podgauge_breach_rule_info).",

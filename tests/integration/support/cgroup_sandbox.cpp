@@ -446,6 +446,16 @@ std::uint64_t CgroupSandbox::read_key(std::string_view hierarchy, std::string_vi
   throw std::runtime_error("no key '" + std::string(key) + "' in " + path.string());
 }
 
+void CgroupSandbox::set_cpu_quota(std::string_view relpath, std::int64_t quota_us, std::uint64_t period_us) const {
+  if (fs::exists(path_in("cpu", relpath) / "cpu.cfs_quota_us")) {
+    write("cpu", relpath, "cpu.cfs_period_us", std::to_string(period_us));
+    write("cpu", relpath, "cpu.cfs_quota_us", std::to_string(quota_us < 0 ? -1 : quota_us));
+    return;
+  }
+  write("cpu", relpath, "cpu.max",
+        (quota_us < 0 ? std::string("max") : std::to_string(quota_us)) + " " + std::to_string(period_us));
+}
+
 void CgroupSandbox::set_memory_limit(std::string_view relpath, std::uint64_t bytes) const {
   const auto& h = find("memory");
   const fs::path dir = dir_of(h, relpath);

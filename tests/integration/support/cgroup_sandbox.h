@@ -125,6 +125,9 @@ class CgroupSandbox {
   /// v1: memory.limit_in_bytes (+ memory.memsw.limit_in_bytes when present, so swap cannot
   /// absorb the overrun); v2 with the memory controller: memory.max (+ memory.swap.max = 0).
   void set_memory_limit(std::string_view relpath, std::uint64_t bytes) const;
+  /// CFS bandwidth limit: v1 cpu.cfs_period_us + cpu.cfs_quota_us, v2 cpu.max. A negative quota
+  /// removes the limit.
+  void set_cpu_quota(std::string_view relpath, std::int64_t quota_us, std::uint64_t period_us = 100000) const;
   /// OOM kills inside the cgroup: v1 memory.oom_control "oom_kill", v2 memory.events "oom_kill".
   std::uint64_t memory_oom_kills(std::string_view relpath) const;
   /// CPU time of the cgroup in ns: v1 cpuacct.usage, else v2 cpu.stat usage_usec × 1000.
