@@ -304,7 +304,7 @@ fs::path user_with(fa::FakeApiServer& api, const std::string& user,
   api.add_token(user + "-token", {user, {"system:authenticated"}});
   for (const auto& r : rules) api.allow(user, r);
   if (rules.empty())  // no rule at all must still mean "nothing allowed"
-    api.allow(user, {.verbs = {"none"}, .resources = {"none"}});
+    api.allow(user, {.verbs = {"none"}, .resources = {"none"}, .api_groups = {"none"}, .namespaces = {}});
   return api.write_token_kubeconfig(user + "-token", api.dir() / (user + ".yaml"));
 }
 
@@ -540,7 +540,9 @@ TEST_F(K8sClusterCache, a_denied_kind_reports_a_clear_403_and_the_others_sync) {
             std::string::npos)
       << s.error;
   for (const auto& o : cache->status())
-    if (o.kind != ClusterKind::HorizontalPodAutoscalers) EXPECT_EQ(o.state, KindState::Synced) << describe({o});
+    if (o.kind != ClusterKind::HorizontalPodAutoscalers) {
+      EXPECT_EQ(o.state, KindState::Synced) << describe({o});
+    }
 
   // Granting the rule later heals that view without a restart.
   for (const auto& r : chart_rules("cluster-reader-rules.yaml"))
