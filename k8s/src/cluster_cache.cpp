@@ -7,25 +7,38 @@ namespace podgauge::k8s {
 
 std::string_view to_string(ClusterKind kind) noexcept {
   switch (kind) {
-    case ClusterKind::Pods: return "pods";
-    case ClusterKind::Nodes: return "nodes";
-    case ClusterKind::Namespaces: return "namespaces";
-    case ClusterKind::ResourceQuotas: return "resourcequotas";
-    case ClusterKind::LimitRanges: return "limitranges";
-    case ClusterKind::ReplicaSets: return "replicasets.apps";
-    case ClusterKind::Deployments: return "deployments.apps";
-    case ClusterKind::HorizontalPodAutoscalers: return "horizontalpodautoscalers.autoscaling";
+    case ClusterKind::Pods:
+      return "pods";
+    case ClusterKind::Nodes:
+      return "nodes";
+    case ClusterKind::Namespaces:
+      return "namespaces";
+    case ClusterKind::ResourceQuotas:
+      return "resourcequotas";
+    case ClusterKind::LimitRanges:
+      return "limitranges";
+    case ClusterKind::ReplicaSets:
+      return "replicasets.apps";
+    case ClusterKind::Deployments:
+      return "deployments.apps";
+    case ClusterKind::HorizontalPodAutoscalers:
+      return "horizontalpodautoscalers.autoscaling";
   }
   return "unknown";
 }
 
 std::string_view to_string(KindState state) noexcept {
   switch (state) {
-    case KindState::Syncing: return "syncing";
-    case KindState::Synced: return "synced";
-    case KindState::Forbidden: return "forbidden";
-    case KindState::Unauthorized: return "unauthorized";
-    case KindState::Failing: return "failing";
+    case KindState::Syncing:
+      return "syncing";
+    case KindState::Synced:
+      return "synced";
+    case KindState::Forbidden:
+      return "forbidden";
+    case KindState::Unauthorized:
+      return "unauthorized";
+    case KindState::Failing:
+      return "failing";
   }
   return "unknown";
 }
@@ -34,14 +47,36 @@ namespace {
 
 template <class T>
 struct KindOf;
-template <> struct KindOf<Pod> { static constexpr ClusterKind value = ClusterKind::Pods; };
-template <> struct KindOf<Node> { static constexpr ClusterKind value = ClusterKind::Nodes; };
-template <> struct KindOf<Namespace> { static constexpr ClusterKind value = ClusterKind::Namespaces; };
-template <> struct KindOf<ResourceQuota> { static constexpr ClusterKind value = ClusterKind::ResourceQuotas; };
-template <> struct KindOf<LimitRange> { static constexpr ClusterKind value = ClusterKind::LimitRanges; };
-template <> struct KindOf<ReplicaSet> { static constexpr ClusterKind value = ClusterKind::ReplicaSets; };
-template <> struct KindOf<Deployment> { static constexpr ClusterKind value = ClusterKind::Deployments; };
-template <> struct KindOf<HorizontalPodAutoscaler> {
+template <>
+struct KindOf<Pod> {
+  static constexpr ClusterKind value = ClusterKind::Pods;
+};
+template <>
+struct KindOf<Node> {
+  static constexpr ClusterKind value = ClusterKind::Nodes;
+};
+template <>
+struct KindOf<Namespace> {
+  static constexpr ClusterKind value = ClusterKind::Namespaces;
+};
+template <>
+struct KindOf<ResourceQuota> {
+  static constexpr ClusterKind value = ClusterKind::ResourceQuotas;
+};
+template <>
+struct KindOf<LimitRange> {
+  static constexpr ClusterKind value = ClusterKind::LimitRanges;
+};
+template <>
+struct KindOf<ReplicaSet> {
+  static constexpr ClusterKind value = ClusterKind::ReplicaSets;
+};
+template <>
+struct KindOf<Deployment> {
+  static constexpr ClusterKind value = ClusterKind::Deployments;
+};
+template <>
+struct KindOf<HorizontalPodAutoscaler> {
   static constexpr ClusterKind value = ClusterKind::HorizontalPodAutoscalers;
 };
 
@@ -58,7 +93,8 @@ template <class T>
 std::string forbidden_message(const InformerFailure& f, const std::string& ns) {
   using R = ResourcePath<T>;
   const std::string group = R::group;
-  const std::string qualified = group.empty() ? R::resource : std::string(R::resource) + "." + group;
+  const std::string qualified =
+      group.empty() ? R::resource : std::string(R::resource) + "." + group;
   const bool scoped = R::namespaced && !ns.empty();
   std::string m = "forbidden: " + (f.verb.empty() ? std::string("list") : f.verb) + " " + qualified;
   m += scoped ? " in namespace \"" + ns + "\"" : " at the cluster scope";
@@ -101,7 +137,9 @@ struct ClusterCache::Informers {
 };
 
 ClusterCache::ClusterCache(std::shared_ptr<ApiClient> client, ClusterCacheOptions options)
-    : client_(std::move(client)), options_(std::move(options)), informers_(std::make_unique<Informers>()) {
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      informers_(std::make_unique<Informers>()) {
   auto make = [&]<class T>(std::unique_ptr<Informer<T>>& slot) {
     InformerOptions o = options_.informer;
     o.path = resource_path<T>(options_.namespace_);
@@ -153,7 +191,8 @@ bool ClusterCache::wait_until_settled(std::chrono::milliseconds timeout) const {
   for (;;) {
     bool settled = true;
     informers_->each([&](auto& inf) {
-      settled = settled && (inf.has_synced() || !inf.last_error().empty() || inf.stats().errors > 0);
+      settled =
+          settled && (inf.has_synced() || !inf.last_error().empty() || inf.stats().errors > 0);
     });
     if (settled) return true;
     if (std::chrono::steady_clock::now() >= until) return false;
@@ -165,7 +204,8 @@ KindStatus ClusterCache::status(ClusterKind kind) const {
   KindStatus s;
   s.kind = kind;
   informers_->with(kind, [&](auto& inf) {
-    using T = std::remove_const_t<typename std::remove_reference_t<decltype(inf)>::ObjectPtr::element_type>;
+    using T = std::remove_const_t<
+        typename std::remove_reference_t<decltype(inf)>::ObjectPtr::element_type>;
     s.synced = inf.has_synced();
     s.objects = inf.size();
     s.stats = inf.stats();
@@ -195,11 +235,14 @@ std::vector<KindStatus> ClusterCache::status() const {
 std::vector<ClusterCache::Ptr<Pod>> ClusterCache::pods(const std::string& ns) const {
   return in_namespace(informers_->get<Pod>().list(), ns);
 }
-std::vector<ClusterCache::Ptr<Node>> ClusterCache::nodes() const { return informers_->get<Node>().list(); }
+std::vector<ClusterCache::Ptr<Node>> ClusterCache::nodes() const {
+  return informers_->get<Node>().list();
+}
 std::vector<ClusterCache::Ptr<Namespace>> ClusterCache::namespaces() const {
   return informers_->get<Namespace>().list();
 }
-std::vector<ClusterCache::Ptr<ResourceQuota>> ClusterCache::resource_quotas(const std::string& ns) const {
+std::vector<ClusterCache::Ptr<ResourceQuota>> ClusterCache::resource_quotas(
+    const std::string& ns) const {
   return in_namespace(informers_->get<ResourceQuota>().list(), ns);
 }
 std::vector<ClusterCache::Ptr<LimitRange>> ClusterCache::limit_ranges(const std::string& ns) const {
@@ -226,16 +269,19 @@ ClusterCache::Ptr<Namespace> ClusterCache::namespace_(const std::string& name) c
   return informers_->get<Namespace>().get("", name);
 }
 ClusterCache::Ptr<ResourceQuota> ClusterCache::resource_quota(const std::string& ns,
-                                                             const std::string& name) const {
+                                                              const std::string& name) const {
   return informers_->get<ResourceQuota>().get(ns, name);
 }
-ClusterCache::Ptr<LimitRange> ClusterCache::limit_range(const std::string& ns, const std::string& name) const {
+ClusterCache::Ptr<LimitRange> ClusterCache::limit_range(const std::string& ns,
+                                                        const std::string& name) const {
   return informers_->get<LimitRange>().get(ns, name);
 }
-ClusterCache::Ptr<ReplicaSet> ClusterCache::replica_set(const std::string& ns, const std::string& name) const {
+ClusterCache::Ptr<ReplicaSet> ClusterCache::replica_set(const std::string& ns,
+                                                        const std::string& name) const {
   return informers_->get<ReplicaSet>().get(ns, name);
 }
-ClusterCache::Ptr<Deployment> ClusterCache::deployment(const std::string& ns, const std::string& name) const {
+ClusterCache::Ptr<Deployment> ClusterCache::deployment(const std::string& ns,
+                                                       const std::string& name) const {
   return informers_->get<Deployment>().get(ns, name);
 }
 ClusterCache::Ptr<HorizontalPodAutoscaler> ClusterCache::horizontal_pod_autoscaler(
@@ -274,7 +320,8 @@ ClusterCache::Ptr<Deployment> ClusterCache::deployment_of(const Pod& pod) const 
   const WorkloadRef ref = workload_of(pod);
   if (ref.kind != "Deployment") return nullptr;
   auto d = deployment(pod.metadata.namespace_, ref.name);
-  if (!d || (!ref.uid.empty() && !d->metadata.uid.empty() && d->metadata.uid != ref.uid)) return nullptr;
+  if (!d || (!ref.uid.empty() && !d->metadata.uid.empty() && d->metadata.uid != ref.uid))
+    return nullptr;
   return d;
 }
 

@@ -125,7 +125,8 @@ Seeded seed_cluster(fa::FakeApiServer& api) {
   api.create("horizontalpodautoscalers.autoscaling", "shop", fixture("hpa-v2-all-metrics.json"));
   const json workloads = fixture("workloads.json");
   Seeded s;
-  s.deployment_uid = api.create("deployments.apps", "shop", workloads["deployment"])["metadata"]["uid"];
+  s.deployment_uid =
+      api.create("deployments.apps", "shop", workloads["deployment"])["metadata"]["uid"];
   json rs = workloads["replicaset"];
   rs["metadata"]["ownerReferences"][0]["uid"] = s.deployment_uid;
   s.replica_set_uid = api.create("replicasets.apps", "shop", rs)["metadata"]["uid"];
@@ -157,14 +158,22 @@ std::map<std::string, std::string> server_keyed(fa::FakeApiServer& api, ClusterK
 
 std::map<std::string, std::string> cache_keyed(const ClusterCache& c, ClusterKind kind) {
   switch (kind) {
-    case ClusterKind::Pods: return keyed(c.pods());
-    case ClusterKind::Nodes: return keyed(c.nodes());
-    case ClusterKind::Namespaces: return keyed(c.namespaces());
-    case ClusterKind::ResourceQuotas: return keyed(c.resource_quotas());
-    case ClusterKind::LimitRanges: return keyed(c.limit_ranges());
-    case ClusterKind::ReplicaSets: return keyed(c.replica_sets());
-    case ClusterKind::Deployments: return keyed(c.deployments());
-    case ClusterKind::HorizontalPodAutoscalers: return keyed(c.horizontal_pod_autoscalers());
+    case ClusterKind::Pods:
+      return keyed(c.pods());
+    case ClusterKind::Nodes:
+      return keyed(c.nodes());
+    case ClusterKind::Namespaces:
+      return keyed(c.namespaces());
+    case ClusterKind::ResourceQuotas:
+      return keyed(c.resource_quotas());
+    case ClusterKind::LimitRanges:
+      return keyed(c.limit_ranges());
+    case ClusterKind::ReplicaSets:
+      return keyed(c.replica_sets());
+    case ClusterKind::Deployments:
+      return keyed(c.deployments());
+    case ClusterKind::HorizontalPodAutoscalers:
+      return keyed(c.horizontal_pod_autoscalers());
   }
   return {};
 }
@@ -193,17 +202,25 @@ std::optional<std::string> gen_label(const Ptr& o) {
   return v ? *v : std::string();
 }
 
-std::optional<std::string> cached_gen(const ClusterCache& c, ClusterKind kind, const std::string& ns,
-                                      const std::string& name) {
+std::optional<std::string> cached_gen(const ClusterCache& c, ClusterKind kind,
+                                      const std::string& ns, const std::string& name) {
   switch (kind) {
-    case ClusterKind::Pods: return gen_label(c.pod(ns, name));
-    case ClusterKind::Nodes: return gen_label(c.node(name));
-    case ClusterKind::Namespaces: return gen_label(c.namespace_(name));
-    case ClusterKind::ResourceQuotas: return gen_label(c.resource_quota(ns, name));
-    case ClusterKind::LimitRanges: return gen_label(c.limit_range(ns, name));
-    case ClusterKind::ReplicaSets: return gen_label(c.replica_set(ns, name));
-    case ClusterKind::Deployments: return gen_label(c.deployment(ns, name));
-    case ClusterKind::HorizontalPodAutoscalers: return gen_label(c.horizontal_pod_autoscaler(ns, name));
+    case ClusterKind::Pods:
+      return gen_label(c.pod(ns, name));
+    case ClusterKind::Nodes:
+      return gen_label(c.node(name));
+    case ClusterKind::Namespaces:
+      return gen_label(c.namespace_(name));
+    case ClusterKind::ResourceQuotas:
+      return gen_label(c.resource_quota(ns, name));
+    case ClusterKind::LimitRanges:
+      return gen_label(c.limit_range(ns, name));
+    case ClusterKind::ReplicaSets:
+      return gen_label(c.replica_set(ns, name));
+    case ClusterKind::Deployments:
+      return gen_label(c.deployment(ns, name));
+    case ClusterKind::HorizontalPodAutoscalers:
+      return gen_label(c.horizontal_pod_autoscaler(ns, name));
   }
   return std::nullopt;
 }
@@ -214,10 +231,13 @@ json minimal_object(ClusterKind kind, const std::string& name) {
   switch (kind) {
     case ClusterKind::Pods:
       return {{"metadata", meta},
-              {"spec", {{"nodeName", "node-a1"}, {"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}};
+              {"spec",
+               {{"nodeName", "node-a1"}, {"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}};
     case ClusterKind::Nodes:
-    case ClusterKind::Namespaces: return {{"metadata", meta}};
-    case ClusterKind::ResourceQuotas: return {{"metadata", meta}, {"spec", {{"hard", {{"pods", "10"}}}}}};
+    case ClusterKind::Namespaces:
+      return {{"metadata", meta}};
+    case ClusterKind::ResourceQuotas:
+      return {{"metadata", meta}, {"spec", {{"hard", {{"pods", "10"}}}}}};
     case ClusterKind::LimitRanges:
       return {{"metadata", meta},
               {"spec", {{"limits", {{{"type", "Container"}, {"default", {{"cpu", "500m"}}}}}}}}};
@@ -227,14 +247,18 @@ json minimal_object(ClusterKind kind, const std::string& name) {
               {"spec", {{"replicas", 1}, {"selector", {{"matchLabels", {{"app", name}}}}}}}};
     case ClusterKind::HorizontalPodAutoscalers:
       return {{"metadata", meta},
-              {"spec", {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "checkout"}}},
-                        {"minReplicas", 1},
-                        {"maxReplicas", 3}}}};
+              {"spec",
+               {{"scaleTargetRef",
+                 {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "checkout"}}},
+                {"minReplicas", 1},
+                {"maxReplicas", 3}}}};
   }
   return {};
 }
 
-bool cluster_scoped(ClusterKind k) { return k == ClusterKind::Nodes || k == ClusterKind::Namespaces; }
+bool cluster_scoped(ClusterKind k) {
+  return k == ClusterKind::Nodes || k == ClusterKind::Namespaces;
+}
 
 // One object of each kind the fixtures seeded: {namespace, name}.
 const std::map<ClusterKind, std::pair<std::string, std::string>> kSeededObject = {
@@ -294,8 +318,8 @@ std::string rule_text(const fa::PolicyRule& r) {
     for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
     return s;
   };
-  return "{groups=" + join(r.api_groups) + " resources=" + join(r.resources) + " verbs=" +
-         join(r.verbs) + "}";
+  return "{groups=" + join(r.api_groups) + " resources=" + join(r.resources) +
+         " verbs=" + join(r.verbs) + "}";
 }
 
 // A token for a fresh user holding exactly `rules`; returns its kubeconfig.
@@ -304,15 +328,18 @@ fs::path user_with(fa::FakeApiServer& api, const std::string& user,
   api.add_token(user + "-token", {user, {"system:authenticated"}});
   for (const auto& r : rules) api.allow(user, r);
   if (rules.empty())  // no rule at all must still mean "nothing allowed"
-    api.allow(user, {.verbs = {"none"}, .resources = {"none"}, .api_groups = {"none"}, .namespaces = {}});
+    api.allow(user,
+              {.verbs = {"none"}, .resources = {"none"}, .api_groups = {"none"}, .namespaces = {}});
   return api.write_token_kubeconfig(user + "-token", api.dir() / (user + ".yaml"));
 }
 
 std::optional<ClusterKind> kind_of_rule(const fa::PolicyRule& r) {
   for (const auto& [k, res] : kFakeResource) {
     const std::string plural = res.substr(0, res.find('.'));
-    const std::string group = res.find('.') == std::string::npos ? "" : res.substr(res.find('.') + 1);
-    if (r.resources == std::vector<std::string>{plural} && r.api_groups == std::vector<std::string>{group})
+    const std::string group =
+        res.find('.') == std::string::npos ? "" : res.substr(res.find('.') + 1);
+    if (r.resources == std::vector<std::string>{plural} &&
+        r.api_groups == std::vector<std::string>{group})
       return k;
   }
   return std::nullopt;
@@ -355,7 +382,8 @@ TEST_F(K8sClusterCache, every_kind_syncs_with_the_fixtures_content) {
   EXPECT_EQ(node->ready(), want_node.ready());
   EXPECT_FALSE(node->capacity.empty());
 
-  const ResourceQuota want_rq = ResourceQuota::parse(read_text(fixtures_dir() / "resourcequota.json"));
+  const ResourceQuota want_rq =
+      ResourceQuota::parse(read_text(fixtures_dir() / "resourcequota.json"));
   auto rq = cache->resource_quota("shop", "compute");
   ASSERT_NE(rq, nullptr);
   EXPECT_EQ(rq->spec_hard, want_rq.spec_hard);
@@ -434,7 +462,8 @@ TEST_F(K8sClusterCache, watch_adds_updates_and_deletes_of_every_kind_are_reflect
   }
   // Deleting the ReplicaSet degrades owner resolution to the naming convention, not to "none".
   api_->remove("replicasets.apps", "shop", "checkout-7d4b9c5f8");
-  ASSERT_TRUE(eventually([&] { return cache->replica_set("shop", "checkout-7d4b9c5f8") == nullptr; }));
+  ASSERT_TRUE(
+      eventually([&] { return cache->replica_set("shop", "checkout-7d4b9c5f8") == nullptr; }));
   auto classic = cache->pod("shop", "checkout-7d4b9c5f8-x2k9p");
   ASSERT_NE(classic, nullptr);
   EXPECT_EQ(cache->workload_of(*classic), (WorkloadRef{"Deployment", "checkout", "", true}));
@@ -489,13 +518,16 @@ TEST_F(K8sClusterCache, a_410_on_every_watch_relists_and_loses_nothing) {
   api_->faults().drop_watches();
   churn();
   // A watch reopened by a fast informer may take a slower one's 410: inject until each had one.
-  ASSERT_TRUE(eventually([&] {
-    if (all_expired()) return true;
-    api_->faults().expire_next_watches(1);
-    api_->faults().drop_watches();
-    std::this_thread::sleep_for(200ms);
-    return all_expired();
-  }, 30s)) << describe(cache->status());
+  ASSERT_TRUE(eventually(
+      [&] {
+        if (all_expired()) return true;
+        api_->faults().expire_next_watches(1);
+        api_->faults().drop_watches();
+        std::this_thread::sleep_for(200ms);
+        return all_expired();
+      },
+      30s))
+      << describe(cache->status());
   churn();
   EXPECT_TRUE(eventually([&] { return mismatched_kinds(*cache, *api_).empty(); }))
       << "differs from the server: " << mismatched_kinds(*cache, *api_);
@@ -529,14 +561,17 @@ TEST_F(K8sClusterCache, a_denied_kind_reports_a_clear_403_and_the_others_sync) {
   EXPECT_NE(cache->deployment_of(*cache->pod("shop", "checkout-7d4b9c5f8-x2k9p")), nullptr);
 
   const KindStatus s = cache->status(ClusterKind::HorizontalPodAutoscalers);
-  EXPECT_NE(s.error.find("forbidden: list horizontalpodautoscalers.autoscaling at the cluster scope"),
-            std::string::npos)
+  EXPECT_NE(
+      s.error.find("forbidden: list horizontalpodautoscalers.autoscaling at the cluster scope"),
+      std::string::npos)
       << s.error;
-  EXPECT_NE(s.error.find("grant list, watch on \"horizontalpodautoscalers\" in API group \"autoscaling\""),
+  EXPECT_NE(s.error.find(
+                "grant list, watch on \"horizontalpodautoscalers\" in API group \"autoscaling\""),
             std::string::npos)
       << s.error;
   // The server's own words are kept (user, verb, resource, group).
-  EXPECT_NE(s.error.find("User \"no-hpa\" cannot list resource \"horizontalpodautoscalers\" in API group \"autoscaling\""),
+  EXPECT_NE(s.error.find("User \"no-hpa\" cannot list resource \"horizontalpodautoscalers\" in API "
+                         "group \"autoscaling\""),
             std::string::npos)
       << s.error;
   for (const auto& o : cache->status())
@@ -546,13 +581,15 @@ TEST_F(K8sClusterCache, a_denied_kind_reports_a_clear_403_and_the_others_sync) {
 
   // Granting the rule later heals that view without a restart.
   for (const auto& r : chart_rules("cluster-reader-rules.yaml"))
-    if (kind_of_rule(r.rule) == ClusterKind::HorizontalPodAutoscalers) api_->allow("no-hpa", r.rule);
+    if (kind_of_rule(r.rule) == ClusterKind::HorizontalPodAutoscalers)
+      api_->allow("no-hpa", r.rule);
   ASSERT_TRUE(eventually([&] { return cache->has_synced(); })) << describe(cache->status());
   EXPECT_EQ(cache->status(ClusterKind::HorizontalPodAutoscalers).state, KindState::Synced);
   EXPECT_EQ(cache->horizontal_pod_autoscalers().size(), 1u);
 }
 
-TEST_F(K8sClusterCache, a_namespace_restricted_cache_needs_only_namespace_rules_for_namespaced_kinds) {
+TEST_F(K8sClusterCache,
+       a_namespace_restricted_cache_needs_only_namespace_rules_for_namespaced_kinds) {
   // A RoleBinding in "shop" to the reader's rules, minus resourcequotas: no cluster-scope rule.
   std::vector<fa::PolicyRule> rules;
   for (auto r : chart_rules("cluster-reader-rules.yaml")) {
@@ -575,7 +612,8 @@ TEST_F(K8sClusterCache, a_namespace_restricted_cache_needs_only_namespace_rules_
   EXPECT_EQ(cache->limit_ranges().size(), 1u);
   EXPECT_EQ(cache->horizontal_pod_autoscalers().size(), 1u);
   const std::string rq = cache->status(ClusterKind::ResourceQuotas).error;
-  EXPECT_NE(rq.find("forbidden: list resourcequotas in namespace \"shop\""), std::string::npos) << rq;
+  EXPECT_NE(rq.find("forbidden: list resourcequotas in namespace \"shop\""), std::string::npos)
+      << rq;
   EXPECT_NE(rq.find("Role + RoleBinding in \"shop\""), std::string::npos) << rq;
   const std::string nodes = cache->status(ClusterKind::Nodes).error;
   EXPECT_NE(nodes.find("forbidden: list nodes at the cluster scope"), std::string::npos) << nodes;
@@ -605,11 +643,15 @@ TEST(ChartRbac, every_rule_has_a_comment_naming_the_code_path_that_needs_it) {
     auto rules = chart_rules(file);
     ASSERT_FALSE(rules.empty()) << file;
     for (const auto& r : rules) {
-      EXPECT_FALSE(r.comment.empty()) << file << ": rule " << rule_text(r.rule) << " has no comment";
+      EXPECT_FALSE(r.comment.empty())
+          << file << ": rule " << rule_text(r.rule) << " has no comment";
       // A code path: a source file or a C++ name.
-      EXPECT_TRUE(r.comment.find(".cpp") != std::string::npos || r.comment.find(".h") != std::string::npos ||
-                  r.comment.find("::") != std::string::npos || r.comment.find("CLI") != std::string::npos)
-          << file << ": the comment of " << rule_text(r.rule) << " names no code path:\n" << r.comment;
+      EXPECT_TRUE(r.comment.find(".cpp") != std::string::npos ||
+                  r.comment.find(".h") != std::string::npos ||
+                  r.comment.find("::") != std::string::npos ||
+                  r.comment.find("CLI") != std::string::npos)
+          << file << ": the comment of " << rule_text(r.rule) << " names no code path:\n"
+          << r.comment;
     }
   }
   // The templates include exactly these files.
@@ -655,13 +697,16 @@ TEST_F(K8sClusterCache, chart_cluster_reader_rules_suffice_and_each_rule_and_ver
       ASSERT_TRUE(eventually([&] {
         for (const auto& s : cache->status()) {
           if (s.kind == *kind) {
-            if (s.state != KindState::Forbidden || s.error.find(want) == std::string::npos) return false;
+            if (s.state != KindState::Forbidden || s.error.find(want) == std::string::npos)
+              return false;
           } else if (s.state != KindState::Synced) {
             return false;
           }
         }
         return true;
-      })) << "want \"" << want << "\" on " << to_string(*kind) << " only:\n" << describe(cache->status());
+      })) << "want \""
+          << want << "\" on " << to_string(*kind) << " only:\n"
+          << describe(cache->status());
       // A missing watch still lets the list through: the view is there, but stale.
       EXPECT_EQ(cache->has_synced(*kind), verb == "watch");
     }
@@ -673,7 +718,8 @@ TEST_F(K8sClusterCache, chart_pods_proxy_rule_is_what_reads_an_agent_through_the
   // An "agent" answering on loopback, reached through the API server's pod proxy.
   httplib::Server agent;
   agent.Get("/v1/summary", [](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(json{{"node", "node-a1"}, {"q", req.get_param_value("x")}}.dump(), "application/json");
+    res.set_content(json{{"node", "node-a1"}, {"q", req.get_param_value("x")}}.dump(),
+                    "application/json");
   });
   const int port = agent.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);
@@ -700,7 +746,8 @@ TEST_F(K8sClusterCache, chart_pods_proxy_rule_is_what_reads_an_agent_through_the
     ADD_FAILURE() << "the proxy was reachable without the pods/proxy rule";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.kind(), ApiErrorKind::Forbidden) << e.what();
-    EXPECT_NE(std::string(e.what()).find("cannot get resource \"pods/proxy\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot get resource \"pods/proxy\""), std::string::npos)
+        << e.what();
   }
   agent.stop();
   serving.join();
@@ -721,7 +768,8 @@ std::string run_agent_paths(fa::FakeApiServer& api, const fs::path& kubeconfig) 
   } else {
     // Give the watch time to be refused, if it is.
     std::this_thread::sleep_for(300ms);
-    if (auto f = pods.last_failure(); !f.message.empty()) failed += "pods informer: " + f.message + "\n";
+    if (auto f = pods.last_failure(); !f.message.empty())
+      failed += "pods informer: " + f.message + "\n";
   }
   pods.stop();
 
@@ -770,15 +818,18 @@ TEST(ChartRbac, agent_rules_suffice_and_each_rule_and_verb_is_needed) {
     int n = 0;
     for (std::size_t i = 0; i < chart.size(); ++i) {
       const bool events_rule = chart[i].rule.resources == std::vector<std::string>{"events"};
-      const bool core_events = events_rule && chart[i].rule.api_groups == std::vector<std::string>{""};
+      const bool core_events =
+          events_rule && chart[i].rule.api_groups == std::vector<std::string>{""};
       // The events rule of the other API version is not used by this server.
       if (events_rule && core_events == events_k8s_io) continue;
       for (const auto& verb : chart[i].rule.verbs) {
         auto fewer = all;
         std::erase(fewer[i].verbs, verb);
-        const std::string failed = run_agent_paths(*api, user_with(*api, "agent-" + std::to_string(n++), fewer));
-        EXPECT_NE(failed.find("cannot " + verb + " resource \"" + chart[i].rule.resources[0] + "\""),
-                  std::string::npos)
+        const std::string failed =
+            run_agent_paths(*api, user_with(*api, "agent-" + std::to_string(n++), fewer));
+        EXPECT_NE(
+            failed.find("cannot " + verb + " resource \"" + chart[i].rule.resources[0] + "\""),
+            std::string::npos)
             << rule_text(chart[i].rule) << " without " << verb << " broke nothing visible:\n"
             << failed;
       }

@@ -15,7 +15,8 @@ namespace {
 template <class T>
 std::string qualified() {
   const std::string group = ResourcePath<T>::group;
-  return group.empty() ? ResourcePath<T>::resource : std::string(ResourcePath<T>::resource) + "." + group;
+  return group.empty() ? ResourcePath<T>::resource
+                       : std::string(ResourcePath<T>::resource) + "." + group;
 }
 
 }  // namespace
@@ -28,7 +29,8 @@ TEST(K8sResourcePath, every_cluster_kind_has_its_upstream_collection_path) {
   EXPECT_EQ(resource_path<LimitRange>(), "/api/v1/limitranges");
   EXPECT_EQ(resource_path<ReplicaSet>(), "/apis/apps/v1/replicasets");
   EXPECT_EQ(resource_path<Deployment>(), "/apis/apps/v1/deployments");
-  EXPECT_EQ(resource_path<HorizontalPodAutoscaler>(), "/apis/autoscaling/v2/horizontalpodautoscalers");
+  EXPECT_EQ(resource_path<HorizontalPodAutoscaler>(),
+            "/apis/autoscaling/v2/horizontalpodautoscalers");
 }
 
 TEST(K8sResourcePath, namespaced_kinds_narrow_to_a_namespace_and_cluster_kinds_do_not) {
@@ -51,7 +53,8 @@ TEST(K8sClusterKind, names_are_the_rbac_resource_and_group_of_each_informer) {
   EXPECT_EQ(to_string(ClusterKind::LimitRanges), qualified<LimitRange>());
   EXPECT_EQ(to_string(ClusterKind::ReplicaSets), qualified<ReplicaSet>());
   EXPECT_EQ(to_string(ClusterKind::Deployments), qualified<Deployment>());
-  EXPECT_EQ(to_string(ClusterKind::HorizontalPodAutoscalers), "horizontalpodautoscalers.autoscaling");
+  EXPECT_EQ(to_string(ClusterKind::HorizontalPodAutoscalers),
+            "horizontalpodautoscalers.autoscaling");
   std::set<std::string_view> distinct;
   for (ClusterKind k : kClusterKinds) distinct.insert(to_string(k));
   EXPECT_EQ(distinct.size(), 8u);

@@ -28,9 +28,10 @@ enum class ClusterKind : std::uint8_t {
   HorizontalPodAutoscalers,
 };
 inline constexpr std::array<ClusterKind, 8> kClusterKinds = {
-    ClusterKind::Pods,           ClusterKind::Nodes,       ClusterKind::Namespaces,
-    ClusterKind::ResourceQuotas, ClusterKind::LimitRanges, ClusterKind::ReplicaSets,
-    ClusterKind::Deployments,    ClusterKind::HorizontalPodAutoscalers};
+    ClusterKind::Pods,        ClusterKind::Nodes,
+    ClusterKind::Namespaces,  ClusterKind::ResourceQuotas,
+    ClusterKind::LimitRanges, ClusterKind::ReplicaSets,
+    ClusterKind::Deployments, ClusterKind::HorizontalPodAutoscalers};
 
 /// "pods", "replicasets.apps", "horizontalpodautoscalers.autoscaling": as RBAC and kubectl
 /// name the resource.
@@ -104,7 +105,8 @@ class ClusterCache {
   std::vector<Ptr<LimitRange>> limit_ranges(const std::string& ns = "") const;
   std::vector<Ptr<ReplicaSet>> replica_sets(const std::string& ns = "") const;
   std::vector<Ptr<Deployment>> deployments(const std::string& ns = "") const;
-  std::vector<Ptr<HorizontalPodAutoscaler>> horizontal_pod_autoscalers(const std::string& ns = "") const;
+  std::vector<Ptr<HorizontalPodAutoscaler>> horizontal_pod_autoscalers(
+      const std::string& ns = "") const;
 
   Ptr<Pod> pod(const std::string& ns, const std::string& name) const;
   Ptr<Node> node(const std::string& name) const;
