@@ -52,11 +52,12 @@ done
 # Host-only, touching no kernel path: kubectl_fakeapi_test proves the fake API server against
 # the real kubectl (a large Go binary from the machine image); k8s_informer_test drives the
 # Kubernetes client against the fake; agent_kube_test joins the agent with the fake (its kernel
-# paths are agent_test's, which runs here); k8s_event_writer_test and k8s_exec_auth_test are
-# API-client tests against the fake. scale_test asks the agent to keep up at 1 s with 250 pods:
+# paths are agent_test's, which runs here); k8s_event_writer_test, k8s_exec_auth_test and
+# k8s_cluster_cache_test are API-client tests against the fake (the last also reads
+# charts/podgauge). scale_test asks the agent to keep up at 1 s with 250 pods:
 # a claim about the host's speed, which an emulated guest cannot meet.
 for t in "$build"/tests/integration/*_test; do
-  case $(basename "$t") in kubectl_fakeapi_test | k8s_informer_test | agent_kube_test | k8s_event_writer_test | k8s_exec_auth_test | scale_test) continue ;; esac
+  case $(basename "$t") in kubectl_fakeapi_test | k8s_informer_test | agent_kube_test | k8s_event_writer_test | k8s_exec_auth_test | k8s_cluster_cache_test | scale_test) continue ;; esac
   [[ -x $t ]] && add "$t" podgauge/integration
 done
 for h in "$build"/tests/integration/helpers/*; do [[ -x $h && -f $h ]] && add "$h" podgauge/helpers; done

@@ -432,6 +432,9 @@ void FakeApiServer::handle_api(const httplib::Request& req, httplib::Response& r
     }
   }
   if (!route.type && !rest.empty()) route.type = catalog_.find(group, version, rest[0]);
+  if (route.type && route.type->plural == "pods" && !route.ns.empty() && !route.watch &&
+      rest.size() >= 3 && rest[2] == "proxy")
+    return proxy_to_pod(req, res, user, route.ns, rest);
   if (!route.type || rest.size() > 3 || (route.type->namespaced && route.ns.empty() && rest.size() > 1))
     throw ApiError(404, "NotFound", "the server could not find the requested resource");
   if (rest.size() >= 2) route.name = rest[1];
@@ -459,6 +462,50 @@ void FakeApiServer::handle_api(const httplib::Request& req, httplib::Response& r
     throw ApiError(403, "Forbidden", *denied, details);
   }
   handle_resource(req, res, user, route);
+}
+
+// The API server's pod proxy (pods/<name>[:<port>]/proxy/<path>), as `kubectl get --raw` and
+// podgauge's CLI use it to reach agents: RBAC on the pods/proxy subresource, then an HTTP
+// request to status.podIP (registry/core/pod/rest.ResourceLocation).
+void FakeApiServer::proxy_to_pod(const httplib::Request& req, httplib::Response& res,
+                                 const User& user, const std::string& ns,
+                                 const std::vector<std::string>& rest) {
+  std::string name = rest[1], port = "80";
+  if (auto c = name.rfind(':'); c != std::string::npos) {
+    port = name.substr(c + 1);
+    name.resize(c);
+  }
+  std::string verb;
+  if (req.method == "GET") verb = "get";
+  else if (req.method == "POST") verb = "create";
+  else if (req.method == "PUT") verb = "update";
+  else if (req.method == "PATCH") verb = "patch";
+  else if (req.method == "DELETE") verb = "delete";
+  ResourceAttributes attrs{verb, "", "pods", "proxy", ns, rest[1]};
+  if (auto denied = access_.authorize(user, attrs))
+    throw ApiError(403, "Forbidden", *denied, {{"kind", "pods"}, {"name", rest[1]}});
+  if (verb != "get")
+    throw ApiError(405, "MethodNotAllowed", "fakeapi: the pod proxy forwards GET only");
+  const json pod = store_->get(catalog_.resolve("pods"), ns, name);
+  const std::string ip = pod.value("/status/podIP"_json_pointer, std::string());
+  if (ip.empty())
+    throw ApiError(503, "ServiceUnavailable", "address not allowed: pod " + name + " has no IP");
+  std::string target = "/";
+  for (size_t i = 3; i < rest.size(); ++i) target += (i > 3 ? "/" : "") + rest[i];
+  if (rest.size() > 3 && !req.path.empty() && req.path.back() == '/') target += "/";
+  if (auto q = req.target.find('?'); q != std::string::npos) target += req.target.substr(q);
+  httplib::Client upstream(ip, std::atoi(port.c_str()));
+  upstream.set_connection_timeout(5, 0);
+  upstream.set_read_timeout(30, 0);
+  auto r = upstream.Get(target);
+  if (!r)
+    throw ApiError(503, "ServiceUnavailable",
+                   "error trying to reach service: dial tcp " + ip + ":" + port + ": " +
+                       httplib::to_string(r.error()));
+  res.status = r->status;
+  res.set_content(r->body, r->get_header_value("Content-Type").empty()
+                               ? "text/plain"
+                               : r->get_header_value("Content-Type").c_str());
 }
 
 bool FakeApiServer::handle_non_resource(const httplib::Request& req, httplib::Response& res) {

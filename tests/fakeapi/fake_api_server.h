@@ -3,7 +3,8 @@
 // loopback, speaking the real Kubernetes API protocol well enough for the real kubectl:
 // discovery (legacy and aggregated), OpenAPI v3 index for server-side field validation,
 // Table output, LIST with selectors and pagination, chunked WATCH with bookmarks and 410,
-// bearer-token and client-certificate authentication, RBAC-like 403s and fault injection.
+// bearer-token and client-certificate authentication, RBAC-like 403s, the pod proxy
+// (pods/<name>:<port>/proxy/...) and fault injection.
 //
 //   FakeApiServer api;                      // starts at once, ports picked freely
 //   api.create("pods", "default", pod_json);
@@ -129,6 +130,8 @@ class FakeApiServer {
   bool handle_non_resource(const httplib::Request& req, httplib::Response& res);
   void handle_resource(const httplib::Request& req, httplib::Response& res, const User& user,
                        const Route& route);
+  void proxy_to_pod(const httplib::Request& req, httplib::Response& res, const User& user,
+                    const std::string& ns, const std::vector<std::string>& rest);
   void serve_watch(const httplib::Request& req, httplib::Response& res, const Route& route);
   User authenticate(const httplib::Request& req, bool tls) const;
   std::unique_ptr<Listener> make_listener(bool tls);

@@ -1,5 +1,6 @@
 #include "table_printer.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace podgauge::fakeapi {
@@ -112,6 +113,137 @@ json node_cells(const json& node) {
           none_if_empty(str(node, "/status/nodeInfo/containerRuntimeVersion"_json_pointer))};
 }
 
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+// metav1.FormatLabelSelector: matchLabels and expressions, sorted by key as labels.Selector.
+std::string format_selector(const json& sel) {
+  if (!sel.is_object()) return "<none>";
+  std::vector<std::pair<std::string, std::string>> terms;
+  const json match_labels = sel.value("matchLabels", json::object());
+  for (const auto& [k, v] : match_labels.items())
+    terms.emplace_back(k, k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  for (const auto& e : sel.value("matchExpressions", json::array())) {
+    const std::string key = e.value("key", ""), op = e.value("operator", "");
+    std::vector<std::string> values;
+    for (const auto& v : e.value("values", json::array())) values.push_back(v.get<std::string>());
+    std::sort(values.begin(), values.end());
+    std::string t;
+    if (op == "In") t = key + " in (" + join(values, ",") + ")";
+    else if (op == "NotIn") t = key + " notin (" + join(values, ",") + ")";
+    else if (op == "Exists") t = key;
+    else if (op == "DoesNotExist") t = "!" + key;
+    terms.emplace_back(key, t);
+  }
+  if (terms.empty()) return "<none>";
+  std::stable_sort(terms.begin(), terms.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& t : terms) out.push_back(t.second);
+  return join(out, ",");
+}
+
+std::string quantity_text(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_number()) return j.dump();
+  return "0";
+}
+
+json replica_set_cells(const json& rs) {
+  std::vector<std::string> names, images;
+  for (const auto& c : rs.value("/spec/template/spec/containers"_json_pointer, json::array())) {
+    names.push_back(c.value("name", ""));
+    images.push_back(c.value("image", ""));
+  }
+  return {rs["metadata"].value("name", ""),
+          rs.value("/spec/replicas"_json_pointer, 1LL),
+          rs.value("/status/replicas"_json_pointer, 0LL),
+          rs.value("/status/readyReplicas"_json_pointer, 0LL),
+          TablePrinter::age(str(rs, "/metadata/creationTimestamp"_json_pointer)),
+          join(names, ","),
+          join(images, ","),
+          format_selector(rs.value("/spec/selector"_json_pointer, json()))};
+}
+
+// printers.go formatHPAMetrics: the first two metrics as current/target, then "+ N more...".
+std::string hpa_targets(const json& hpa) {
+  const json specs = hpa.value("/spec/metrics"_json_pointer, json::array());
+  const json statuses = hpa.value("/status/currentMetrics"_json_pointer, json::array());
+  if (specs.empty()) return "<none>";
+  std::vector<std::string> list;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const json& spec = specs[i];
+    const std::string type = spec.value("type", "");
+    const json status = i < statuses.size() ? statuses[i] : json::object();
+    auto cur = [&](const char* source, const char* field) -> std::string {
+      const json::json_pointer p("/" + std::string(source) + "/current/" + field);
+      if (!status.contains(p)) return "<unknown>";
+      const json& v = status.at(p);
+      return v.is_number_integer() ? std::to_string(v.get<long long>()) + "%" : quantity_text(v);
+    };
+    auto target = [&](const char* source, const char* field) {
+      return quantity_text(spec.value(json::json_pointer("/" + std::string(source) + "/target/" + field), json()));
+    };
+    if (type == "External" || type == "Object") {
+      const char* src = type == "External" ? "external" : "object";
+      if (spec.contains(json::json_pointer("/" + std::string(src) + "/target/averageValue")))
+        list.push_back(cur(src, "averageValue") + "/" + target(src, "averageValue") + " (avg)");
+      else
+        list.push_back(cur(src, "value") + "/" + target(src, "value"));
+    } else if (type == "Pods") {
+      list.push_back(cur("pods", "averageValue") + "/" + target("pods", "averageValue"));
+    } else if (type == "Resource" || type == "ContainerResource") {
+      const char* src = type == "Resource" ? "resource" : "containerResource";
+      const std::string name = spec.value(json::json_pointer("/" + std::string(src) + "/name"), std::string());
+      if (spec.contains(json::json_pointer("/" + std::string(src) + "/target/averageValue"))) {
+        list.push_back(name + ": " + cur(src, "averageValue") + "/" + target(src, "averageValue"));
+      } else {
+        const json::json_pointer tp("/" + std::string(src) + "/target/averageUtilization");
+        const std::string t = spec.contains(tp) ? std::to_string(spec.at(tp).get<long long>()) + "%" : "<auto>";
+        list.push_back(name + ": " + cur(src, "averageUtilization") + "/" + t);
+      }
+    } else {
+      list.push_back("<unknown type>");
+    }
+  }
+  if (list.size() > 2) {
+    const std::size_t more = list.size() - 2;
+    list.resize(2);
+    return join(list, ", ") + " + " + std::to_string(more) + " more...";
+  }
+  return join(list, ", ");
+}
+
+json hpa_cells(const json& hpa) {
+  const json ref = hpa.value("/spec/scaleTargetRef"_json_pointer, json::object());
+  const std::string min = hpa.contains("/spec/minReplicas"_json_pointer)
+                              ? std::to_string(hpa.at("/spec/minReplicas"_json_pointer).get<long long>())
+                              : "<unset>";
+  return {hpa["metadata"].value("name", ""),
+          ref.value("kind", "") + "/" + ref.value("name", ""),
+          hpa_targets(hpa),
+          min,
+          hpa.value("/spec/maxReplicas"_json_pointer, 0LL),
+          hpa.value("/status/currentReplicas"_json_pointer, 0LL),
+          TablePrinter::age(str(hpa, "/metadata/creationTimestamp"_json_pointer))};
+}
+
+// "pods: 3/10, requests.cpu: 1/4" and the limits.* resources in their own column.
+json resource_quota_cells(const json& rq) {
+  const json hard = rq.value("/status/hard"_json_pointer, json::object());
+  const json used = rq.value("/status/used"_json_pointer, json::object());
+  std::vector<std::string> requests, limits;
+  for (const auto& [name, h] : hard.items())  // nlohmann keeps keys sorted, as upstream sorts
+    (name.rfind("limits.", 0) == 0 ? limits : requests)
+        .push_back(name + ": " + quantity_text(used.value(name, json())) + "/" + quantity_text(h));
+  return {rq["metadata"].value("name", ""),
+          TablePrinter::age(str(rq, "/metadata/creationTimestamp"_json_pointer)),
+          join(requests, ", "), join(limits, ", ")};
+}
+
 }  // namespace
 
 std::string TablePrinter::age(const std::string& rfc3339) {
@@ -154,6 +286,19 @@ json TablePrinter::columns(const ResourceType& type) {
     return {column("Name", "string", 0, "name"), column("Ready", "string"),
             column("Up-to-date", "integer"), column("Available", "integer"),
             column("Age", "string")};
+  if (type.plural == "replicasets")
+    return {column("Name", "string", 0, "name"), column("Desired", "integer"),
+            column("Current", "integer"),        column("Ready", "integer"),
+            column("Age", "string"),             column("Containers", "string", 1),
+            column("Images", "string", 1),       column("Selector", "string", 1)};
+  if (type.plural == "horizontalpodautoscalers")
+    return {column("Name", "string", 0, "name"), column("Reference", "string"),
+            column("Targets", "string"),         column("MinPods", "string"),
+            column("MaxPods", "integer"),        column("Replicas", "integer"),
+            column("Age", "string")};
+  if (type.plural == "resourcequotas")
+    return {column("Name", "string", 0, "name"), column("Age", "string"),
+            column("Request", "string"),         column("Limit", "string")};
   if (type.plural == "events")  // pkg/printers/internalversion: eventColumnDefinitions
     return {column("Last Seen", "string"),   column("Type", "string"),
             column("Reason", "string"),      column("Object", "string"),
@@ -170,6 +315,9 @@ json TablePrinter::cells(const ResourceType& type, const json& o) {
   const std::string name = o["metadata"].value("name", "");
   const std::string created = str(o, "/metadata/creationTimestamp"_json_pointer);
   if (type.plural == "events") return event_cells(o);
+  if (type.plural == "replicasets") return replica_set_cells(o);
+  if (type.plural == "horizontalpodautoscalers") return hpa_cells(o);
+  if (type.plural == "resourcequotas") return resource_quota_cells(o);
   if (type.plural == "namespaces")
     return {name, str(o, "/status/phase"_json_pointer), age(created)};
   if (type.plural == "deployments") {

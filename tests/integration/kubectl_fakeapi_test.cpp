@@ -299,6 +299,101 @@ TEST_F(KubectlFakeApi, a_restricted_token_gets_the_servers_forbidden_message) {
   EXPECT_NE(allowed.out.find("pod/web-1"), std::string::npos);
 }
 
+// The kinds the cluster side (k8s::ClusterCache) watches, through the real kubectl: discovery,
+// short names, server-side Table columns as upstream's printers, and JSON lists.
+TEST_F(KubectlFakeApi, get_every_kind_the_cluster_cache_watches) {
+  post("/api/v1/namespaces/shop/resourcequotas",
+       {{"metadata", {{"name", "compute"}}},
+        {"spec", {{"hard", {{"pods", "100"}, {"requests.cpu", "20"}, {"limits.cpu", "40"}}}}},
+        {"status", {{"hard", {{"pods", "100"}, {"requests.cpu", "20"}, {"limits.cpu", "40"}}},
+                    {"used", {{"pods", "37"}, {"requests.cpu", "12750m"}, {"limits.cpu", "31"}}}}}});
+  post("/api/v1/namespaces/shop/limitranges",
+       {{"metadata", {{"name", "defaults"}}},
+        {"spec", {{"limits", {{{"type", "Container"}, {"default", {{"cpu", "500m"}}}}}}}}});
+  post("/apis/apps/v1/namespaces/shop/deployments",
+       {{"metadata", {{"name", "checkout"}}},
+        {"spec", {{"replicas", 3}, {"selector", {{"matchLabels", {{"app", "checkout"}}}}}}},
+        {"status", {{"replicas", 3}, {"readyReplicas", 2}, {"updatedReplicas", 3}, {"availableReplicas", 2}}}});
+  post("/apis/apps/v1/namespaces/shop/replicasets",
+       {{"metadata", {{"name", "checkout-7d4b9c5f8"}}},
+        {"spec", {{"replicas", 3},
+                  {"selector", {{"matchLabels", {{"app", "checkout"}, {"pod-template-hash", "7d4b9c5f8"}}}}},
+                  {"template", {{"spec", {{"containers", {{{"name", "app"}, {"image", "shop/checkout:1.4"}}}}}}}}}},
+        {"status", {{"replicas", 3}, {"readyReplicas", 2}}}});
+  json metrics = json::array();
+  metrics.push_back({{"type", "Resource"},
+                     {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 60}}}}}});
+  metrics.push_back({{"type", "Pods"},
+                     {"pods", {{"metric", {{"name", "pps"}}}, {"target", {{"type", "AverageValue"}, {"averageValue", "1k"}}}}}});
+  metrics.push_back({{"type", "External"},
+                     {"external", {{"metric", {{"name", "queue"}}}, {"target", {{"type", "Value"}, {"value", "30"}}}}}});
+  json hpa = {{"metadata", {{"name", "checkout"}}}};
+  hpa["spec"] = {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "checkout"}}},
+                 {"minReplicas", 2},
+                 {"maxReplicas", 10},
+                 {"metrics", metrics}};
+  json cpu_now = {{"type", "Resource"},
+                  {"resource", {{"name", "cpu"}, {"current", {{"averageUtilization", 45}, {"averageValue", "450m"}}}}}};
+  hpa["status"] = {{"currentReplicas", 3}, {"desiredReplicas", 3}, {"currentMetrics", json::array({cpu_now})}};
+  post("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers", hpa);
+
+  auto r = kubectl({"get", "nodes,namespaces,resourcequotas,limitranges,replicasets,deployments,hpa", "-A"});
+  ASSERT_TRUE(r.status.success()) << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(node/n1\s+Ready\s+worker)"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(namespace/shop\s+Active)"))) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(shop\s+resourcequota/compute\s+\S+\s+pods: 37/100, requests\.cpu: 12750m/20\s+limits\.cpu: 31/40)")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(shop\s+limitrange/defaults\s+\d{4}-\d\d-\d\dT)"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(shop\s+replicaset\.apps/checkout-7d4b9c5f8\s+3\s+3\s+2\s)"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(shop\s+deployment\.apps/checkout\s+2/3\s+3\s+2\s)"))) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(shop\s+horizontalpodautoscaler\.autoscaling/checkout\s+Deployment/checkout\s+cpu: 45%/60%, <unknown>/1k \+ 1 more\.\.\.\s+2\s+10\s+3\s)")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(REFERENCE\s+TARGETS\s+MINPODS\s+MAXPODS\s+REPLICAS\s+AGE)"))) << r.out;
+
+  auto wide = kubectl({"get", "rs", "-n", "shop", "-o", "wide"});
+  ASSERT_TRUE(wide.status.success()) << wide.err;
+  EXPECT_TRUE(std::regex_search(
+      wide.out, std::regex(R"(checkout-7d4b9c5f8\s+3\s+3\s+2\s+\S+\s+app\s+shop/checkout:1\.4\s+app=checkout,pod-template-hash=7d4b9c5f8)")))
+      << wide.out;
+
+  auto j = kubectl({"get", "quota,limits,rs,deploy,hpa", "-n", "shop", "-o", "json"});
+  ASSERT_TRUE(j.status.success()) << j.err;
+  std::multiset<std::string> kinds;
+  const json list = json::parse(j.out);
+  for (const auto& item : list["items"]) kinds.insert(item["apiVersion"].get<std::string>() + " " + item["kind"].get<std::string>());
+  EXPECT_EQ(kinds, (std::multiset<std::string>{"v1 ResourceQuota", "v1 LimitRange", "apps/v1 ReplicaSet",
+                                               "apps/v1 Deployment", "autoscaling/v2 HorizontalPodAutoscaler"}))
+      << j.out;
+}
+
+// The API server's pod proxy, the way the CLI reaches agents, through kubectl get --raw; RBAC
+// on pods/proxy, which a pods rule does not cover.
+TEST_F(KubectlFakeApi, get_raw_through_the_pod_proxy_reaches_the_pod_and_needs_pods_proxy) {
+  httplib::Server agent;
+  agent.Get("/v1/summary", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"node":"n1","source":"agent"})", "application/json");
+  });
+  const int port = agent.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { agent.listen_after_bind(); });
+  json p = pod("podgauge-agent-n1", "default", "n1");
+  p["status"]["podIP"] = "127.0.0.1";
+  post("/api/v1/namespaces/default/pods", p);
+  const std::string path = "/api/v1/namespaces/default/pods/podgauge-agent-n1:" + std::to_string(port) + "/proxy/v1/summary";
+  auto r = kubectl({"get", "--raw", path});
+  EXPECT_TRUE(r.status.success()) << r.err;
+  EXPECT_EQ(json::parse(r.out.empty() ? "null" : r.out), json::parse(R"({"node":"n1","source":"agent"})")) << r.out;
+  auto denied = kubectl({"get", "--raw", path}, "viewer.yaml");
+  EXPECT_FALSE(denied.status.success());
+  EXPECT_NE(denied.err.find("cannot get resource \"pods/proxy\" in API group \"\" in the namespace \"default\""),
+            std::string::npos)
+      << denied.err;
+  agent.stop();
+  serving.join();
+}
+
 TEST_F(KubectlFakeApi, get_events_shows_what_the_event_writer_recorded) {
   namespace k8s = podgauge::k8s;
   auto pod_res = admin()->Get("/api/v1/namespaces/shop/pods/db-1");

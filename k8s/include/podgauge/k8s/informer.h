@@ -22,22 +22,90 @@
 #include "podgauge/k8s/api_client.h"
 #include "podgauge/k8s/error.h"
 #include "podgauge/k8s/list.h"
+#include "podgauge/k8s/hpa.h"
 #include "podgauge/k8s/node.h"
 #include "podgauge/k8s/pod.h"
+#include "podgauge/k8s/policy.h"
+#include "podgauge/k8s/workloads.h"
 
 namespace podgauge::k8s {
 
-/// Where a kind is listed and watched (cluster-wide).
+/// Where a kind is listed and watched: `path` is the all-namespaces (or cluster-scoped)
+/// collection; `prefix` + "/namespaces/<ns>/" + `resource` the one of a namespace. `group`
+/// and `resource` name the kind as RBAC rules and 403 messages do.
 template <class T>
 struct ResourcePath;
 template <>
 struct ResourcePath<Pod> {
   static constexpr const char* path = "/api/v1/pods";
+  static constexpr const char* prefix = "/api/v1";
+  static constexpr const char* group = "";
+  static constexpr const char* resource = "pods";
+  static constexpr bool namespaced = true;
 };
 template <>
 struct ResourcePath<Node> {
   static constexpr const char* path = "/api/v1/nodes";
+  static constexpr const char* prefix = "/api/v1";
+  static constexpr const char* group = "";
+  static constexpr const char* resource = "nodes";
+  static constexpr bool namespaced = false;
 };
+template <>
+struct ResourcePath<Namespace> {
+  static constexpr const char* path = "/api/v1/namespaces";
+  static constexpr const char* prefix = "/api/v1";
+  static constexpr const char* group = "";
+  static constexpr const char* resource = "namespaces";
+  static constexpr bool namespaced = false;
+};
+template <>
+struct ResourcePath<ResourceQuota> {
+  static constexpr const char* path = "/api/v1/resourcequotas";
+  static constexpr const char* prefix = "/api/v1";
+  static constexpr const char* group = "";
+  static constexpr const char* resource = "resourcequotas";
+  static constexpr bool namespaced = true;
+};
+template <>
+struct ResourcePath<LimitRange> {
+  static constexpr const char* path = "/api/v1/limitranges";
+  static constexpr const char* prefix = "/api/v1";
+  static constexpr const char* group = "";
+  static constexpr const char* resource = "limitranges";
+  static constexpr bool namespaced = true;
+};
+template <>
+struct ResourcePath<ReplicaSet> {
+  static constexpr const char* path = "/apis/apps/v1/replicasets";
+  static constexpr const char* prefix = "/apis/apps/v1";
+  static constexpr const char* group = "apps";
+  static constexpr const char* resource = "replicasets";
+  static constexpr bool namespaced = true;
+};
+template <>
+struct ResourcePath<Deployment> {
+  static constexpr const char* path = "/apis/apps/v1/deployments";
+  static constexpr const char* prefix = "/apis/apps/v1";
+  static constexpr const char* group = "apps";
+  static constexpr const char* resource = "deployments";
+  static constexpr bool namespaced = true;
+};
+template <>
+struct ResourcePath<HorizontalPodAutoscaler> {
+  static constexpr const char* path = "/apis/autoscaling/v2/horizontalpodautoscalers";
+  static constexpr const char* prefix = "/apis/autoscaling/v2";
+  static constexpr const char* group = "autoscaling";
+  static constexpr const char* resource = "horizontalpodautoscalers";
+  static constexpr bool namespaced = true;
+};
+
+/// The collection path of T in namespace `ns` ("" = all namespaces, or T is cluster-scoped).
+template <class T>
+std::string resource_path(const std::string& ns = "") {
+  if (ns.empty() || !ResourcePath<T>::namespaced) return ResourcePath<T>::path;
+  return std::string(ResourcePath<T>::prefix) + "/namespaces/" + ns + "/" + ResourcePath<T>::resource;
+}
 
 struct InformerOptions {
   std::string path;            ///< default: ResourcePath<T>::path (all namespaces)
@@ -51,6 +119,15 @@ struct InformerOptions {
   std::function<std::chrono::milliseconds(int attempt)> backoff;
   /// Problems (malformed events, retries); default: stderr.
   std::function<void(const std::string&)> log;
+};
+
+/// The last failed request of an informer, for callers that act on its kind (a 403 names a
+/// missing RBAC rule; a 401 a credential to renew).
+struct InformerFailure {
+  std::string message;   ///< empty when the last request succeeded
+  std::string verb;      ///< "list" or "watch": the request that failed
+  std::optional<ApiErrorKind> kind;  ///< nullopt when it was no HTTP error (e.g. a bad list)
+  int http_status = 0;
 };
 
 struct InformerStats {
@@ -158,6 +235,12 @@ class Informer {
     std::lock_guard lock(stats_mutex_);
     return last_error_;
   }
+  /// last_error() with the failed verb and the HTTP error kind.
+  InformerFailure last_failure() const {
+    std::lock_guard lock(stats_mutex_);
+    if (last_error_.empty()) return {};
+    return {last_error_, failed_verb_, failed_kind_, failed_status_};
+  }
 
  private:
   struct Cache {
@@ -187,10 +270,14 @@ class Informer {
     return q;
   }
 
-  void note_error(const std::string& message) {
+  void note_error(const std::string& message, std::optional<ApiErrorKind> kind = std::nullopt,
+                  int http_status = 0) {
     std::lock_guard lock(stats_mutex_);
     ++stats_.errors;
     last_error_ = message;
+    failed_verb_ = listing_ ? "list" : "watch";
+    failed_kind_ = kind;
+    failed_status_ = http_status;
   }
 
   // Sleeps unless stopped; false when stopped.
@@ -319,7 +406,9 @@ class Informer {
     while (!stop_) {
       try {
         if (need_list) {
+          listing_ = true;
           relist();
+          listing_ = false;
           need_list = false;
         }
         if (stop_) break;
@@ -366,7 +455,7 @@ class Informer {
           if (!sleep(options_.backoff(++attempt))) break;
       } catch (const ApiError& e) {
         if (stop_) break;
-        note_error(e.what());
+        note_error(e.what(), e.kind(), e.http_status());
         if (e.kind() == ApiErrorKind::Gone) {
           std::lock_guard lock(stats_mutex_);
           ++stats_.expired;
@@ -395,6 +484,10 @@ class Informer {
   mutable std::mutex stats_mutex_;
   InformerStats stats_;
   std::string last_error_;
+  std::string failed_verb_;
+  std::optional<ApiErrorKind> failed_kind_;
+  int failed_status_ = 0;
+  bool listing_ = false;  // informer thread only
 
   mutable std::mutex wake_mutex_;
   mutable std::condition_variable wake_;
@@ -408,5 +501,11 @@ class Informer {
 
 using PodInformer = Informer<Pod>;
 using NodeInformer = Informer<Node>;
+using NamespaceInformer = Informer<Namespace>;
+using ResourceQuotaInformer = Informer<ResourceQuota>;
+using LimitRangeInformer = Informer<LimitRange>;
+using ReplicaSetInformer = Informer<ReplicaSet>;
+using DeploymentInformer = Informer<Deployment>;
+using HorizontalPodAutoscalerInformer = Informer<HorizontalPodAutoscaler>;
 
 }  // namespace podgauge::k8s
