@@ -6,7 +6,13 @@
 // warm up, then measures its CPU (utime+stime from /proc/<pid>/stat) over a window and its RSS.
 // Prints figures; asserts nothing. Needs root. Everything is removed on exit.
 //
-//   agent_scale_bench [--pods N] [--warmup S] [--seconds S]
+//   agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] [--warmup S] [--seconds S]
+//
+// --history-hours H: before the agent starts, H hours of every container's 12 series are
+// recorded as the agent itself records them (ContainerHistory, every 1 s as the agent does; each
+// container busy: CPU rate and working set wander) and checkpointed into its --state-dir; the
+// agent restores them, so the RSS it reports includes a full store (24 h: the 64 MiB
+// target for the whole agent). 24 h of 500 containers takes minutes to record.
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,8 +22,11 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
+
+#include "podgauge/agent/container_history.h"
 #include <thread>
 #include <vector>
 
@@ -51,17 +60,61 @@ long status_kib(pid_t pid, const std::string& key) {
   return -1;
 }
 
+// Realistic series for one container over [start_ms, end_ms]: a CPU rate that wanders, a working
+// set that drifts in whole pages, page cache beside it, and limits and CFS counters for the
+// limited ones — what the agent's own rounds would have recorded.
+void fill_history(podgauge::agent::ContainerHistory& h, const podgauge::agent::UsageTarget& target,
+                  bool limited, std::int64_t start_ms, std::int64_t end_ms, std::mt19937_64& rng) {
+  using namespace podgauge;
+  std::uniform_real_distribution<double> u(0, 1);
+  double rate = 0.02 + 0.4 * u(rng);
+  double ws = double((30 + rng() % 270) << 20);
+  const double cache_share = 0.1 + 0.5 * u(rng);
+  uint64_t cpu_ns = 0, periods = 0, throttled = 0, throttled_ns = 0;
+  std::int64_t last = start_ms;
+  for (std::int64_t t = start_ms; t <= end_ms;) {
+    const double dt = double(t - last) / 1000.0;
+    last = t;
+    rate = std::clamp(rate * (1 + 0.05 * (u(rng) - 0.5)), 0.005, 0.9);
+    cpu_ns += uint64_t(rate * dt * (0.8 + 0.4 * u(rng)) * 1e9);
+    ws = std::clamp(ws + double(int64_t(rng() % 65) - 32) * 4096, double(8 << 20), double(1ull << 30));
+    agent::ContainerReading r;
+    r.target = target;
+    r.cpu_ns = cpu_ns;
+    cgroup::MemoryUsage m;
+    m.working_set = uint64_t(ws) / 4096 * 4096;
+    m.page_cache = uint64_t(ws * cache_share) / 4096 * 4096;
+    m.inactive_file = m.page_cache / 2 / 4096 * 4096;
+    m.usage = m.working_set + m.inactive_file;
+    m.rss = m.usage - m.page_cache;
+    if (limited) {
+      m.limit = 512ull << 20;
+      r.cpu_limit_cores = 1.0;
+      periods += uint64_t(dt * 10);
+      if (u(rng) < 0.02) throttled += 1, throttled_ns += 3'000'000;
+      r.cfs = agent::CfsStats{periods, throttled, throttled_ns};
+    }
+    r.memory = m;
+    h.record(r, 0, t);
+    t += 1000;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int pods = 250, warmup = 15, seconds = 30;
+  int pods = 250, warmup = 15, seconds = 30, per_pod = 1, history_hours = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--pods") pods = std::atoi(argv[i + 1]);
+    else if (a == "--containers-per-pod") per_pod = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--history-hours") history_hours = std::max(0, std::atoi(argv[i + 1]));
     else if (a == "--warmup") warmup = std::atoi(argv[i + 1]);
     else if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: agent_scale_bench [--pods N] [--warmup S] [--seconds S]\n");
+      std::fprintf(stderr,
+                   "usage: agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] "
+                   "[--warmup S] [--seconds S]\n");
       return 2;
     }
   }
@@ -71,18 +124,44 @@ int main(int argc, char** argv) {
   }
   CgroupSandbox sandbox;
   std::vector<std::unique_ptr<ChildProcess>> sleepers;
+  struct Made {
+    podgauge::agent::UsageTarget target;
+    bool limited;
+  };
+  std::vector<Made> containers;
   for (int i = 0; i < pods; ++i) {
     const auto uid = KubeletNames::random_pod_uid();
-    const auto cid = KubeletNames::random_container_id();
     const QosClass qos = i % 3 == 0 ? QosClass::Guaranteed : QosClass::Burstable;
-    const auto rel = KubeletNames::systemd_container(qos, uid, "cri-containerd", cid);
-    sandbox.create(rel);
-    if (qos == QosClass::Guaranteed) sandbox.set_memory_limit(rel, 64ull << 20);
-    sleepers.push_back(std::make_unique<ChildProcess>(
-        in_cgroup({"/bin/sleep", std::to_string(warmup + seconds + 60)}, sandbox.dirs(rel))));
+    for (int c = 0; c < per_pod; ++c) {
+      const auto cid = KubeletNames::random_container_id();
+      const auto rel = KubeletNames::systemd_container(qos, uid, "cri-containerd", cid);
+      sandbox.create(rel);
+      if (qos == QosClass::Guaranteed) sandbox.set_memory_limit(rel, 64ull << 20);
+      sleepers.push_back(std::make_unique<ChildProcess>(
+          in_cgroup({"/bin/sleep", std::to_string(warmup + seconds + 60)}, sandbox.dirs(rel))));
+      podgauge::agent::UsageTarget t;
+      t.kind = podgauge::agent::UsageTarget::Kind::Container;
+      t.pod_uid = uid;
+      t.container_id = cid;
+      containers.push_back({t, qos == QosClass::Guaranteed});
+    }
   }
   char tmpl[] = "/tmp/podgauge-scale-XXXXXX";
   const std::filesystem::path state = ::mkdtemp(tmpl);
+  if (history_hours > 0) {
+    const auto f0 = std::chrono::steady_clock::now();
+    podgauge::agent::ContainerHistory h;
+    const std::int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count() / 1000 * 1000;
+    std::mt19937_64 rng(42);
+    for (const auto& c : containers)
+      fill_history(h, c.target, c.limited, now_ms - int64_t(history_hours) * 3'600'000, now_ms, rng);
+    const auto info = h.checkpoint(state, now_ms);
+    std::printf("  history: %d h of %zu series for %zu containers (%.1f MiB checkpoint) in %.0f s\n",
+                history_hours, info.series, containers.size(), double(info.bytes) / (1 << 20),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count());
+  }
   {
     AgentProcess agent({"--interval", "1s", "--state-dir", state.string()});
     const pid_t pid = agent.process->pid();
@@ -92,8 +171,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
     const double c1 = cpu_seconds(pid);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("agent_scale_bench: %d pods (1 container each, sleeping), --interval 1s, %d s warm-up\n", pods,
-                warmup);
+    std::printf("agent_scale_bench: %d pods (%d container%s each, sleeping), --interval 1s, %d s warm-up\n", pods,
+                per_pod, per_pod == 1 ? "" : "s", warmup);
     std::printf("  agent CPU over %.0f s: %.2f%% of one core (%.3f s)\n", wall, 100.0 * (c1 - c0) / wall, c1 - c0);
     std::printf("  agent RSS: %.1f MiB now, peak %.1f MiB\n", status_kib(pid, "VmRSS") / 1024.0,
                 status_kib(pid, "VmHWM") / 1024.0);
