@@ -41,6 +41,7 @@ struct FieldError {
 [[noreturn]] void fail_type(const Path& path, std::string_view expected, JsonValue got);
 
 std::string read_string(JsonValue v, const Path& path);          // null -> ""
+InternedString read_interned(JsonValue v, const Path& path);     // null -> ""
 std::int64_t read_time(JsonValue v, const Path& path);            // null -> 0
 /// The number of elements of an array (0 for anything else), to reserve exactly.
 inline std::size_t count_elements(JsonValue v) {
