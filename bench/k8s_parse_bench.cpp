@@ -182,7 +182,8 @@ void BM_ApplyWatchEvent(benchmark::State& state) {
       if (it != by_key.end()) old = it->second;
       if (old && old->metadata.uid != obj->metadata.uid) by_uid.erase(old->metadata.uid);
       by_uid[obj->metadata.uid] = obj;
-      by_key[k] = obj;
+      if (old) it->second = obj;
+      else by_key.emplace_hint(it, std::move(k), obj);
     }
     benchmark::DoNotOptimize(old);
   }

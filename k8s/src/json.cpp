@@ -50,7 +50,7 @@ class Parser {
     throw JsonSyntaxError("invalid JSON at byte " + std::to_string(pos_) + ": " + std::string(what));
   }
 
-  void skip_ws() {
+  [[gnu::always_inline]] void skip_ws() {
     while (pos_ < s_.size()) {
       char c = s_[pos_];
       if (c != ' ' && c != '\n' && c != '\r' && c != '\t') break;
@@ -58,7 +58,7 @@ class Parser {
     }
   }
 
-  std::uint32_t push(JsonType type, std::size_t begin, std::size_t length, bool escaped = false) {
+  [[gnu::always_inline]] std::uint32_t push(JsonType type, std::size_t begin, std::size_t length, bool escaped = false) {
     nodes_.push_back(JsonNode{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(length),
                               static_cast<std::uint32_t>(nodes_.size() + 1), type, escaped});
     return static_cast<std::uint32_t>(nodes_.size() - 1);
@@ -116,7 +116,7 @@ class Parser {
 
   // Strings are most of a Kubernetes object's bytes: step over 16 at a time up to the next
   // quote, backslash or control character (SSE2 is part of x86-64; others take the byte loop).
-  void skip_plain() {
+  [[gnu::always_inline]] void skip_plain() {
 #ifdef __SSE2__
     const char* data = s_.data();
     const __m128i quote = _mm_set1_epi8('"');
@@ -137,7 +137,7 @@ class Parser {
 #endif
   }
 
-  void parse_string() {
+  [[gnu::always_inline]] void parse_string() {
     ++pos_;  // opening quote
     const std::size_t begin = pos_;
     bool escaped = false;
