@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <bitset>
 #include <limits>
 
 #ifdef __SSE2__
@@ -29,8 +30,9 @@ constexpr int kMaxDepth = 512;
 
 class Parser {
  public:
-  Parser(std::string_view text, std::vector<JsonNode>& nodes, std::size_t pos = 0)
-      : s_(text), nodes_(nodes), pos_(pos) {}
+  Parser(std::string_view text, std::vector<JsonNode>& nodes, std::size_t pos = 0,
+         std::span<const std::string_view> unread = {})
+      : s_(text), nodes_(nodes), pos_(pos), unread_(unread) {}
 
   std::size_t parse_one() {
     skip_ws();
@@ -138,8 +140,15 @@ class Parser {
   }
 
   [[gnu::always_inline]] void parse_string() {
+    const std::size_t begin = pos_ + 1;
+    const bool escaped = scan_string();
+    push(JsonType::String, begin, pos_ - 1 - begin, escaped);
+  }
+
+  // Checks the string at pos_ (its opening quote) and moves past its closing quote; true when
+  // it holds escapes.
+  [[gnu::always_inline]] bool scan_string() {
     ++pos_;  // opening quote
-    const std::size_t begin = pos_;
     bool escaped = false;
     while (true) {
       skip_plain();
@@ -165,8 +174,43 @@ class Parser {
       }
       ++pos_;
     }
-    push(JsonType::String, begin, pos_ - begin, escaped);
     ++pos_;  // closing quote
+    return escaped;
+  }
+
+  // An object or array under a key the caller never reads: its brackets must match and its
+  // strings be well formed, but nothing is recorded (a null node stands in for it) and the
+  // grammar between its tokens is not checked.
+  void skip_container(int depth) {
+    std::bitset<kMaxDepth + 1> is_array;
+    int level = 0;
+    while (true) {
+      if (pos_ >= s_.size()) fail("unterminated object or array");
+      const char c = s_[pos_];
+      if (c == '"') {
+        scan_string();
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        if (depth + level + 1 > kMaxDepth) fail("nesting deeper than 512 levels");
+        is_array[static_cast<std::size_t>(++level)] = c == '[';
+      } else if (c == '}' || c == ']') {
+        if (level == 0 || is_array[static_cast<std::size_t>(level)] != (c == ']')) fail("mismatched bracket");
+        if (--level == 0) {
+          ++pos_;
+          return;
+        }
+      }
+      ++pos_;
+    }
+  }
+
+  bool unread_key(std::size_t begin, std::size_t length) const {
+    const std::string_view key = s_.substr(begin, length);
+    for (std::string_view k : unread_) {
+      if (k == key) return true;
+    }
+    return false;
   }
 
   void parse_object(int depth) {
@@ -181,11 +225,18 @@ class Parser {
         skip_ws();
         if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
         parse_string();
+        const JsonNode key = nodes_.back();
         skip_ws();
         if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
         ++pos_;
         skip_ws();
-        parse_value(depth);
+        if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') && !key.escaped &&
+            unread_key(key.begin, key.length)) {
+          push(JsonType::Null, pos_, 0);
+          skip_container(depth);
+        } else {
+          parse_value(depth);
+        }
         skip_ws();
         if (pos_ >= s_.size()) fail("unterminated object");
         if (s_[pos_] == ',') {
@@ -232,6 +283,7 @@ class Parser {
   std::string_view s_;
   std::vector<JsonNode>& nodes_;
   std::size_t pos_ = 0;
+  std::span<const std::string_view> unread_;
 };
 
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -271,23 +323,23 @@ JsonDocument::JsonDocument(std::string_view text) : text_(text) {
   Parser(text, nodes_).parse_document();
 }
 
-void JsonDocument::parse(std::string_view text) {
+void JsonDocument::parse(std::string_view text, std::span<const std::string_view> unread) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     throw JsonSyntaxError("JSON document larger than 4 GiB");
   }
   text_ = text;
   nodes_.clear();
   nodes_.reserve(text.size() / 12 + 4);
-  Parser(text, nodes_).parse_document();
+  Parser(text, nodes_, 0, unread).parse_document();
 }
 
-void JsonDocument::parse_at(std::string_view text, std::size_t& pos) {
+void JsonDocument::parse_at(std::string_view text, std::size_t& pos, std::span<const std::string_view> unread) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     throw JsonSyntaxError("JSON document larger than 4 GiB");
   }
   text_ = text;
   nodes_.clear();
-  pos = Parser(text, nodes_, pos).parse_one();
+  pos = Parser(text, nodes_, pos, unread).parse_one();
 }
 
 std::string JsonValue::str() const {
