@@ -65,11 +65,10 @@ std::size_t entry_bytes(const std::string& s) {
 }
 
 // Most texts repeat within one decode (every pod of a list has the same label keys), so a
-// lock-free per-thread cache in front of the shared table answers the common case; it keeps
-// each text's hash so that a miss costs no pointer chase. Allocated on first use (only
-// threads that decode objects pay for it) and freed with the thread.
-// Two ways per set: a direct-mapped cache loses a fifth of its hits to collisions once it
-// holds a few hundred images.
+// lock-free per-thread cache in front of the shared table answers the common case. It keeps
+// each text's hash (a mismatch costs no pointer chase) and has two ways per set (direct
+// mapping lost about a fifth of its hits to collisions once it held a few hundred images).
+// Allocated on first use, so only threads that decode objects pay for its 64 KiB.
 constexpr std::size_t kCacheSets = 2048;
 struct CacheSlot {
   std::size_t hash;
