@@ -49,6 +49,15 @@ std::string read_string(JsonValue v, const Path& path) {
   fail_type(path, "string", v);
 }
 
+InternedString read_interned(JsonValue v, const Path& path) {
+  if (v.is_string()) {
+    std::string scratch;
+    return InternedString(v.str_view(scratch));
+  }
+  if (v.is_null()) return {};
+  fail_type(path, "string", v);
+}
+
 std::int64_t read_time(JsonValue v, const Path& path) {
   if (v.is_null()) return 0;
   if (!v.is_string()) fail_type(path, "RFC 3339 time string", v);
@@ -165,8 +174,8 @@ void read_meta(JsonValue v, const Path& path, ObjectMeta& out) {
         const Path pi = p[i];
         OwnerReference ref;
         members(e, pi, [&](std::string_view k, JsonValue f) {
-          if (k == "apiVersion") ref.api_version = read_string(f, pi / k);
-          else if (k == "kind") ref.kind = read_string(f, pi / k);
+          if (k == "apiVersion") ref.api_version = read_interned(f, pi / k);
+          else if (k == "kind") ref.kind = read_interned(f, pi / k);
           else if (k == "name") ref.name = read_string(f, pi / k);
           else if (k == "uid") ref.uid = read_string(f, pi / k);
           else if (k == "controller") ref.controller = read_bool(f, pi / k);
@@ -210,9 +219,9 @@ std::vector<Condition> read_conditions(JsonValue v, const Path& path) {
     const Path pi = path[i];
     Condition c;
     members(e, pi, [&](std::string_view k, JsonValue f) {
-      if (k == "type") c.type = read_string(f, pi / k);
-      else if (k == "status") c.status = read_string(f, pi / k);
-      else if (k == "reason") c.reason = read_string(f, pi / k);
+      if (k == "type") c.type = read_interned(f, pi / k);
+      else if (k == "status") c.status = read_interned(f, pi / k);
+      else if (k == "reason") c.reason = read_interned(f, pi / k);
       else if (k == "message") c.message = read_string(f, pi / k);
       else if (k == "lastTransitionTime") c.last_transition_time = read_time(f, pi / k);
     });

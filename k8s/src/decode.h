@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,22 @@
 #include "podgauge/k8s/workloads.h"
 
 namespace podgauge::k8s::detail {
+
+/// Keys whose object or array values the decoder of T (and of its list and watch event) never
+/// reads, at any depth: the tape skips them (see JsonDocument::parse_at). A key that names a
+/// user's data (a label, an annotation) has a string value and is never skipped. Adding a
+/// reader for one of these keys means removing it here.
+template <class T>
+inline constexpr std::span<const std::string_view> kUnreadSubtrees{};
+
+inline constexpr std::string_view kPodUnreadSubtrees[] = {
+    "managedFields", "volumes", "env", "envFrom", "volumeMounts", "volumeDevices", "ports",
+    "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "securityContext",
+    "tolerations", "affinity", "topologySpreadConstraints", "dnsConfig", "readinessGates",
+    "podIPs", "hostIPs", "hostAliases", "imagePullSecrets", "schedulingGates", "resourceClaims",
+    "ephemeralContainers", "ephemeralContainerStatuses", "command", "args"};
+template <>
+inline constexpr std::span<const std::string_view> kUnreadSubtrees<Pod>{kPodUnreadSubtrees};
 
 /// A JSON path kept on the stack: only rendered when something fails.
 struct Path {
@@ -41,6 +58,7 @@ struct FieldError {
 [[noreturn]] void fail_type(const Path& path, std::string_view expected, JsonValue got);
 
 std::string read_string(JsonValue v, const Path& path);          // null -> ""
+InternedString read_interned(JsonValue v, const Path& path);     // null -> ""
 std::int64_t read_time(JsonValue v, const Path& path);            // null -> 0
 /// The number of elements of an array (0 for anything else), to reserve exactly.
 inline std::size_t count_elements(JsonValue v) {

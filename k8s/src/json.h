@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,9 +67,19 @@ class JsonDocument {
   JsonDocument() = default;
   /// Parses the one value at `pos` (after whitespace) into this document, replacing what it
   /// held, and moves `pos` past it: a list streams its items through one small, cache-hot tape.
-  void parse_at(std::string_view text, std::size_t& pos);
+  /// `unread`: keys whose object or array values no reader of this document visits; those
+  /// subtrees are checked for matching brackets and well-formed strings only, and a null
+  /// stands in for them on the tape (a third of a Pod's bytes: managedFields, env, probes ...).
+  void parse_at(std::string_view text, std::size_t& pos, std::span<const std::string_view> unread = {});
+  /// Parses a whole document into this one, reusing the tape's storage from earlier parses.
+  void parse(std::string_view text, std::span<const std::string_view> unread = {});
   JsonDocument(const JsonDocument&) = delete;
   JsonDocument& operator=(const JsonDocument&) = delete;
+
+  /// Frees the tape when it takes more than `bytes` (after an unusually large document).
+  void release_if_larger(std::size_t bytes) {
+    if (nodes_.capacity() * sizeof(JsonNode) > bytes) std::vector<JsonNode>().swap(nodes_);
+  }
 
   JsonValue root() const { return JsonValue(this, 0); }
   const JsonNode& node(std::uint32_t index) const { return nodes_[index]; }

@@ -65,8 +65,8 @@ class ListScanner {
     return pos_ == s_.size();
   }
   /// Parses the next value into `doc`.
-  JsonValue value(JsonDocument& doc) {
-    doc.parse_at(s_, pos_);
+  JsonValue value(JsonDocument& doc, std::span<const std::string_view> unread = {}) {
+    doc.parse_at(s_, pos_, unread);
     return doc.root();
   }
 
@@ -101,7 +101,7 @@ ObjectList<T> decode_list(std::string_view text, std::vector<std::string>* skipp
         std::size_t i = 0;
         while (!scan.eat(']')) {
           if (i > 0) scan.expect(',');
-          const JsonValue item = scan.value(doc);
+          const JsonValue item = scan.value(doc, kUnreadSubtrees<T>);
           try {
             out.items.push_back(decode_root<T>(item, T::kKind, [](JsonValue v, const Path& path, T& o) {
               decode(v, path, o);
@@ -218,7 +218,14 @@ ObjectList<T> ObjectList<T>::from_json(const nlohmann::json& json, std::vector<s
 
 template <class T>
 WatchEvent<T> WatchEvent<T>::parse(std::string_view json_text) {
-  const detail::JsonDocument doc(json_text);
+  // One tape per thread for the events of a watch stream: a fresh ~10 KB tape per event costs
+  // an allocation that also makes malloc consolidate the old object's freed chunks.
+  thread_local detail::JsonDocument doc;
+  struct Release {
+    detail::JsonDocument& doc;
+    ~Release() { doc.release_if_larger(std::size_t{1} << 20); }
+  } release{doc};
+  doc.parse(json_text, detail::kUnreadSubtrees<T>);
   return detail::decode_event<T>(doc.root());
 }
 

@@ -78,10 +78,12 @@ std::vector<Container> read_containers(JsonValue v, const Path& path) {
     const Path p = path[i];
     Container c;
     members(e, p, [&](std::string_view key, JsonValue value) {
-      if (key == "name") c.name = read_string(value, p / key);
-      else if (key == "image") c.image = read_string(value, p / key);
+      if (key == "name") c.name = read_interned(value, p / key);
+      else if (key == "image") c.image = read_interned(value, p / key);
       else if (key == "resources") c.resources = read_requirements(value, p / key);
-      else if (key == "restartPolicy") c.restart_policy = read_optional_string(value, p / key);
+      else if (key == "restartPolicy") {
+        if (!value.is_null()) c.restart_policy = read_interned(value, p / key);
+      }
     });
     if (c.name.empty()) fail(p, "container has no name");
     out.push_back(std::move(c));
@@ -104,7 +106,7 @@ ContainerState read_state(JsonValue v, const Path& path) {
       return;
     }
     members(value, p, [&](std::string_view k, JsonValue f) {
-      if (k == "reason") out.reason = read_string(f, p / k);
+      if (k == "reason") out.reason = read_interned(f, p / k);
       else if (k == "message") out.message = read_string(f, p / k);
       else if (k == "startedAt") out.started_at = read_time(f, p / k);
       else if (k == "finishedAt") out.finished_at = read_time(f, p / k);
@@ -123,7 +125,7 @@ std::vector<ContainerStatus> read_statuses(JsonValue v, const Path& path) {
     ContainerStatus s;
     members(e, p, [&](std::string_view key, JsonValue value) {
       const Path pk = p / key;
-      if (key == "name") s.name = read_string(value, pk);
+      if (key == "name") s.name = read_interned(value, pk);
       else if (key == "containerID") s.container_id = read_string(value, pk);
       else if (key == "restartCount") s.restart_count = read_int32(value, pk);
       else if (key == "ready") s.ready = read_bool(value, pk);
@@ -148,8 +150,8 @@ void read_spec(JsonValue v, const Path& path, PodSpec& out) {
     else if (key == "resources" && !value.is_null()) out.resources = read_requirements(value, p);
     else if (key == "overhead") out.overhead = read_resource_list(value, p);
     else if (key == "priority") out.priority = value.is_null() ? std::nullopt : std::optional(read_int32(value, p));
-    else if (key == "priorityClassName") out.priority_class_name = read_string(value, p);
-    else if (key == "restartPolicy") out.restart_policy = read_string(value, p);
+    else if (key == "priorityClassName") out.priority_class_name = read_interned(value, p);
+    else if (key == "restartPolicy") out.restart_policy = read_interned(value, p);
   });
 }
 
@@ -157,7 +159,7 @@ void read_status(JsonValue v, const Path& path, PodStatus& out) {
   members(v, path, [&](std::string_view key, JsonValue value) {
     const Path p = path / key;
     if (key == "phase") {
-      out.phase = read_string(value, p);
+      out.phase = read_interned(value, p);
     } else if (key == "qosClass") {
       const std::string text = read_string(value, p);
       if (text.empty()) return;
@@ -166,11 +168,11 @@ void read_status(JsonValue v, const Path& path, PodStatus& out) {
     } else if (key == "podIP") {
       out.pod_ip = read_string(value, p);
     } else if (key == "hostIP") {
-      out.host_ip = read_string(value, p);
+      out.host_ip = read_interned(value, p);
     } else if (key == "startTime") {
       out.start_time = read_time(value, p);
     } else if (key == "reason") {
-      out.reason = read_string(value, p);
+      out.reason = read_interned(value, p);
     } else if (key == "conditions") {
       out.conditions = read_conditions(value, p);
     } else if (key == "containerStatuses") {
@@ -178,7 +180,7 @@ void read_status(JsonValue v, const Path& path, PodStatus& out) {
     } else if (key == "initContainerStatuses") {
       out.init_container_statuses = read_statuses(value, p);
     } else if (key == "resize") {
-      out.resize = read_string(value, p);
+      out.resize = read_interned(value, p);
     }
   });
 }

@@ -386,7 +386,9 @@ class Informer {
       } else {
         if (old && old->metadata.uid != obj->metadata.uid) cache_->by_uid.erase(old->metadata.uid);
         if (!obj->metadata.uid.empty()) cache_->by_uid[obj->metadata.uid] = obj;
-        cache_->by_key[k] = obj;
+        // The lookup above already found the slot: no second walk of the tree.
+        if (old) it->second = obj;
+        else cache_->by_key.emplace_hint(it, std::move(k), obj);
       }
       if (!ev.resource_version.empty()) cache_->resource_version = ev.resource_version;
     }

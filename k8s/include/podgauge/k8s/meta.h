@@ -12,8 +12,8 @@
 namespace podgauge::k8s {
 
 struct OwnerReference {
-  std::string api_version;
-  std::string kind;
+  InternedString api_version;
+  InternedString kind;
   std::string name;
   std::string uid;
   bool controller = false;
@@ -56,10 +56,11 @@ struct LabelSelector {
 };
 
 /// A status condition (pods, nodes, HPAs ...).
+/// type, status and reason come from small fixed vocabularies: interned.
 struct Condition {
-  std::string type;
-  std::string status;  ///< "True", "False", "Unknown"
-  std::string reason;
+  InternedString type;
+  InternedString status;  ///< "True", "False", "Unknown"
+  InternedString reason;
   std::string message;
   std::int64_t last_transition_time = 0;  ///< Unix seconds (0: absent)
 };

@@ -23,12 +23,14 @@ struct ResourceRequirements {
   ResourceList limits;
 };
 
+/// Names, images and enum-like strings of the pod types below are InternedString: they repeat
+/// across the pods of a workload, and a cache of thousands of pods keeps one copy of each.
 struct Container {
-  std::string name;
-  std::string image;
+  InternedString name;
+  InternedString image;
   ResourceRequirements resources;
   /// Only init containers carry one; "Always" makes an init container a sidecar (1.28+).
-  std::optional<std::string> restart_policy;
+  std::optional<InternedString> restart_policy;
 
   bool is_sidecar() const noexcept { return restart_policy && *restart_policy == "Always"; }
 };
@@ -39,7 +41,7 @@ std::string_view to_string(ContainerStateKind kind) noexcept;
 /// One of waiting / running / terminated (none set: Unknown).
 struct ContainerState {
   ContainerStateKind kind = ContainerStateKind::Unknown;
-  std::string reason;      ///< waiting or terminated reason: "CrashLoopBackOff", "OOMKilled" ...
+  InternedString reason;  ///< waiting or terminated reason: "CrashLoopBackOff", "OOMKilled" ...
   std::string message;
   std::int64_t started_at = 0;   ///< running or terminated; Unix seconds
   std::int64_t finished_at = 0;  ///< terminated; Unix seconds
@@ -48,7 +50,7 @@ struct ContainerState {
 };
 
 struct ContainerStatus {
-  std::string name;
+  InternedString name;
   std::string container_id;  ///< "containerd://<64hex>"; empty before the container exists
   std::int32_t restart_count = 0;
   bool ready = false;
@@ -73,22 +75,22 @@ struct PodSpec {
   std::optional<ResourceRequirements> resources;
   ResourceList overhead;
   std::optional<std::int32_t> priority;
-  std::string priority_class_name;
-  std::string restart_policy;
+  InternedString priority_class_name;
+  InternedString restart_policy;
 };
 
 struct PodStatus {
-  std::string phase;  ///< Pending, Running, Succeeded, Failed, Unknown
+  InternedString phase;  ///< Pending, Running, Succeeded, Failed, Unknown
   std::optional<QosClass> qos_class;
   std::string pod_ip;
-  std::string host_ip;
+  InternedString host_ip;
   std::int64_t start_time = 0;  ///< Unix seconds
-  std::string reason;  ///< e.g. "Evicted"
+  InternedString reason;  ///< e.g. "Evicted"
   std::vector<Condition> conditions;
   std::vector<ContainerStatus> init_container_statuses;
   std::vector<ContainerStatus> container_statuses;
   /// Deprecated resize state (1.27-1.32: Proposed, InProgress, Deferred, Infeasible).
-  std::string resize;
+  InternedString resize;
 };
 
 /// Thread-safety: a value type; concurrent const use is safe.

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "podgauge/k8s/interned_string.h"
 #include "podgauge/k8s/quantity.h"
 
 namespace podgauge::k8s {
@@ -16,12 +17,13 @@ inline constexpr std::string_view kResourceMemory = "memory";
 inline constexpr std::string_view kResourceEphemeralStorage = "ephemeral-storage";
 inline constexpr std::string_view kResourceHugePagesPrefix = "hugepages-";
 
-/// A small sorted map: flat storage keeps cached objects compact (most maps hold 2-8 entries).
+/// A small sorted map: flat storage keeps cached objects compact (most maps hold 2-8 entries),
+/// and keys (label keys, resource names) are interned: every pod repeats the same few.
 /// Thread-safety: a value type; concurrent const use is safe.
 template <class Value>
 class FlatMap {
  public:
-  using Entry = std::pair<std::string, Value>;
+  using Entry = std::pair<InternedString, Value>;
   FlatMap() = default;
   FlatMap(std::initializer_list<Entry> entries) {
     for (const auto& e : entries) set(e.first, e.second);
@@ -38,7 +40,7 @@ class FlatMap {
     if (it != entries_.end() && it->first == key) {
       it->second = std::move(value);
     } else {
-      entries_.emplace(it, std::string(key), std::move(value));
+      entries_.emplace(it, InternedString(key), std::move(value));
     }
   }
   bool erase(std::string_view key) {
@@ -61,7 +63,7 @@ class FlatMap {
     auto count = entries_.size();
     while (count > 0) {
       auto step = count / 2;
-      if (std::string_view(it[step].first) < key) {
+      if (std::string_view(it[step].first.str()) < key) {
         it += step + 1;
         count -= step + 1;
       } else {
