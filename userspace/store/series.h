@@ -9,6 +9,7 @@
 
 #include "podgauge/store/codec.h"
 #include "podgauge/store/store.h"
+#include "sketch.h"
 
 namespace podgauge::store::detail {
 
@@ -72,6 +73,7 @@ struct OpenChunk {
   TimeState ts;
   std::array<OpenColumn, 5> cols{};
   Summary sum;
+  std::vector<SketchBin> sketch;  // rollup tier: the rows' values (see sketch_value_of)
 };
 
 struct TierData {
@@ -118,6 +120,14 @@ struct Columns {
 bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                            SeriesKind kind, Tier tier, unsigned fields, Columns& out);
 Row bucket_row(const Bucket& b);
+/// The value a rollup row adds to its chunk's sketch: a gauge bucket's mean, a counter bucket's
+/// rate since the previous row (none for a chunk's first row). `before` is the chunk's summary
+/// before the row.
+bool sketch_value_of(const Row& r, const Summary& before, SeriesKind kind, Tier tier, double& v);
+/// Positions `rd` at a sealed rollup chunk's sketch (see write_sketch); false for raw chunks and
+/// malformed bytes.
+bool seek_sealed_sketch(const std::uint8_t* data, std::uint32_t bits, SeriesKind kind, Tier tier,
+                        BitReader& rd);
 /// Appends a row to a tier, sealing the open chunk when it is full or the row does not fit it.
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows);
 

@@ -101,12 +101,19 @@ namespace {
 /// Folds rows and whole-chunk summaries of one tier, in time order, into one answer.
 class Aggregator {
  public:
-  Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
+  Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {
+    if (uses_sketch()) sketch_.emplace();
+  }
 
   bool wants_values() const { return agg_ == Agg::kPercentile; }
+  /// Rollup percentiles merge per-chunk sketches (see sketch.h for the error bound); raw ones are
+  /// exact.
+  bool uses_sketch() const { return agg_ == Agg::kPercentile && tier_ == Tier::kRollup; }
   void reserve_values(std::size_t n) {
-    if (wants_values()) values_.reserve(n);
+    if (wants_values() && !uses_sketch()) values_.reserve(n);
   }
+  /// A whole chunk's values, as sketch bins (after chunk(), which adds a counter chunk's first rate).
+  void sketch_bin(std::uint32_t key, std::uint32_t count) { sketch_->add(key, count); }
   /// The row fields this aggregation reads (the rest need not be decoded).
   unsigned fields() const {
     constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
@@ -123,7 +130,7 @@ class Aggregator {
   }
   /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
   bool can_take_summary() const {
-    return !wants_values() && (kind_ == SeriesKind::kGauge || any_);
+    return (!wants_values() || uses_sketch()) && (kind_ == SeriesKind::kGauge || any_);
   }
 
   void row(const Row& r) {
@@ -133,7 +140,7 @@ class Aggregator {
       sum_ += r.f[kSum];
       min_ = std::min(min_, r.f[kMin]);
       max_ = std::max(max_, r.f[kMax]);
-      if (wants_values()) values_.push_back(r.f[kSum] / r.f[kCount]);
+      if (wants_values()) value(r.f[kSum] / r.f[kCount]);
     } else if (any_) {
       step(r.t, r.f[kLast] - last_ + detail::corr_of(r, last_, tier_));
     }
@@ -188,6 +195,11 @@ class Aggregator {
         res.value = agg_ == Agg::kMin ? min_ : max_;
         return res;
       case Agg::kPercentile: {
+        if (sketch_) {
+          if (sketch_->total() == 0) return std::nullopt;
+          res.value = sketch_->quantile(q);
+          return res;
+        }
         if (values_.empty()) return std::nullopt;
         q = std::clamp(q, 0.0, 1.0);
         const double rank = q * static_cast<double>(values_.size() - 1);
@@ -214,7 +226,14 @@ class Aggregator {
     const double rate = inc / (static_cast<double>(t - t_last_) / 1000.0);
     min_ = std::min(min_, rate);
     max_ = std::max(max_, rate);
-    if (wants_values()) values_.push_back(rate);
+    if (wants_values()) value(rate);
+  }
+  void value(double v) {
+    if (sketch_) {
+      sketch_->add_value(v);
+    } else {
+      values_.push_back(v);
+    }
   }
 
   SeriesKind kind_;
@@ -226,6 +245,7 @@ class Aggregator {
   double first_ = 0, last_ = 0, sum_ = 0, inc_ = 0;
   double min_ = detail::kInf, max_ = -detail::kInf;
   std::vector<double> values_;
+  std::optional<detail::SketchAccumulator> sketch_;
 };
 
 /// Row membership in a window: raw rows by time; rollup rows by their bucket overlapping it.
@@ -292,6 +312,11 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
     if (wt.after(c.sum.t_first)) return;
     if (wt.in(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_summary()) {
       agg.chunk(c.sum);
+      if (agg.uses_sketch()) {
+        BitReader rd(nullptr, 0);
+        if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+          detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
+      }
       continue;
     }
     fold_sealed_columns(c, kind, tier, wt, agg);
@@ -300,6 +325,8 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
   if (os.rows > 0 && !wt.before(os.t_last) && !wt.after(os.t_first)) {
     if (wt.in(os.t_first) && wt.in(os.t_last) && agg.can_take_summary()) {
       agg.chunk(os);
+      if (agg.uses_sketch())
+        for (const auto& b : td.open.sketch) agg.sketch_bin(b.key, b.count);
     } else {
       rows.clear();
       detail::decode_open(td.open, kind, tier, rows);

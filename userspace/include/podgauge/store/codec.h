@@ -91,12 +91,29 @@ void time_write(BitWriter& w, TimeState& s, std::int64_t t);
 std::int64_t time_read(BitReader& r, TimeState& s);
 
 /// How a sealed column was encoded (for tests and the benchmark's report).
-enum class ColumnMode : std::uint8_t { kXor = 0, kIntDelta = 1, kIntDeltaOfDelta = 2, kConstant = 3 };
+enum class ColumnMode : std::uint8_t {
+  kXor = 0,
+  kIntDelta = 1,
+  kIntDeltaOfDelta = 2,
+  kConstant = 3,
+  kIntValue = 4,
+};
 
 /// Encodes `values` with whichever mode is smallest; returns the mode chosen.
 ColumnMode write_column(BitWriter& w, std::span<const double> values);
 /// Decodes `n` values; false on malformed input (out holds garbage then).
 bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
+
+/// Integers as values, deltas or delta-of-deltas (whichever is smallest), divided by their common
+/// factor, each order coded with Gorilla prefix buckets, the same with zero runs, or Rice codes
+/// around the median. Returns the order chosen (0 values, 1 deltas, 2 delta-of-deltas).
+unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x);
+/// Decodes `n` integers; false on malformed input.
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
+
+/// A bit length in 6 + its own width bits (a chunk's column lengths: ~20 bits instead of 32).
+void write_length(BitWriter& w, std::uint64_t len);
+std::uint64_t read_length(BitReader& r);
 
 /// The smallest k (0..9) with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
 int decimal_exponent(double v);

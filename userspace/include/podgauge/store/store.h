@@ -92,6 +92,11 @@ struct Window {
 
 enum class Agg { kAvg, kMin, kMax, kLast, kRate, kPercentile };
 
+/// kPercentile over the rollup tier merges per-chunk sketches: the answer is within this
+/// fraction of the exact one (of the larger of the two order statistics interpolated between,
+/// when they differ in sign). Over the raw tier it is exact.
+constexpr double kRollupPercentileRelativeError = 1.0 / 128;
+
 enum class Tier : std::uint8_t { kRaw = 0, kRollup = 1 };
 
 struct QueryResult {
