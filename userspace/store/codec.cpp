@@ -270,13 +270,15 @@ std::int64_t int_codes(std::span<const std::int64_t> x, unsigned order, std::vec
                                        : static_cast<std::uint64_t>(x[i]) - static_cast<std::uint64_t>(x[i - 1]);
     const auto sv = static_cast<std::int64_t>(v);
     c.push_back(sv);
-    if (sv != std::numeric_limits<std::int64_t>::min()) g = std::gcd(g, static_cast<std::uint64_t>(sv < 0 ? -sv : sv));
-    else g = std::gcd(g, std::uint64_t{1} << 63);
+    if (g == 1) continue;
+    const std::uint64_t mag = sv < 0 ? std::uint64_t{0} - v : v;
+    g = std::gcd(g, mag);
   }
   if (g == 0 || g > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) g = 1;
+  if (g == 1 && order < 2) return 1;
   std::int64_t prev = 0;
   for (auto& v : c) {
-    v /= static_cast<std::int64_t>(g);
+    if (g != 1) v /= static_cast<std::int64_t>(g);
     if (order == 2) {
       const std::int64_t d = v;
       v = static_cast<std::int64_t>(static_cast<std::uint64_t>(d) - static_cast<std::uint64_t>(prev));
@@ -286,30 +288,75 @@ std::int64_t int_codes(std::span<const std::int64_t> x, unsigned order, std::vec
   return static_cast<std::int64_t>(g);
 }
 
+unsigned signed_bits(std::int64_t v) {
+  const std::uint64_t z = zigzag(v);
+  if (z == 0) return 1;
+  for (unsigned i = 0; i < kBuckets; ++i)
+    if (kWidth[i] == 64 || z < (std::uint64_t{1} << kWidth[i])) return (i + 1 < kBuckets ? i + 2 : i + 1) + kWidth[i];
+  return 70;
+}
+
+// Rice parameters of a column: offset (median) and kr, with the bits the codes take.
+struct RicePlan {
+  std::int64_t offset = 0;
+  unsigned kr = 0;
+  std::uint64_t bits = 0;
+};
+
+RicePlan plan_rice(const std::vector<std::int64_t>& c, std::vector<std::uint64_t>& z) {
+  RicePlan p;
+  thread_local std::vector<std::int64_t> sorted;
+  sorted.assign(c.begin(), c.end());
+  if (!sorted.empty()) {
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+    p.offset = sorted[sorted.size() / 2];
+  }
+  z.clear();
+  for (std::int64_t v : c)
+    z.push_back(zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(v) - static_cast<std::uint64_t>(p.offset))));
+  // The optimum is near log2 of the mean: try a few around it, not all 63.
+  double mean = 0;
+  for (std::uint64_t v : z) mean += static_cast<double>(v);
+  mean /= static_cast<double>(std::max<std::size_t>(1, z.size()));
+  const int k0 = mean >= 1 ? static_cast<int>(std::log2(mean)) : 0;
+  p.kr = static_cast<unsigned>(std::max(0, k0 - 2));
+  p.bits = rice_cost(z, p.kr);
+  for (unsigned kr = p.kr + 1; kr <= static_cast<unsigned>(std::min(62, k0 + 2)); ++kr) {
+    const std::uint64_t b = rice_cost(z, kr);
+    if (b < p.bits) {
+      p.bits = b;
+      p.kr = kr;
+    }
+  }
+  p.bits += signed_bits(p.offset) + 6;
+  return p;
+}
+
+std::uint64_t prefix_cost(const std::vector<std::int64_t>& c, bool rle) {
+  std::uint64_t bits = 0;
+  std::int64_t zeros = 0;
+  for (std::int64_t code : c) {
+    if (rle && code == 0) {
+      ++zeros;
+      continue;
+    }
+    if (zeros > 0) {
+      bits += 1 + signed_bits(zeros - 1);
+      zeros = 0;
+    }
+    bits += signed_bits(code);
+  }
+  if (zeros > 0) bits += 1 + signed_bits(zeros - 1);
+  return bits;
+}
+
 void write_codes(BitWriter& w, const std::vector<std::int64_t>& c, unsigned coder,
                  std::vector<std::uint64_t>& z) {
   if (coder == kRice) {
-    std::vector<std::int64_t> sorted(c);
-    std::int64_t offset = 0;
-    if (!sorted.empty()) {
-      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
-      offset = sorted[sorted.size() / 2];
-    }
-    z.clear();
-    for (std::int64_t v : c)
-      z.push_back(zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(v) - static_cast<std::uint64_t>(offset))));
-    unsigned best_k = 0;
-    std::uint64_t best = rice_cost(z, 0);
-    for (unsigned kr = 1; kr < 63; ++kr) {
-      const std::uint64_t b = rice_cost(z, kr);
-      if (b < best) {
-        best = b;
-        best_k = kr;
-      }
-    }
-    write_signed(w, offset);
-    w.write(best_k, 6);
-    for (std::uint64_t v : z) write_rice(w, v, best_k);
+    const RicePlan p = plan_rice(c, z);
+    write_signed(w, p.offset);
+    w.write(p.kr, 6);
+    for (std::uint64_t v : z) write_rice(w, v, p.kr);
     return;
   }
   std::int64_t zeros = 0;
@@ -336,26 +383,27 @@ void write_codes(BitWriter& w, const std::vector<std::int64_t>& c, unsigned code
 unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x) {
   thread_local std::vector<std::int64_t> codes;
   thread_local std::vector<std::uint64_t> z;
-  BitWriter best;
-  unsigned best_order = 0;
-  bool have = false;
+  // Sizes are computed, not written: only the winner is encoded.
+  unsigned best_order = 0, best_coder = kPrefix;
+  std::uint64_t best = UINT64_MAX;
   for (unsigned order = 0; order < 3; ++order) {
     const std::int64_t g = int_codes(x, order, codes);
+    const std::uint64_t head = signed_bits(g);
+    const std::uint64_t cost[3] = {prefix_cost(codes, false), prefix_cost(codes, true), plan_rice(codes, z).bits};
     for (unsigned coder : {kPrefix, kPrefixRle, kRice}) {
-      BitWriter c;
-      c.write(order, 2);
-      c.write(coder, 2);
-      write_signed(c, g);
-      write_signed(c, x.empty() ? 0 : x[0]);
-      write_codes(c, codes, coder, z);
-      if (!have || c.bit_size() < best.bit_size()) {
-        best = std::move(c);
+      if (head + cost[coder] < best) {
+        best = head + cost[coder];
         best_order = order;
-        have = true;
+        best_coder = coder;
       }
     }
   }
-  append_bits(w, best);
+  const std::int64_t g = int_codes(x, best_order, codes);
+  w.write(best_order, 2);
+  w.write(best_coder, 2);
+  write_signed(w, g);
+  write_signed(w, x.empty() ? 0 : x[0]);
+  write_codes(w, codes, best_coder, z);
   return best_order;
 }
 
@@ -446,6 +494,19 @@ int decimal_exponent(double v) {
   return -1;
 }
 
+int column_exponent(std::span<const double> values) {
+  // Most values are exact at the exponent found so far: one check each instead of a search.
+  int k = 0;
+  std::int64_t x;
+  for (double v : values) {
+    if (scaled_integer(v, k, x)) continue;
+    const int kv = decimal_exponent(v);
+    if (kv < 0) return -1;
+    k = std::max(k, kv);
+  }
+  return k;
+}
+
 ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
         return same_bits(v, values[0]);
@@ -460,15 +521,7 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
     XorState s;
     for (double v : values) xor_write(best, s, v);
   }
-  int k = 0;
-  for (double v : values) {
-    const int kv = decimal_exponent(v);
-    if (kv < 0) {
-      k = -1;
-      break;
-    }
-    k = std::max(k, kv);
-  }
+  const int k = column_exponent(values);
   if (k >= 0 && !values.empty()) {
     std::vector<std::int64_t> x(values.size());
     bool exact = true;

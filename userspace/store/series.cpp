@@ -171,6 +171,8 @@ bool write_relative(BitWriter& w, const std::vector<Row>& rows) {
   int k = 0;
   for (const Row& r : rows)
     for (Field f : {kSum, kMin, kMax, kLast}) {
+      std::int64_t x;
+      if (scaled_integer(r.f[f], k, x)) continue;
       const int kv = decimal_exponent(r.f[f]);
       if (kv < 0) return false;
       k = std::max(k, kv);
@@ -394,9 +396,19 @@ void push_sealed(std::vector<SealedChunk>& v, SealedChunk c) {
 }  // namespace
 
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  if (!open_fits(tier.open, r, kind, which)) push_sealed(tier.sealed, seal(tier.open, kind, which));
+  auto seal_open = [&] {
+    tier.open_bytes_hint = static_cast<std::uint32_t>(std::min<std::size_t>(tier.open.w.bytes().size(), 1u << 20));
+    push_sealed(tier.sealed, seal(tier.open, kind, which));
+  };
+  if (!open_fits(tier.open, r, kind, which)) seal_open();
+  BitWriter& w = tier.open.w;
+  if (tier.open.sum.rows == 0 && tier.open_bytes_hint > 0) {
+    w.reserve_bytes(tier.open_bytes_hint + tier.open_bytes_hint / 16 + 16);
+  } else if (w.capacity() - w.bytes().size() < 64) {
+    w.reserve_bytes(w.bytes().size() + w.bytes().size() / 8 + 64);  // a row takes < 64 bytes
+  }
   open_add(tier.open, r, kind, which);
-  if (tier.open.sum.rows >= chunk_rows) push_sealed(tier.sealed, seal(tier.open, kind, which));
+  if (tier.open.sum.rows >= chunk_rows) seal_open();
 }
 
 Row bucket_row(const Bucket& b) {

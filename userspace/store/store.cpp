@@ -435,6 +435,18 @@ StoreStats Store::stats(const Selector& sel) const {
     st.rollup_rows += s->rollup.open.sum.rows + (s->bucket.count > 0 ? 1 : 0);
     st.rollup_bytes += s->rollup.open.w.bytes().size();
     st.chunks += s->raw.sealed.size() + s->rollup.sealed.size() + 2;
+    for (const auto& c : s->rollup.sealed) {
+      BitReader rd(nullptr, 0);
+      if (detail::seek_sealed_sketch(c.data.get(), c.bits, s->kind, Tier::kRollup, rd))
+        st.sketch_bytes += (c.bits - rd.position() + 7) / 8;
+    }
+    st.chunk_index_bytes += (s->raw.sealed.capacity() + s->rollup.sealed.capacity()) * sizeof(detail::SealedChunk);
+    st.series_struct_bytes += sizeof(Series) + sizeof(key) + 2 * sizeof(void*) + sizeof(std::size_t) +
+                              s->rollup.open.sketch.size() * sizeof(detail::SketchBin);
+    st.open_slack_bytes += s->raw.open.w.capacity() - s->raw.open.w.bytes().size() +
+                           s->rollup.open.w.capacity() - s->rollup.open.w.bytes().size() +
+                           (s->rollup.open.sketch.capacity() - s->rollup.open.sketch.size()) * sizeof(detail::SketchBin);
+    st.sealed_allocations += s->raw.sealed.size() + s->rollup.sealed.size();
   }
   return st;
 }

@@ -22,6 +22,7 @@ class BitWriter {
   const std::vector<std::uint8_t>& bytes() const { return buf_; }
   std::vector<std::uint8_t> take() { bits_ = 0; return std::move(buf_); }
   void shrink() { buf_.shrink_to_fit(); }
+  std::size_t capacity() const { return buf_.capacity(); }
   void reserve_bytes(std::size_t n) { buf_.reserve(n); }
   /// Rebuilds a writer positioned after `bits` bits of `bytes` (restoring an open chunk).
   static BitWriter resume(std::vector<std::uint8_t> bytes, std::uint64_t bits);
@@ -117,6 +118,8 @@ std::uint64_t read_length(BitReader& r);
 
 /// The smallest k (0..9) with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
 int decimal_exponent(double v);
+/// The smallest k at which every value is a decimal (the callers verify each at k), or -1.
+int column_exponent(std::span<const double> values);
 /// x with v == x / 10^k exactly (bit for bit, so never -0.0), if there is one.
 bool scaled_integer(double v, int k, std::int64_t& x);
 double from_scaled(std::int64_t x, int k);
