@@ -149,8 +149,8 @@ void xor_write(BitWriter& w, XorState& s, double v) {
   w.write(lz, 5);
   w.write(sig - 1, 6);
   w.write(x >> tz, sig);
-  s.leading = lz;
-  s.trailing = tz;
+  s.leading = static_cast<std::uint8_t>(lz);
+  s.trailing = static_cast<std::uint8_t>(tz);
 }
 
 double xor_read(BitReader& r, XorState& s) {
@@ -176,8 +176,8 @@ double xor_read(BitReader& r, XorState& s) {
     }
     const unsigned tz = 64 - lz - sig;
     s.prev ^= r.read(sig) << tz;
-    s.leading = lz;
-    s.trailing = tz;
+    s.leading = static_cast<std::uint8_t>(lz);
+    s.trailing = static_cast<std::uint8_t>(tz);
   }
   return std::bit_cast<double>(s.prev);
 }

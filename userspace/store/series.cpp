@@ -59,6 +59,7 @@ bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
 
 void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
   const Layout l = layout(tier, kind);
+  if (!o.cols) o.cols = std::make_unique<OpenColumn[]>(l.n);
   time_write(o.w, o.ts, r.t);
   for (unsigned i = 0; i < l.n; ++i) {
     OpenColumn& c = o.cols[i];
@@ -265,7 +266,11 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
   c.data = std::make_unique<std::uint8_t[]>(bytes.size());
   std::memcpy(c.data.get(), bytes.data(), bytes.size());
   c.sum = o.sum;
+  // The next chunk starts afresh but keeps the column state's allocation.
+  auto cols = std::move(o.cols);
+  for (unsigned j = 0; j < l.n; ++j) cols[j] = OpenColumn{};
   o = OpenChunk{};
+  o.cols = std::move(cols);
   return c;
 }
 

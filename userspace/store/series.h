@@ -71,7 +71,7 @@ struct OpenColumn {
 struct OpenChunk {
   BitWriter w;
   TimeState ts;
-  std::array<OpenColumn, 5> cols{};
+  std::unique_ptr<OpenColumn[]> cols;  // one per field of the tier's layout (a raw chunk has one)
   Summary sum;
   std::vector<SketchBin> sketch;  // rollup tier: the rows' values (see sketch_value_of)
 };

@@ -75,8 +75,8 @@ std::int64_t read_signed(BitReader& r);
 /// Incremental Gorilla XOR coding of doubles.
 struct XorState {
   std::uint64_t prev = 0;
-  unsigned leading = 0xff;  // 0xff: no window yet
-  unsigned trailing = 0;
+  std::uint8_t leading = 0xff;  // 0xff: no window yet
+  std::uint8_t trailing = 0;
   bool started = false;
 };
 void xor_write(BitWriter& w, XorState& s, double v);
