@@ -515,23 +515,25 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
     w.write(std::bit_cast<std::uint64_t>(values[0]), 64);
     return ColumnMode::kConstant;
   }
-  BitWriter best;
-  ColumnMode mode = ColumnMode::kXor;
+  // Scratch reused from call to call: sealing allocates only the chunk it returns.
+  thread_local BitWriter xor_bits, int_bits;
+  thread_local std::vector<std::int64_t> x;
+  xor_bits.clear();
   {
     XorState s;
-    for (double v : values) xor_write(best, s, v);
+    for (double v : values) xor_write(xor_bits, s, v);
   }
+  ColumnMode mode = ColumnMode::kXor;
   const int k = column_exponent(values);
   if (k >= 0 && !values.empty()) {
-    std::vector<std::int64_t> x(values.size());
+    x.resize(values.size());
     bool exact = true;
     for (std::size_t i = 0; i < values.size() && exact; ++i) exact = scaled_integer(values[i], k, x[i]);
     if (exact) {
-      BitWriter c;
-      c.write(static_cast<std::uint64_t>(k), 4);
-      const unsigned order = write_int_column(c, x);
-      if (c.bit_size() < best.bit_size()) {
-        best = std::move(c);
+      int_bits.clear();
+      int_bits.write(static_cast<std::uint64_t>(k), 4);
+      const unsigned order = write_int_column(int_bits, x);
+      if (int_bits.bit_size() < xor_bits.bit_size()) {
         mode = order == 0 ? ColumnMode::kIntValue
                : order == 1 ? ColumnMode::kIntDelta
                             : ColumnMode::kIntDeltaOfDelta;
@@ -541,7 +543,7 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   // The 2-bit tag says only "integers"; their order is in the body.
   const unsigned tag = mode == ColumnMode::kXor ? 0u : 1u;
   w.write(tag, 2);
-  append_bits(w, best);
+  append_bits(w, mode == ColumnMode::kXor ? xor_bits : int_bits);
   return mode;
 }
 

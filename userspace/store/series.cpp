@@ -179,8 +179,10 @@ bool write_relative(BitWriter& w, const std::vector<Row>& rows) {
       k = std::max(k, kv);
     }
   const std::size_t n = rows.size();
-  std::vector<std::int64_t> mn(n), e(n), rg(n), ls(n);
-  std::vector<double> cnt(n);
+  thread_local std::vector<std::int64_t> mn, e, rg, ls;
+  thread_local std::vector<double> cnt;
+  for (auto* v : {&mn, &e, &rg, &ls}) v->resize(n);
+  cnt.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Row& r = rows[i];
     std::int64_t c, su, mx, la;
@@ -195,13 +197,14 @@ bool write_relative(BitWriter& w, const std::vector<Row>& rows) {
     cnt[i] = r.f[kCount];
   }
   w.write(static_cast<std::uint64_t>(k), 4);
-  BitWriter b;
+  thread_local BitWriter b;
+  b.clear();
   write_column(b, cnt);
   with_length(w, b);
   for (const auto* col : {&e, &mn, &rg, &ls}) {
-    BitWriter c;
-    write_int_column(c, *col);
-    with_length(w, c);
+    b.clear();
+    write_int_column(b, *col);
+    with_length(w, b);
   }
   return true;
 }
@@ -228,25 +231,27 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
   rows.clear();
   decode_open(o, kind, tier, rows);
   const Layout l = layout(tier, kind);
-  BitWriter w;
+  // Scratch reused from chunk to chunk: a seal allocates only the chunk it returns, so sealing
+  // 6,000 series leaves no trail of freed buffers between long-lived chunks.
+  thread_local BitWriter w, body, rel, ind;
+  w.clear();
   t.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) t[i] = rows[i].t;
   col.resize(rows.size());
-  {
-    BitWriter b;
-    write_times(b, t);
-    with_length(w, b);
-  }
+  body.clear();
+  write_times(body, t);
+  with_length(w, body);
   auto independent = [&](BitWriter& out) {
     for (unsigned j = 0; j < l.n; ++j) {
       for (std::size_t i = 0; i < rows.size(); ++i) col[i] = rows[i].f[l.fields[j]];
-      BitWriter b;
-      write_column(b, col);
-      with_length(out, b);
+      body.clear();
+      write_column(body, col);
+      with_length(out, body);
     }
   };
   if (uses_relative(kind, tier)) {
-    BitWriter rel, ind;
+    rel.clear();
+    ind.clear();
     independent(ind);
     const bool ok = write_relative(rel, rows);
     const bool pick_rel = ok && rel.bit_size() < ind.bit_size();
@@ -256,9 +261,9 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
     independent(w);
   }
   if (tier == Tier::kRollup) {
-    BitWriter b;
-    write_sketch(b, o.sketch);
-    with_length(w, b);
+    body.clear();
+    write_sketch(body, o.sketch);
+    with_length(w, body);
   }
   SealedChunk c;
   c.bits = static_cast<std::uint32_t>(w.bit_size());

@@ -21,6 +21,11 @@ class BitWriter {
   /// The bytes so far, the last one zero-padded.
   const std::vector<std::uint8_t>& bytes() const { return buf_; }
   std::vector<std::uint8_t> take() { bits_ = 0; return std::move(buf_); }
+  /// Empties the writer but keeps its buffer (scratch writers reused from chunk to chunk).
+  void clear() {
+    buf_.clear();
+    bits_ = 0;
+  }
   void shrink() { buf_.shrink_to_fit(); }
   std::size_t capacity() const { return buf_.capacity(); }
   void reserve_bytes(std::size_t n) { buf_.reserve(n); }
