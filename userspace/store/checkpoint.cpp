@@ -180,7 +180,10 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
       std::vector<SketchBin> got;
       const bool read = seek_sealed_sketch(p, bits, kind, tier, sk) &&
                         read_sketch(sk, [&](std::uint32_t k, std::uint32_t n) { got.push_back({k, n}); });
-      const bool same = read && sk.position() == bits && got.size() == expect.size() &&
+      // The section must end where its length says (the times follow it).
+      BitReader len_rd(p, bits);
+      const std::uint64_t end = read_length(len_rd) + len_rd.position();
+      const bool same = read && sk.position() == end && got.size() == expect.size() &&
                         std::equal(got.begin(), got.end(), expect.begin(), [](const SketchBin& a, const SketchBin& b) {
                           return a.key == b.key && a.count == b.count;
                         });

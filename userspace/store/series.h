@@ -50,6 +50,10 @@ inline double corr_of(const Row& r, double prev_last, Tier tier) {
   return r.f[kLast] < prev_last ? prev_last : 0.0;
 }
 
+/// A sealed chunk's bytes, each section behind its bit length (write_length): the sketch (rollup
+/// tier only), the times, then the columns in layout order; a gauge rollup chunk has one bit
+/// choosing plain columns or min-relative ones (count, sum - count*min, min, max - min,
+/// last - min) and one section holding them.
 struct SealedChunk {
   std::unique_ptr<std::uint8_t[]> data;
   std::uint32_t bits = 0;
