@@ -243,6 +243,18 @@ void write_rice(BitWriter& w, std::uint64_t z, unsigned kr) {
 }
 
 std::uint64_t read_rice(BitReader& r, unsigned kr) {
+  // Common case in one read: the unary quotient, its stop bit and the kr low bits within 57 bits.
+  if (kr < 24 && r.remaining() >= 57) {
+    const std::uint64_t at = r.position();
+    const std::uint64_t bits = r.read(57) << 7;  // left-aligned
+    const auto q = static_cast<unsigned>(std::countl_one(bits));
+    if (q < kRiceEscape) {
+      const std::uint64_t low = kr == 0 ? 0 : (bits << (q + 1)) >> (64 - kr);
+      r.seek(at + q + 1 + kr);
+      return (std::uint64_t{q} << kr) | low;
+    }
+    r.seek(at);
+  }
   unsigned q = 0;
   while (q < kRiceEscape && r.read_bit()) ++q;
   if (q == kRiceEscape) return r.read(64);

@@ -59,6 +59,7 @@ class BitReader {
   bool read_bit() { return read(1) != 0; }
   void seek(std::uint64_t bit) { pos_ = bit; }
   std::uint64_t position() const { return pos_; }
+  std::uint64_t remaining() const { return pos_ < size_ ? size_ - pos_ : 0; }
   bool overrun() const { return overrun_; }
   /// Marks the input malformed; later reads return zeros.
   void fail() { overrun_ = true; pos_ = size_; }
