@@ -396,6 +396,11 @@ int rss_mode() {
               static_cast<double>(st.sealed_raw_bytes) / static_cast<double>(st.sealed_raw_samples),
               static_cast<double>(st.rollup_bytes) / (1 << 20),
               static_cast<double>(st.rollup_bytes) / static_cast<double>(st.rollup_rows));
+  auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::printf("breakdown: raw chunks %.1f MiB, rollup chunks %.1f MiB (of which sketches %.1f), chunk index %.1f MiB "
+              "(%llu sealed chunks), series state %.1f MiB, open-chunk slack %.1f MiB\n",
+              mib(st.raw_bytes), mib(st.rollup_bytes - st.sketch_bytes), mib(st.sketch_bytes), mib(st.chunk_index_bytes),
+              static_cast<unsigned long long>(st.sealed_allocations), mib(st.series_struct_bytes), mib(st.open_slack_bytes));
   const struct mallinfo2 mi = mallinfo2();
   std::printf("VmRSS before fill %ld KiB, after %ld KiB: the store costs %.1f MiB (heap in use %.1f MiB, free in heap %.1f MiB)\n",
               before, after, static_cast<double>(after - before) / 1024.0, static_cast<double>(mi.uordblks) / (1 << 20),

@@ -26,7 +26,8 @@ void check(bool condition) {
 
 const std::vector<std::uint8_t>& valid_checkpoint() {
   static const std::vector<std::uint8_t> bytes = [] {
-    Store s;
+    // Small chunks: sealed chunks in both tiers (relative gauge columns, sketches) to mutate.
+    Store s({.raw_chunk_samples = 600, .rollup_chunk_rows = 60});
     s.set_kind(2, SeriesKind::kCounter);
     const std::int64_t t0 = 1'764'460'800'000;
     double mem = 1e8;
@@ -83,5 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   podgauge::store::detail::BitReader r(data, std::uint64_t{size} * 8);
   std::vector<double> out;
   (void)podgauge::store::detail::read_column(r, size % 4096, out);
+  podgauge::store::detail::BitReader ri(data, std::uint64_t{size} * 8);
+  std::vector<std::int64_t> ints;
+  (void)podgauge::store::detail::read_int_column(ri, size % 4096, ints);
   return 0;
 }

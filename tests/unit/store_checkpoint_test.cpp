@@ -3,18 +3,23 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "podgauge/store/codec.h"
 #include "podgauge/store/store.h"
 
 namespace podgauge::store {
 namespace {
 
 namespace fs = std::filesystem;
+
+std::uint32_t detail_crc(const std::uint8_t* p, std::size_t n) { return detail::crc32c(p, n); }
 
 constexpr std::int64_t kT0 = 1'764'460'800'000;
 constexpr std::uint16_t kMem = 1;
@@ -180,9 +185,9 @@ TEST_F(StoreCheckpoint, foreign_old_or_mismatched_files_are_skipped_with_a_reaso
   cases.push_back({std::vector<std::uint8_t>(4096, 0), "bad magic"});
   std::string text = "apiVersion: v1\nkind: Pod\n";
   cases.push_back({{text.begin(), text.end()}, "bad magic"});
-  auto v2 = bytes;
-  v2[8] = 2;
-  cases.push_back({v2, "version 2 is not supported"});
+  auto v3 = bytes;
+  v3[8] = 3;
+  cases.push_back({v3, "version 3 is not supported"});
   for (auto& c : cases) {
     Store after;
     const RestoreReport rep = after.restore_bytes(c.data.data(), c.data.size(), "checkpoint x.ckpt");
@@ -195,6 +200,38 @@ TEST_F(StoreCheckpoint, foreign_old_or_mismatched_files_are_skipped_with_a_reaso
   const RestoreReport rep = other_step.restore_bytes(bytes.data(), bytes.size(), "checkpoint x.ckpt");
   ASSERT_EQ(rep.errors.size(), 1u);
   EXPECT_NE(rep.errors[0].find("10000 ms rollup step"), std::string::npos) << rep.errors[0];
+}
+
+// tests/fixtures/store/v1.ckpt was written by the version-1 store (main at 2ea2aa5: 2 series, 1200 s,
+// 60-sample raw and 12-row rollup chunks). Its chunks are Gorilla columns with 32-bit lengths and
+// no sketches: read as version 2 they would decode into wrong values, so the file is refused.
+TEST_F(StoreCheckpoint, a_version_1_file_is_reported_and_skipped_never_misread) {
+  const char* env = std::getenv("PODGAUGE_FIXTURES_DIR");
+  const fs::path root = env && *env ? fs::path(env) : fs::path(__FILE__).parent_path().parent_path() / "fixtures";
+  const fs::path v1 = root / "store" / "v1.ckpt";
+  ASSERT_TRUE(fs::exists(v1)) << "fixture " << v1 << " missing: set PODGAUGE_FIXTURES_DIR to tests/fixtures";
+  Store s;
+  s.append({99, kMem}, kT0, 1.0);  // whatever was there is replaced by nothing
+  const RestoreReport rep = s.restore(v1);
+  EXPECT_TRUE(rep.found);
+  ASSERT_EQ(rep.errors.size(), 1u);
+  EXPECT_NE(rep.errors[0].find("format version 1 is not supported (this agent reads 2)"), std::string::npos)
+      << rep.errors[0];
+  EXPECT_NE(rep.errors[0].find("starting with empty history"), std::string::npos) << rep.errors[0];
+  EXPECT_EQ(s.stats().series, 0u);
+
+  // Even with its version field forged to 2 (and the header checksum fixed), no series loads:
+  // each one's chunks fail to decode or to match their sketches.
+  auto bytes = read(v1);
+  ASSERT_GT(bytes.size(), 64u);
+  bytes[8] = 2;
+  const std::uint32_t hcrc = detail_crc(bytes.data(), 8 + 4 + 4 + 40);
+  std::memcpy(bytes.data() + 56, &hcrc, 4);
+  Store forged;
+  const RestoreReport rep2 = forged.restore_bytes(bytes.data(), bytes.size(), "checkpoint v1.ckpt");
+  EXPECT_EQ(rep2.series_loaded, 0u);
+  EXPECT_EQ(rep2.series_skipped, 2u);
+  EXPECT_EQ(forged.stats().series, 0u);
 }
 
 TEST_F(StoreCheckpoint, restore_replaces_what_the_store_held) {

@@ -141,10 +141,17 @@ std::vector<Point> in_window_buckets(const std::vector<Point>& b, Window w) {
   return out;
 }
 
-void expect_close(std::optional<double> got, std::optional<double> want, const std::string& what) {
+// Rollup percentiles come from per-chunk sketches: within kRollupPercentileRelativeError of the
+// exact value (the reference's values here are never of mixed sign).
+double tolerance_for(Agg agg, Tier tier) {
+  return agg == Agg::kPercentile && tier == Tier::kRollup ? kRollupPercentileRelativeError : 0.0;
+}
+
+void expect_close(std::optional<double> got, std::optional<double> want, const std::string& what,
+                  double relative = 0) {
   ASSERT_EQ(got.has_value(), want.has_value()) << what;
   if (!want) return;
-  const double tol = 1e-9 * std::max(1.0, std::fabs(*want));
+  const double tol = 1e-9 * std::max(1.0, std::fabs(*want)) + relative * std::fabs(*want);
   EXPECT_NEAR(*got, *want, tol) << what;
 }
 
@@ -190,7 +197,7 @@ void check_windows(const Store& store, const SeriesKey& key, SeriesKind kind,
         const std::string what = std::string(agg_name(agg)) + " q=" + std::to_string(q) + " window [" +
                                  std::to_string(w.start_ms - kT0) + "," + std::to_string(w.end_ms - kT0) + "]";
         expect_close(got ? std::optional<double>(got->value) : std::nullopt,
-                     reference(pts, kind, agg, q, tier == Tier::kRaw), what);
+                     reference(pts, kind, agg, q, tier == Tier::kRaw), what, tolerance_for(agg, tier));
         if (got) {
           EXPECT_EQ(got->tier, tier) << what;
         }
@@ -331,7 +338,7 @@ TEST(StoreQuery, windows_cut_at_every_chunk_alignment_match_the_reference) {
         const std::string what = std::string(agg_name(agg)) + " window [" + std::to_string(w.start_ms - kT0) +
                                  "," + std::to_string(w.end_ms - kT0) + "]";
         expect_close(got ? std::optional<double>(got->value) : std::nullopt,
-                     reference(pts, kind, agg, 0.9, tier == Tier::kRaw), what);
+                     reference(pts, kind, agg, 0.9, tier == Tier::kRaw), what, tolerance_for(agg, tier));
         if (got) {
           EXPECT_EQ(got->tier, tier) << what;
         }
@@ -372,6 +379,58 @@ TEST(StoreQuery, counter_rate_survives_restarts_and_percentiles_are_of_per_step_
   EXPECT_FALSE(s.query(k, {kT0, kT0}, Agg::kRate)) << "one sample has no rate";
   EXPECT_FALSE(s.query(k, {kT0 + 500'000, kT0 + 600'000}, Agg::kAvg)) << "no samples";
   EXPECT_FALSE(s.query({2, kCpu}, w, Agg::kAvg)) << "unknown series";
+}
+
+// Rollup percentiles merge per-chunk sketches: over values of every magnitude and both signs,
+// across whole sealed chunks, the open chunk and the open bucket, each answer stays within
+// kRollupPercentileRelativeError of the exact quantile of the bucket means (of the larger of the
+// two order statistics it interpolates between).
+TEST(StoreQuery, rollup_percentiles_stay_within_the_stated_error_for_any_magnitude_and_sign) {
+  std::mt19937_64 rng(29);
+  Store s;
+  const SeriesKey k{6, kMem};
+  std::vector<Sample> all;
+  std::uniform_real_distribution<double> expo(-8, 14);
+  const std::int64_t seconds = 5 * 3600;
+  for (std::int64_t i = 0; i < seconds; i += 1 + static_cast<std::int64_t>(rng() % 3)) {
+    double v = std::pow(10.0, expo(rng));
+    if (rng() % 3 == 0) v = -v;
+    if (rng() % 50 == 0) v = 0;
+    all.push_back({kT0 + i * 1000, v});
+    ASSERT_EQ(s.append(k, kT0 + i * 1000, v), AppendStatus::kOk);
+  }
+  const std::int64_t now = all.back().t_ms;
+  s.expire(now + 2 * 3'600'000);  // the raw tier is gone: every window is answered from the rollup
+  ASSERT_TRUE(s.raw_samples(k).empty());
+  const auto buckets = naive_buckets(all, SeriesKind::kGauge);
+  int checked = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::int64_t a = kT0 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(seconds * 1000));
+    std::int64_t b = kT0 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(seconds * 1000));
+    if (i == 0) {
+      a = kT0;
+      b = now;
+    }
+    const Window w{std::min(a, b), std::max(a, b)};
+    std::vector<double> means;
+    for (const auto& p : in_window_buckets(buckets, w)) means.push_back(p.sum / p.count);
+    if (means.empty()) continue;
+    std::sort(means.begin(), means.end());
+    for (double q : {0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 1.0}) {
+      const auto got = s.query(k, w, Agg::kPercentile, q);
+      ASSERT_TRUE(got);
+      EXPECT_EQ(got->tier, Tier::kRollup);
+      const double rank = q * static_cast<double>(means.size() - 1);
+      const auto lo = static_cast<std::size_t>(std::floor(rank));
+      const auto hi = std::min(lo + 1, means.size() - 1);
+      const double want = means[lo] + (means[hi] - means[lo]) * (rank - static_cast<double>(lo));
+      const double bound = kRollupPercentileRelativeError * std::max(std::fabs(means[lo]), std::fabs(means[hi]));
+      EXPECT_LE(std::fabs(got->value - want), bound * (1 + 1e-12) + 1e-300)
+          << "q=" << q << " window [" << w.start_ms - kT0 << "," << w.end_ms - kT0 << "] exact " << want;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 1000);
 }
 
 TEST(StoreQuery, selector_picks_series_by_target_or_metric) {

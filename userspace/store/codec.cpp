@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 namespace podgauge::store::detail {
@@ -148,8 +149,8 @@ void xor_write(BitWriter& w, XorState& s, double v) {
   w.write(lz, 5);
   w.write(sig - 1, 6);
   w.write(x >> tz, sig);
-  s.leading = lz;
-  s.trailing = tz;
+  s.leading = static_cast<std::uint8_t>(lz);
+  s.trailing = static_cast<std::uint8_t>(tz);
 }
 
 double xor_read(BitReader& r, XorState& s) {
@@ -175,8 +176,8 @@ double xor_read(BitReader& r, XorState& s) {
     }
     const unsigned tz = 64 - lz - sig;
     s.prev ^= r.read(sig) << tz;
-    s.leading = lz;
-    s.trailing = tz;
+    s.leading = static_cast<std::uint8_t>(lz);
+    s.trailing = static_cast<std::uint8_t>(tz);
   }
   return std::bit_cast<double>(s.prev);
 }
@@ -225,21 +226,154 @@ void append_bits(BitWriter& dst, const BitWriter& src) {
   }
 }
 
-// With `rle`, a run of zero codes is one '0' and the run length: a mostly flat bucket column
-// (count, min, max of an idle container) costs a few bits per chunk instead of one per row.
-void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::int64_t g,
-                bool dod, bool rle) {
-  w.write(static_cast<std::uint64_t>(k), 4);
-  w.write_bit(rle);
-  write_signed(w, g);
-  write_signed(w, x[0]);
-  std::int64_t prev_d = 0;
-  std::int64_t zeros = 0;
+// Rice codes (Golomb with a power-of-two divisor): the quotient in unary, then `kr` low bits. A
+// busy counter's per-step noise is roughly two-sided geometric around its typical step, which is
+// what Rice codes fit: ~17 bits a 10 s CPU bucket where the fixed prefix buckets spend 25.
+constexpr unsigned kRiceEscape = 32;  // this many ones: the value follows in 64 bits
+
+void write_rice(BitWriter& w, std::uint64_t z, unsigned kr) {
+  const std::uint64_t q = kr >= 64 ? 0 : z >> kr;
+  if (q < kRiceEscape) {
+    w.write(((std::uint64_t{1} << q) - 1) << 1, static_cast<unsigned>(q) + 1);
+    w.write(z, kr);
+  } else {
+    w.write((std::uint64_t{1} << kRiceEscape) - 1, kRiceEscape);
+    w.write(z, 64);
+  }
+}
+
+std::uint64_t read_rice(BitReader& r, unsigned kr) {
+  // Common case in one read: the unary quotient, its stop bit and the kr low bits within 57 bits.
+  if (kr < 24 && r.remaining() >= 57) {
+    const std::uint64_t at = r.position();
+    const std::uint64_t bits = r.read(57) << 7;  // left-aligned
+    const auto q = static_cast<unsigned>(std::countl_one(bits));
+    if (q < kRiceEscape) {
+      const std::uint64_t low = kr == 0 ? 0 : (bits << (q + 1)) >> (64 - kr);
+      r.seek(at + q + 1 + kr);
+      return (std::uint64_t{q} << kr) | low;
+    }
+    r.seek(at);
+  }
+  unsigned q = 0;
+  while (q < kRiceEscape && r.read_bit()) ++q;
+  if (q == kRiceEscape) return r.read(64);
+  return (kr >= 64 ? 0 : std::uint64_t{q} << kr) | r.read(kr);
+}
+
+std::uint64_t rice_cost(const std::vector<std::uint64_t>& z, unsigned kr) {
+  std::uint64_t bits = 0;
+  for (std::uint64_t v : z) {
+    const std::uint64_t q = v >> kr;
+    bits += q < kRiceEscape ? q + 1 + kr : kRiceEscape + 64;
+  }
+  return bits;
+}
+
+enum Coder : unsigned { kPrefix = 0, kPrefixRle = 1, kRice = 2 };
+
+// Codes of x[1..] for an order (0: values, 1: deltas, 2: delta-of-deltas), divided by their
+// common factor `g` (4096 for page-multiple byte counts). Wrapping arithmetic throughout.
+std::int64_t int_codes(std::span<const std::int64_t> x, unsigned order, std::vector<std::int64_t>& c) {
+  c.clear();
+  std::uint64_t g = 0;
   for (std::size_t i = 1; i < x.size(); ++i) {
-    const std::int64_t d = (x[i] - x[i - 1]) / g;
-    const std::int64_t code = dod ? d - prev_d : d;
-    prev_d = d;
+    const std::uint64_t v = order == 0 ? static_cast<std::uint64_t>(x[i])
+                                       : static_cast<std::uint64_t>(x[i]) - static_cast<std::uint64_t>(x[i - 1]);
+    const auto sv = static_cast<std::int64_t>(v);
+    c.push_back(sv);
+    if (g == 1) continue;
+    const std::uint64_t mag = sv < 0 ? std::uint64_t{0} - v : v;
+    g = std::gcd(g, mag);
+  }
+  if (g == 0 || g > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) g = 1;
+  if (g == 1 && order < 2) return 1;
+  std::int64_t prev = 0;
+  for (auto& v : c) {
+    if (g != 1) v /= static_cast<std::int64_t>(g);
+    if (order == 2) {
+      const std::int64_t d = v;
+      v = static_cast<std::int64_t>(static_cast<std::uint64_t>(d) - static_cast<std::uint64_t>(prev));
+      prev = d;
+    }
+  }
+  return static_cast<std::int64_t>(g);
+}
+
+unsigned signed_bits(std::int64_t v) {
+  const std::uint64_t z = zigzag(v);
+  if (z == 0) return 1;
+  for (unsigned i = 0; i < kBuckets; ++i)
+    if (kWidth[i] == 64 || z < (std::uint64_t{1} << kWidth[i])) return (i + 1 < kBuckets ? i + 2 : i + 1) + kWidth[i];
+  return 70;
+}
+
+// Rice parameters of a column: offset (median) and kr, with the bits the codes take.
+struct RicePlan {
+  std::int64_t offset = 0;
+  unsigned kr = 0;
+  std::uint64_t bits = 0;
+};
+
+RicePlan plan_rice(const std::vector<std::int64_t>& c, std::vector<std::uint64_t>& z) {
+  RicePlan p;
+  thread_local std::vector<std::int64_t> sorted;
+  sorted.assign(c.begin(), c.end());
+  if (!sorted.empty()) {
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+    p.offset = sorted[sorted.size() / 2];
+  }
+  z.clear();
+  for (std::int64_t v : c)
+    z.push_back(zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(v) - static_cast<std::uint64_t>(p.offset))));
+  // The optimum is near log2 of the mean: try a few around it, not all 63.
+  double mean = 0;
+  for (std::uint64_t v : z) mean += static_cast<double>(v);
+  mean /= static_cast<double>(std::max<std::size_t>(1, z.size()));
+  const int k0 = mean >= 1 ? static_cast<int>(std::log2(mean)) : 0;
+  p.kr = static_cast<unsigned>(std::max(0, k0 - 2));
+  p.bits = rice_cost(z, p.kr);
+  for (unsigned kr = p.kr + 1; kr <= static_cast<unsigned>(std::min(62, k0 + 2)); ++kr) {
+    const std::uint64_t b = rice_cost(z, kr);
+    if (b < p.bits) {
+      p.bits = b;
+      p.kr = kr;
+    }
+  }
+  p.bits += signed_bits(p.offset) + 6;
+  return p;
+}
+
+std::uint64_t prefix_cost(const std::vector<std::int64_t>& c, bool rle) {
+  std::uint64_t bits = 0;
+  std::int64_t zeros = 0;
+  for (std::int64_t code : c) {
     if (rle && code == 0) {
+      ++zeros;
+      continue;
+    }
+    if (zeros > 0) {
+      bits += 1 + signed_bits(zeros - 1);
+      zeros = 0;
+    }
+    bits += signed_bits(code);
+  }
+  if (zeros > 0) bits += 1 + signed_bits(zeros - 1);
+  return bits;
+}
+
+void write_codes(BitWriter& w, const std::vector<std::int64_t>& c, unsigned coder,
+                 std::vector<std::uint64_t>& z) {
+  if (coder == kRice) {
+    const RicePlan p = plan_rice(c, z);
+    write_signed(w, p.offset);
+    w.write(p.kr, 6);
+    for (std::uint64_t v : z) write_rice(w, v, p.kr);
+    return;
+  }
+  std::int64_t zeros = 0;
+  for (std::int64_t code : c) {
+    if (coder == kPrefixRle && code == 0) {
       ++zeros;
       continue;
     }
@@ -257,6 +391,97 @@ void write_ints(BitWriter& w, const std::vector<std::int64_t>& x, int k, std::in
 }
 
 }  // namespace
+
+unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x) {
+  thread_local std::vector<std::int64_t> codes;
+  thread_local std::vector<std::uint64_t> z;
+  // Sizes are computed, not written: only the winner is encoded.
+  unsigned best_order = 0, best_coder = kPrefix;
+  std::uint64_t best = UINT64_MAX;
+  for (unsigned order = 0; order < 3; ++order) {
+    const std::int64_t g = int_codes(x, order, codes);
+    const std::uint64_t head = signed_bits(g);
+    const std::uint64_t cost[3] = {prefix_cost(codes, false), prefix_cost(codes, true), plan_rice(codes, z).bits};
+    for (unsigned coder : {kPrefix, kPrefixRle, kRice}) {
+      if (head + cost[coder] < best) {
+        best = head + cost[coder];
+        best_order = order;
+        best_coder = coder;
+      }
+    }
+  }
+  const std::int64_t g = int_codes(x, best_order, codes);
+  w.write(best_order, 2);
+  w.write(best_coder, 2);
+  write_signed(w, g);
+  write_signed(w, x.empty() ? 0 : x[0]);
+  write_codes(w, codes, best_coder, z);
+  return best_order;
+}
+
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
+  out.clear();
+  const auto order = static_cast<unsigned>(r.read(2));
+  const auto coder = static_cast<unsigned>(r.read(2));
+  if (order > 2 || coder > kRice) return false;
+  const std::int64_t g = read_signed(r);
+  if (g <= 0) return false;
+  auto x = static_cast<std::uint64_t>(read_signed(r));
+  std::uint64_t offset = 0;
+  unsigned kr = 0;
+  if (coder == kRice) {
+    offset = static_cast<std::uint64_t>(read_signed(r));
+    kr = static_cast<unsigned>(r.read(6));
+  }
+  if (r.overrun()) return false;
+  out.reserve(n);
+  if (n > 0) out.push_back(static_cast<std::int64_t>(x));
+  std::uint64_t d = 0;
+  std::uint64_t zeros = 0;
+  const auto ug = static_cast<std::uint64_t>(g);
+  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
+    std::uint64_t code = 0;
+    if (coder == kRice) {
+      code = static_cast<std::uint64_t>(unzigzag(read_rice(r, kr))) + offset;
+    } else if (zeros > 0) {
+      --zeros;
+    } else {
+      code = static_cast<std::uint64_t>(read_signed(r));
+      if (coder == kPrefixRle && code == 0) {
+        zeros = static_cast<std::uint64_t>(read_signed(r));  // this zero plus `zeros` more
+        if (zeros > n - 1 - i) return false;
+      }
+    }
+    // Wrapping arithmetic: corrupt input must not be undefined behaviour.
+    if (order == 0) {
+      x = code * ug;
+    } else {
+      d = order == 2 ? d + code : code;
+      x += d * ug;
+    }
+    out.push_back(static_cast<std::int64_t>(x));
+  }
+  return out.size() == n && !r.overrun();
+}
+
+namespace {
+void write_len_impl(BitWriter& w, std::uint64_t len) {
+  const unsigned width = len == 0 ? 0 : static_cast<unsigned>(std::bit_width(len));
+  w.write(width, 6);
+  w.write(len, width);
+}
+}  // namespace
+
+void write_length(BitWriter& w, std::uint64_t len) { write_len_impl(w, len); }
+
+std::uint64_t read_length(BitReader& r) {
+  const auto width = static_cast<unsigned>(r.read(6));
+  if (width > 40) {  // no chunk is a terabit long: corrupt
+    r.fail();
+    return 0;
+  }
+  return r.read(width);
+}
 
 bool scaled_integer(double v, int k, std::int64_t& x) {
   if (k < 0 || k >= static_cast<int>(kPow10.size())) return false;
@@ -281,6 +506,19 @@ int decimal_exponent(double v) {
   return -1;
 }
 
+int column_exponent(std::span<const double> values) {
+  // Most values are exact at the exponent found so far: one check each instead of a search.
+  int k = 0;
+  std::int64_t x;
+  for (double v : values) {
+    if (scaled_integer(v, k, x)) continue;
+    const int kv = decimal_exponent(v);
+    if (kv < 0) return -1;
+    k = std::max(k, kv);
+  }
+  return k;
+}
+
 ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
         return same_bits(v, values[0]);
@@ -289,43 +527,35 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
     w.write(std::bit_cast<std::uint64_t>(values[0]), 64);
     return ColumnMode::kConstant;
   }
-  BitWriter best;
-  ColumnMode mode = ColumnMode::kXor;
+  // Scratch reused from call to call: sealing allocates only the chunk it returns.
+  thread_local BitWriter xor_bits, int_bits;
+  thread_local std::vector<std::int64_t> x;
+  xor_bits.clear();
   {
     XorState s;
-    for (double v : values) xor_write(best, s, v);
+    for (double v : values) xor_write(xor_bits, s, v);
   }
-  int k = 0;
-  for (double v : values) {
-    const int kv = decimal_exponent(v);
-    if (kv < 0) {
-      k = -1;
-      break;
-    }
-    k = std::max(k, kv);
-  }
+  ColumnMode mode = ColumnMode::kXor;
+  const int k = column_exponent(values);
   if (k >= 0 && !values.empty()) {
-    std::vector<std::int64_t> x(values.size());
+    x.resize(values.size());
     bool exact = true;
     for (std::size_t i = 0; i < values.size() && exact; ++i) exact = scaled_integer(values[i], k, x[i]);
     if (exact) {
-      std::int64_t g = 0;
-      for (std::size_t i = 1; i < x.size(); ++i) g = std::gcd(g, x[i] - x[i - 1]);
-      if (g == 0) g = 1;
-      for (bool dod : {false, true}) {
-        for (bool rle : {false, true}) {
-          BitWriter c;
-          write_ints(c, x, k, g, dod, rle);
-          if (c.bit_size() < best.bit_size()) {
-            best = std::move(c);
-            mode = dod ? ColumnMode::kIntDeltaOfDelta : ColumnMode::kIntDelta;
-          }
-        }
+      int_bits.clear();
+      int_bits.write(static_cast<std::uint64_t>(k), 4);
+      const unsigned order = write_int_column(int_bits, x);
+      if (int_bits.bit_size() < xor_bits.bit_size()) {
+        mode = order == 0 ? ColumnMode::kIntValue
+               : order == 1 ? ColumnMode::kIntDelta
+                            : ColumnMode::kIntDeltaOfDelta;
       }
     }
   }
-  w.write(static_cast<std::uint64_t>(mode), 2);
-  append_bits(w, best);
+  // The 2-bit tag says only "integers"; their order is in the body.
+  const unsigned tag = mode == ColumnMode::kXor ? 0u : 1u;
+  w.write(tag, 2);
+  append_bits(w, mode == ColumnMode::kXor ? xor_bits : int_bits);
   return mode;
 }
 
@@ -343,32 +573,12 @@ bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
     out.assign(n, v);
     return !r.overrun();
   }
-  const bool dod = mode == 2;
+  if (mode != 1) return false;
   const auto k = static_cast<unsigned>(r.read(4));
-  const bool rle = r.read_bit();
   if (k >= kPow10.size()) return false;
-  const std::int64_t g = read_signed(r);
-  if (g <= 0) return false;
-  auto x = static_cast<std::uint64_t>(read_signed(r));
-  std::uint64_t d = 0;
-  std::uint64_t zeros = 0;
-  if (n > 0) out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
-  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
-    std::uint64_t code = 0;
-    if (zeros > 0) {
-      --zeros;
-    } else {
-      code = static_cast<std::uint64_t>(read_signed(r));
-      if (rle && code == 0) {
-        zeros = static_cast<std::uint64_t>(read_signed(r));  // this zero plus `zeros` more
-        if (zeros > n - 1 - i) return false;
-      }
-    }
-    // Wrapping arithmetic: corrupt input must not be undefined behaviour.
-    d = dod ? d + code : code;
-    x += d * static_cast<std::uint64_t>(g);
-    out.push_back(static_cast<double>(static_cast<std::int64_t>(x)) / kPow10[k]);
-  }
+  thread_local std::vector<std::int64_t> x;
+  if (!read_int_column(r, n, x)) return false;
+  for (std::int64_t v : x) out.push_back(static_cast<double>(v) / kPow10[k]);
   return out.size() == n && !r.overrun();
 }
 

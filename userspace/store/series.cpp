@@ -59,6 +59,7 @@ bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
 
 void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
   const Layout l = layout(tier, kind);
+  if (!o.cols) o.cols = std::make_unique<OpenColumn[]>(l.n);
   time_write(o.w, o.ts, r.t);
   for (unsigned i = 0; i < l.n; ++i) {
     OpenColumn& c = o.cols[i];
@@ -90,6 +91,8 @@ void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
     c.prev = x;
     c.delta = d;
   }
+  double sv;
+  if (tier == Tier::kRollup && sketch_value_of(r, o.sum, kind, tier, sv)) sketch_add(o.sketch, sketch_key(sv));
   o.sum.add(r, kind, tier);
 }
 
@@ -146,31 +149,122 @@ void decode_open(const OpenChunk& o, SeriesKind kind, Tier tier, std::vector<Row
   decode_open_checked(o.w.bytes().data(), o.w.bit_size(), o.sum.rows, kind, tier, out);
 }
 
+namespace {
+
+// Appends `body` to `w` behind its bit length, so a reader can skip to the section it needs.
+void with_length(BitWriter& w, const BitWriter& body) {
+  write_length(w, body.bit_size());
+  BitReader r(body.bytes().data(), body.bit_size());
+  for (std::uint64_t left = body.bit_size(); left > 0;) {
+    const unsigned n = static_cast<unsigned>(std::min<std::uint64_t>(left, 57));
+    w.write(r.read(n), n);
+    left -= n;
+  }
+}
+
+std::uint64_t add_u(std::uint64_t a, std::uint64_t b) { return a + b; }
+
+// A gauge bucket's min, max, last and sum move together: stored as min, max - min, last - min and
+// sum - count * min (exact integers at a common decimal exponent), the last three are mostly 0
+// or small for a container whose memory barely moves within 10 s, where four independent
+// delta-of-delta columns pay each change four times.
+bool write_relative(BitWriter& w, const std::vector<Row>& rows) {
+  int k = 0;
+  for (const Row& r : rows)
+    for (Field f : {kSum, kMin, kMax, kLast}) {
+      std::int64_t x;
+      if (scaled_integer(r.f[f], k, x)) continue;
+      const int kv = decimal_exponent(r.f[f]);
+      if (kv < 0) return false;
+      k = std::max(k, kv);
+    }
+  const std::size_t n = rows.size();
+  thread_local std::vector<std::int64_t> mn, e, rg, ls;
+  thread_local std::vector<double> cnt;
+  for (auto* v : {&mn, &e, &rg, &ls}) v->resize(n);
+  cnt.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Row& r = rows[i];
+    std::int64_t c, su, mx, la;
+    if (!scaled_integer(r.f[kCount], 0, c) || !scaled_integer(r.f[kSum], k, su) ||
+        !scaled_integer(r.f[kMin], k, mn[i]) || !scaled_integer(r.f[kMax], k, mx) ||
+        !scaled_integer(r.f[kLast], k, la))
+      return false;
+    std::int64_t cm;
+    if (__builtin_mul_overflow(c, mn[i], &cm) || __builtin_sub_overflow(su, cm, &e[i])) return false;
+    rg[i] = mx - mn[i];  // |values| <= 2^53: no overflow
+    ls[i] = la - mn[i];
+    cnt[i] = r.f[kCount];
+  }
+  w.write(static_cast<std::uint64_t>(k), 4);
+  thread_local BitWriter b;
+  b.clear();
+  write_column(b, cnt);
+  with_length(w, b);
+  for (const auto* col : {&e, &mn, &rg, &ls}) {
+    b.clear();
+    write_int_column(b, *col);
+    with_length(w, b);
+  }
+  return true;
+}
+
+bool uses_relative(SeriesKind kind, Tier tier) { return tier == Tier::kRollup && kind == SeriesKind::kGauge; }
+
+}  // namespace
+
+bool sketch_value_of(const Row& r, const Summary& before, SeriesKind kind, Tier tier, double& v) {
+  if (kind == SeriesKind::kGauge) {
+    v = r.f[kSum] / r.f[kCount];
+    return true;
+  }
+  if (before.rows == 0) return false;  // the first row's rate needs the previous chunk
+  const double inc = r.f[kLast] - before.last + corr_of(r, before.last, tier);
+  v = inc / (static_cast<double>(r.t - before.t_last) / 1000.0);
+  return true;
+}
+
 SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
-  std::vector<Row> rows;
-  rows.reserve(o.sum.rows);
+  thread_local std::vector<Row> rows;
+  thread_local std::vector<std::int64_t> t;
+  thread_local std::vector<double> col;
+  rows.clear();
   decode_open(o, kind, tier, rows);
   const Layout l = layout(tier, kind);
-  BitWriter w;
-  std::vector<std::int64_t> t(rows.size());
+  // Scratch reused from chunk to chunk: a seal allocates only the chunk it returns, so sealing
+  // 6,000 series leaves no trail of freed buffers between long-lived chunks.
+  thread_local BitWriter w, body, rel, ind;
+  w.clear();
+  if (tier == Tier::kRollup) {
+    // First, so a percentile reads it from the chunk's first cache lines without skipping columns.
+    body.clear();
+    write_sketch(body, o.sketch);
+    with_length(w, body);
+  }
+  t.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) t[i] = rows[i].t;
-  std::vector<double> col(rows.size());
-  // Each column is prefixed by its bit length so a reader can skip to the one it needs.
-  auto with_length = [&w](auto&& write_body) {
-    BitWriter body;
-    write_body(body);
-    w.write(body.bit_size(), 32);
-    BitReader r(body.bytes().data(), body.bit_size());
-    for (std::uint64_t left = body.bit_size(); left > 0;) {
-      const unsigned n = static_cast<unsigned>(std::min<std::uint64_t>(left, 57));
-      w.write(r.read(n), n);
-      left -= n;
+  col.resize(rows.size());
+  body.clear();
+  write_times(body, t);
+  with_length(w, body);
+  auto independent = [&](BitWriter& out) {
+    for (unsigned j = 0; j < l.n; ++j) {
+      for (std::size_t i = 0; i < rows.size(); ++i) col[i] = rows[i].f[l.fields[j]];
+      body.clear();
+      write_column(body, col);
+      with_length(out, body);
     }
   };
-  with_length([&](BitWriter& b) { write_times(b, t); });
-  for (unsigned j = 0; j < l.n; ++j) {
-    for (std::size_t i = 0; i < rows.size(); ++i) col[i] = rows[i].f[l.fields[j]];
-    with_length([&](BitWriter& b) { write_column(b, col); });
+  if (uses_relative(kind, tier)) {
+    rel.clear();
+    ind.clear();
+    independent(ind);
+    const bool ok = write_relative(rel, rows);
+    const bool pick_rel = ok && rel.bit_size() < ind.bit_size();
+    w.write_bit(pick_rel);
+    with_length(w, pick_rel ? rel : ind);
+  } else {
+    independent(w);
   }
   SealedChunk c;
   c.bits = static_cast<std::uint32_t>(w.bit_size());
@@ -178,57 +272,123 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
   c.data = std::make_unique<std::uint8_t[]>(bytes.size());
   std::memcpy(c.data.get(), bytes.data(), bytes.size());
   c.sum = o.sum;
+  // The next chunk starts afresh but keeps the column state's allocation.
+  auto cols = std::move(o.cols);
+  for (unsigned j = 0; j < l.n; ++j) cols[j] = OpenColumn{};
   o = OpenChunk{};
+  o.cols = std::move(cols);
   return c;
 }
 
 bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                    SeriesKind kind, Tier tier, std::vector<Row>& out, unsigned fields) {
-  const Layout l = layout(tier, kind);
+  thread_local Columns cols;
   if (tier == Tier::kRaw) fields |= 1u << kLast;  // a raw row is all its value
-  BitReader rd(data, bits);
+  if (!decode_sealed_columns(data, bits, rows, kind, tier, fields, cols)) return false;
+  const Layout l = layout(tier, kind);
   const std::size_t base = out.size();
-  std::vector<std::int64_t> t;
-  std::uint64_t len = rd.read(32);
-  std::uint64_t start = rd.position();
-  if (!read_times(rd, rows, t) || rd.position() != start + len) return false;
   out.resize(base + rows);
-  for (std::uint32_t i = 0; i < rows; ++i) out[base + i].t = t[i];
-  std::vector<double> col;
-  for (unsigned j = 0; j < l.n; ++j) {
-    len = rd.read(32);
-    start = rd.position();
-    if (!(fields & (1u << l.fields[j]))) {
-      rd.seek(start + len);
-      continue;
-    }
-    if (!read_column(rd, rows, col) || rd.position() != start + len) {
-      out.resize(base);
-      return false;
-    }
-    for (std::uint32_t i = 0; i < rows; ++i) out[base + i].f[l.fields[j]] = col[i];
+  for (std::uint32_t i = 0; i < rows; ++i) {
+    Row& r = out[base + i];
+    r.t = cols.t[i];
+    for (unsigned j = 0; j < l.n; ++j)
+      if (fields & (1u << l.fields[j])) r.f[l.fields[j]] = cols.f[l.fields[j]][i];
+    complete(r, tier);
   }
-  for (std::uint32_t i = 0; i < rows; ++i) complete(out[base + i], tier);
   return true;
 }
 
-bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
-                           SeriesKind kind, Tier tier, unsigned fields, Columns& out) {
-  const Layout l = layout(tier, kind);
-  BitReader rd(data, bits);
-  std::uint64_t len = rd.read(32);
-  std::uint64_t start = rd.position();
-  if (!read_times(rd, rows, out.t) || rd.position() != start + len) return false;
+namespace {
+
+bool read_section_columns(BitReader& rd, std::uint32_t rows, const Layout& l, unsigned fields,
+                          Columns& out) {
   for (unsigned j = 0; j < l.n; ++j) {
-    len = rd.read(32);
-    start = rd.position();
+    const std::uint64_t len = read_length(rd);
+    const std::uint64_t start = rd.position();
     if (!(fields & (1u << l.fields[j]))) {
       rd.seek(start + len);
       continue;
     }
     if (!read_column(rd, rows, out.f[l.fields[j]]) || rd.position() != start + len) return false;
   }
+  return !rd.overrun();
+}
+
+bool read_relative(BitReader& rd, std::uint32_t rows, unsigned fields, Columns& out) {
+  const auto k = static_cast<int>(rd.read(4));
+  if (k > 9) return false;
+  const bool need_min = fields & (1u << kSum | 1u << kMin | 1u << kMax | 1u << kLast);
+  const bool need_count = fields & (1u << kCount | 1u << kSum);
+  thread_local std::array<std::vector<std::int64_t>, 4> x;  // e, min, range, last - min
+  thread_local std::vector<double> cnt;
+  auto section = [&](bool want, auto&& read) {
+    const std::uint64_t len = read_length(rd);
+    const std::uint64_t start = rd.position();
+    if (!want) {
+      rd.seek(start + len);
+      return !rd.overrun();
+    }
+    return read() && rd.position() == start + len;
+  };
+  if (!section(need_count, [&] { return read_column(rd, rows, cnt); })) return false;
+  const bool want[4] = {static_cast<bool>(fields & (1u << kSum)), need_min,
+                        static_cast<bool>(fields & (1u << kMax)), static_cast<bool>(fields & (1u << kLast))};
+  for (unsigned j = 0; j < 4; ++j)
+    if (!section(want[j], [&] { return read_int_column(rd, rows, x[j]); })) return false;
+  auto scaled = [k](std::uint64_t v) { return from_scaled(static_cast<std::int64_t>(v), k); };
+  if (need_count && (fields & (1u << kCount))) out.f[kCount] = cnt;
+  const auto& mn = x[1];
+  if (fields & (1u << kMin)) {
+    out.f[kMin].resize(rows);
+    for (std::uint32_t i = 0; i < rows; ++i) out.f[kMin][i] = from_scaled(mn[i], k);
+  }
+  for (auto [f, j] : {std::pair{kMax, 2u}, std::pair{kLast, 3u}}) {
+    if (!(fields & (1u << f))) continue;
+    out.f[f].resize(rows);
+    for (std::uint32_t i = 0; i < rows; ++i)
+      out.f[f][i] = scaled(add_u(static_cast<std::uint64_t>(mn[i]), static_cast<std::uint64_t>(x[j][i])));
+  }
+  if (fields & (1u << kSum)) {
+    out.f[kSum].resize(rows);
+    for (std::uint32_t i = 0; i < rows; ++i) {
+      const double c = cnt[i];
+      if (!(c >= 0 && c <= 9007199254740992.0)) return false;
+      const std::uint64_t cm = static_cast<std::uint64_t>(c) * static_cast<std::uint64_t>(mn[i]);
+      out.f[kSum][i] = scaled(add_u(static_cast<std::uint64_t>(x[0][i]), cm));
+    }
+  }
   return true;
+}
+
+}  // namespace
+
+bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
+                           SeriesKind kind, Tier tier, unsigned fields, Columns& out) {
+  const Layout l = layout(tier, kind);
+  BitReader rd(data, bits);
+  std::uint64_t len;
+  if (tier == Tier::kRollup) {  // the sketch
+    len = read_length(rd);
+    rd.seek(rd.position() + len);
+  }
+  len = read_length(rd);
+  std::uint64_t start = rd.position();
+  if (!read_times(rd, rows, out.t) || rd.position() != start + len) return false;
+  if (!uses_relative(kind, tier)) return read_section_columns(rd, rows, l, fields, out);
+  const bool relative = rd.read_bit();
+  len = read_length(rd);
+  start = rd.position();
+  const bool ok = relative ? read_relative(rd, rows, fields, out)
+                           : read_section_columns(rd, rows, l, fields, out);
+  return ok && rd.position() == start + len && !rd.overrun();
+}
+
+bool seek_sealed_sketch(const std::uint8_t* data, std::uint32_t bits, SeriesKind, Tier tier,
+                        BitReader& rd) {
+  rd = BitReader(data, bits);
+  if (tier != Tier::kRollup) return false;
+  read_length(rd);
+  return !rd.overrun();
 }
 
 namespace {
@@ -241,9 +401,19 @@ void push_sealed(std::vector<SealedChunk>& v, SealedChunk c) {
 }  // namespace
 
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  if (!open_fits(tier.open, r, kind, which)) push_sealed(tier.sealed, seal(tier.open, kind, which));
+  auto seal_open = [&] {
+    tier.open_bytes_hint = static_cast<std::uint32_t>(std::min<std::size_t>(tier.open.w.bytes().size(), 1u << 20));
+    push_sealed(tier.sealed, seal(tier.open, kind, which));
+  };
+  if (!open_fits(tier.open, r, kind, which)) seal_open();
+  BitWriter& w = tier.open.w;
+  if (tier.open.sum.rows == 0 && tier.open_bytes_hint > 0) {
+    w.reserve_bytes(tier.open_bytes_hint + tier.open_bytes_hint / 16 + 16);
+  } else if (w.capacity() - w.bytes().size() < 64) {
+    w.reserve_bytes(w.bytes().size() + w.bytes().size() / 8 + 64);  // a row takes < 64 bytes
+  }
   open_add(tier.open, r, kind, which);
-  if (tier.open.sum.rows >= chunk_rows) push_sealed(tier.sealed, seal(tier.open, kind, which));
+  if (tier.open.sum.rows >= chunk_rows) seal_open();
 }
 
 Row bucket_row(const Bucket& b) {

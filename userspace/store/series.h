@@ -9,6 +9,7 @@
 
 #include "podgauge/store/codec.h"
 #include "podgauge/store/store.h"
+#include "sketch.h"
 
 namespace podgauge::store::detail {
 
@@ -49,6 +50,10 @@ inline double corr_of(const Row& r, double prev_last, Tier tier) {
   return r.f[kLast] < prev_last ? prev_last : 0.0;
 }
 
+/// A sealed chunk's bytes, each section behind its bit length (write_length): the sketch (rollup
+/// tier only), the times, then the columns in layout order; a gauge rollup chunk has one bit
+/// choosing plain columns or min-relative ones (count, sum - count*min, min, max - min,
+/// last - min) and one section holding them.
 struct SealedChunk {
   std::unique_ptr<std::uint8_t[]> data;
   std::uint32_t bits = 0;
@@ -70,13 +75,17 @@ struct OpenColumn {
 struct OpenChunk {
   BitWriter w;
   TimeState ts;
-  std::array<OpenColumn, 5> cols{};
+  std::unique_ptr<OpenColumn[]> cols;  // one per field of the tier's layout (a raw chunk has one)
   Summary sum;
+  std::vector<SketchBin> sketch;  // rollup tier: the rows' values (see sketch_value_of)
 };
 
 struct TierData {
   std::vector<SealedChunk> sealed;
   OpenChunk open;
+  // Bytes the last open chunk took: the next one reserves about that much at once, instead of
+  // doubling its way there (up to half of it unused, and a trail of freed blocks to fragment).
+  std::uint32_t open_bytes_hint = 0;
 };
 
 struct Bucket {
@@ -118,6 +127,14 @@ struct Columns {
 bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                            SeriesKind kind, Tier tier, unsigned fields, Columns& out);
 Row bucket_row(const Bucket& b);
+/// The value a rollup row adds to its chunk's sketch: a gauge bucket's mean, a counter bucket's
+/// rate since the previous row (none for a chunk's first row). `before` is the chunk's summary
+/// before the row.
+bool sketch_value_of(const Row& r, const Summary& before, SeriesKind kind, Tier tier, double& v);
+/// Positions `rd` at a sealed rollup chunk's sketch (see write_sketch); false for raw chunks and
+/// malformed bytes.
+bool seek_sealed_sketch(const std::uint8_t* data, std::uint32_t bits, SeriesKind kind, Tier tier,
+                        BitReader& rd);
 /// Appends a row to a tier, sealing the open chunk when it is full or the row does not fit it.
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows);
 

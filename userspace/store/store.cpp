@@ -101,12 +101,19 @@ namespace {
 /// Folds rows and whole-chunk summaries of one tier, in time order, into one answer.
 class Aggregator {
  public:
-  Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {}
+  Aggregator(SeriesKind kind, Tier tier, Agg agg) : kind_(kind), tier_(tier), agg_(agg) {
+    if (uses_sketch()) sketch_.emplace();
+  }
 
   bool wants_values() const { return agg_ == Agg::kPercentile; }
+  /// Rollup percentiles merge per-chunk sketches (see sketch.h for the error bound); raw ones are
+  /// exact.
+  bool uses_sketch() const { return agg_ == Agg::kPercentile && tier_ == Tier::kRollup; }
   void reserve_values(std::size_t n) {
-    if (wants_values()) values_.reserve(n);
+    if (wants_values() && !uses_sketch()) values_.reserve(n);
   }
+  /// A whole chunk's values, as sketch bins (after chunk(), which adds a counter chunk's first rate).
+  void sketch_bin(std::uint32_t key, std::uint32_t count) { sketch_->add(key, count); }
   /// The row fields this aggregation reads (the rest need not be decoded).
   unsigned fields() const {
     constexpr unsigned kAlways = 1u << kCount;  // samples behind the answer
@@ -123,7 +130,7 @@ class Aggregator {
   }
   /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
   bool can_take_summary() const {
-    return !wants_values() && (kind_ == SeriesKind::kGauge || any_);
+    return (!wants_values() || uses_sketch()) && (kind_ == SeriesKind::kGauge || any_);
   }
 
   void row(const Row& r) {
@@ -133,7 +140,7 @@ class Aggregator {
       sum_ += r.f[kSum];
       min_ = std::min(min_, r.f[kMin]);
       max_ = std::max(max_, r.f[kMax]);
-      if (wants_values()) values_.push_back(r.f[kSum] / r.f[kCount]);
+      if (wants_values()) value(r.f[kSum] / r.f[kCount]);
     } else if (any_) {
       step(r.t, r.f[kLast] - last_ + detail::corr_of(r, last_, tier_));
     }
@@ -188,6 +195,11 @@ class Aggregator {
         res.value = agg_ == Agg::kMin ? min_ : max_;
         return res;
       case Agg::kPercentile: {
+        if (sketch_) {
+          if (sketch_->total() == 0) return std::nullopt;
+          res.value = sketch_->quantile(q);
+          return res;
+        }
         if (values_.empty()) return std::nullopt;
         q = std::clamp(q, 0.0, 1.0);
         const double rank = q * static_cast<double>(values_.size() - 1);
@@ -214,7 +226,14 @@ class Aggregator {
     const double rate = inc / (static_cast<double>(t - t_last_) / 1000.0);
     min_ = std::min(min_, rate);
     max_ = std::max(max_, rate);
-    if (wants_values()) values_.push_back(rate);
+    if (wants_values()) value(rate);
+  }
+  void value(double v) {
+    if (sketch_) {
+      sketch_->add_value(v);
+    } else {
+      values_.push_back(v);
+    }
   }
 
   SeriesKind kind_;
@@ -226,6 +245,7 @@ class Aggregator {
   double first_ = 0, last_ = 0, sum_ = 0, inc_ = 0;
   double min_ = detail::kInf, max_ = -detail::kInf;
   std::vector<double> values_;
+  std::optional<detail::SketchAccumulator> sketch_;
 };
 
 /// Row membership in a window: raw rows by time; rollup rows by their bucket overlapping it.
@@ -287,11 +307,21 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
     for (const Row& r : rs)
       if (wt.in(r.t)) agg.row(r);
   };
-  for (const auto& c : td.sealed) {
+  const bool sketches = agg.uses_sketch();
+  for (std::size_t i = 0; i < td.sealed.size(); ++i) {
+    const auto& c = td.sealed[i];
+    // Every chunk's sketch is read: start loading the next ones' first bytes now (each chunk is
+    // its own heap block, a cache miss apiece when taken one after the other).
+    if (sketches && i + 2 < td.sealed.size()) __builtin_prefetch(td.sealed[i + 2].data.get());
     if (wt.before(c.sum.t_last)) continue;
     if (wt.after(c.sum.t_first)) return;
     if (wt.in(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_summary()) {
       agg.chunk(c.sum);
+      if (agg.uses_sketch()) {
+        BitReader rd(nullptr, 0);
+        if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+          detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
+      }
       continue;
     }
     fold_sealed_columns(c, kind, tier, wt, agg);
@@ -300,6 +330,8 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
   if (os.rows > 0 && !wt.before(os.t_last) && !wt.after(os.t_first)) {
     if (wt.in(os.t_first) && wt.in(os.t_last) && agg.can_take_summary()) {
       agg.chunk(os);
+      if (agg.uses_sketch())
+        for (const auto& b : td.open.sketch) agg.sketch_bin(b.key, b.count);
     } else {
       rows.clear();
       detail::decode_open(td.open, kind, tier, rows);
@@ -408,6 +440,22 @@ StoreStats Store::stats(const Selector& sel) const {
     st.rollup_rows += s->rollup.open.sum.rows + (s->bucket.count > 0 ? 1 : 0);
     st.rollup_bytes += s->rollup.open.w.bytes().size();
     st.chunks += s->raw.sealed.size() + s->rollup.sealed.size() + 2;
+    for (const auto& c : s->rollup.sealed) {
+      BitReader rd(nullptr, 0);
+      if (detail::seek_sealed_sketch(c.data.get(), c.bits, s->kind, Tier::kRollup, rd)) {
+        BitReader len_rd(c.data.get(), c.bits);
+        st.sketch_bytes += (read_length(len_rd) + 7) / 8;
+      }
+    }
+    st.chunk_index_bytes += (s->raw.sealed.capacity() + s->rollup.sealed.capacity()) * sizeof(detail::SealedChunk);
+    st.series_struct_bytes += sizeof(Series) + sizeof(key) + 2 * sizeof(void*) + sizeof(std::size_t) +
+                              s->rollup.open.sketch.size() * sizeof(detail::SketchBin) +
+                              (s->raw.open.cols ? detail::layout(Tier::kRaw, s->kind).n * sizeof(detail::OpenColumn) : 0) +
+                              (s->rollup.open.cols ? detail::layout(Tier::kRollup, s->kind).n * sizeof(detail::OpenColumn) : 0);
+    st.open_slack_bytes += s->raw.open.w.capacity() - s->raw.open.w.bytes().size() +
+                           s->rollup.open.w.capacity() - s->rollup.open.w.bytes().size() +
+                           (s->rollup.open.sketch.capacity() - s->rollup.open.sketch.size()) * sizeof(detail::SketchBin);
+    st.sealed_allocations += s->raw.sealed.size() + s->rollup.sealed.size();
   }
   return st;
 }

@@ -21,7 +21,13 @@ class BitWriter {
   /// The bytes so far, the last one zero-padded.
   const std::vector<std::uint8_t>& bytes() const { return buf_; }
   std::vector<std::uint8_t> take() { bits_ = 0; return std::move(buf_); }
+  /// Empties the writer but keeps its buffer (scratch writers reused from chunk to chunk).
+  void clear() {
+    buf_.clear();
+    bits_ = 0;
+  }
   void shrink() { buf_.shrink_to_fit(); }
+  std::size_t capacity() const { return buf_.capacity(); }
   void reserve_bytes(std::size_t n) { buf_.reserve(n); }
   /// Rebuilds a writer positioned after `bits` bits of `bytes` (restoring an open chunk).
   static BitWriter resume(std::vector<std::uint8_t> bytes, std::uint64_t bits);
@@ -53,6 +59,7 @@ class BitReader {
   bool read_bit() { return read(1) != 0; }
   void seek(std::uint64_t bit) { pos_ = bit; }
   std::uint64_t position() const { return pos_; }
+  std::uint64_t remaining() const { return pos_ < size_ ? size_ - pos_ : 0; }
   bool overrun() const { return overrun_; }
   /// Marks the input malformed; later reads return zeros.
   void fail() { overrun_ = true; pos_ = size_; }
@@ -74,8 +81,8 @@ std::int64_t read_signed(BitReader& r);
 /// Incremental Gorilla XOR coding of doubles.
 struct XorState {
   std::uint64_t prev = 0;
-  unsigned leading = 0xff;  // 0xff: no window yet
-  unsigned trailing = 0;
+  std::uint8_t leading = 0xff;  // 0xff: no window yet
+  std::uint8_t trailing = 0;
   bool started = false;
 };
 void xor_write(BitWriter& w, XorState& s, double v);
@@ -91,15 +98,34 @@ void time_write(BitWriter& w, TimeState& s, std::int64_t t);
 std::int64_t time_read(BitReader& r, TimeState& s);
 
 /// How a sealed column was encoded (for tests and the benchmark's report).
-enum class ColumnMode : std::uint8_t { kXor = 0, kIntDelta = 1, kIntDeltaOfDelta = 2, kConstant = 3 };
+enum class ColumnMode : std::uint8_t {
+  kXor = 0,
+  kIntDelta = 1,
+  kIntDeltaOfDelta = 2,
+  kConstant = 3,
+  kIntValue = 4,
+};
 
 /// Encodes `values` with whichever mode is smallest; returns the mode chosen.
 ColumnMode write_column(BitWriter& w, std::span<const double> values);
 /// Decodes `n` values; false on malformed input (out holds garbage then).
 bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
 
+/// Integers as values, deltas or delta-of-deltas (whichever is smallest), divided by their common
+/// factor, each order coded with Gorilla prefix buckets, the same with zero runs, or Rice codes
+/// around the median. Returns the order chosen (0 values, 1 deltas, 2 delta-of-deltas).
+unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x);
+/// Decodes `n` integers; false on malformed input.
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
+
+/// A bit length in 6 + its own width bits (a chunk's column lengths: ~20 bits instead of 32).
+void write_length(BitWriter& w, std::uint64_t len);
+std::uint64_t read_length(BitReader& r);
+
 /// The smallest k (0..9) with v == x / 10^k exactly for an integer |x| <= 2^53, or -1.
 int decimal_exponent(double v);
+/// The smallest k at which every value is a decimal (the callers verify each at k), or -1.
+int column_exponent(std::span<const double> values);
 /// x with v == x / 10^k exactly (bit for bit, so never -0.0), if there is one.
 bool scaled_integer(double v, int k, std::int64_t& x);
 double from_scaled(std::int64_t x, int k);

@@ -28,16 +28,19 @@
 //   Prometheus assumes). kRate = increase / seconds between the first and last sample in the
 //   window; kAvg equals kRate; kMin/kMax/kPercentile are over the per-step rates (per sample in
 //   the raw tier, per bucket in the rollup tier); kLast = last raw value.
+//   kPercentile is exact in the raw tier; in the rollup tier it is read from per-chunk sketches
+//   and within kRollupPercentileRelativeError (1/128) of the exact answer.
 //
-// Cost. Whole chunks inside a window are answered from per-chunk summaries; only the chunks cut by
-// the window's edges are decoded, only the columns the aggregation reads, straight into the
-// aggregation (a 24 h avg/min/max/last/rate over 6,000 series: ~45 ms CPU on a loaded 2-core VM).
-// kPercentile has no summary: it decodes every row in the window (a 24 h p95 over 6,000 series
-// takes ~2 s).
+// Cost. Whole chunks inside a window are answered from per-chunk summaries (and, for
+// kPercentile in the rollup tier, per-chunk sketches of 64 bins an octave); only the chunks cut
+// by the window's edges are decoded, only the columns the aggregation reads, straight into the
+// aggregation. See bench/store_bench.cpp for the 24 h figures over 6,000 series.
 //
 // Encoding. Each chunk column is encoded the smallest of: Gorilla XOR on the double's bits, or,
-// when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x
-// divided by their common step, as deltas or delta-of-deltas. Store counters as cumulative values
+// when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x as
+// values, deltas or delta-of-deltas divided by their common factor, in Gorilla prefix codes, with
+// zero runs, or Rice codes around the median. A gauge bucket's min/max/last/sum are stored as min
+// and offsets from it when that is smaller. Store counters as cumulative values
 // (seconds from µs/ns accounting, bytes, counts), never as derived rates: a derived rate is a full
 // 52-bit mantissa of noise, a cumulative decimal is a small delta-of-delta. Pass the scheduled
 // tick time as the timestamp: jitter costs bits in every sample (see bench/store_bench.cpp).
@@ -92,6 +95,11 @@ struct Window {
 
 enum class Agg { kAvg, kMin, kMax, kLast, kRate, kPercentile };
 
+/// kPercentile over the rollup tier merges per-chunk sketches: the answer is within this
+/// fraction of the exact one (of the larger of the two order statistics interpolated between,
+/// when they differ in sign). Over the raw tier it is exact.
+constexpr double kRollupPercentileRelativeError = 1.0 / 128;
+
 enum class Tier : std::uint8_t { kRaw = 0, kRollup = 1 };
 
 struct QueryResult {
@@ -124,6 +132,12 @@ struct StoreStats {
   std::uint64_t sealed_raw_samples = 0;
   std::uint64_t sealed_raw_bytes = 0;  ///< the ratio of these two is the compression figure
   std::size_t chunks = 0;
+  /// Where the rest of the memory goes (for the benchmark's breakdown and self-metrics):
+  std::uint64_t sketch_bytes = 0;          ///< of rollup_bytes: the percentile sketches
+  std::uint64_t chunk_index_bytes = 0;     ///< sealed chunks' summaries and pointers
+  std::uint64_t series_struct_bytes = 0;   ///< per-series state: open chunks and their sketches, bucket, hash node
+  std::uint64_t open_slack_bytes = 0;      ///< reserved but unused capacity of open chunks
+  std::uint64_t sealed_allocations = 0;    ///< one heap block per sealed chunk (malloc overhead)
 };
 
 struct ExpireResult {
