@@ -91,7 +91,7 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
   podgauge::cgroup::FileReader files;
   MemoryPressureTable table;
   table.record_cgroupfs(container("c1"), read_container_pressure(files, &dir, true, &dir));
-  table.record_node(read_node_pressure(dir / "proc"), "");
+  table.record_node(read_node_pressure(files, dir / "proc"), "");
   const auto page = render(table);
   std::filesystem::remove_all(dir);
   const std::string labels = "node=\"n1\",pod_uid=\"pod-1\",container_id=\"c1\"";
@@ -120,7 +120,8 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
 
 TEST(MemoryPressureTable, without_node_psi_exports_no_node_series_and_says_why) {
   MemoryPressureTable table;
-  const auto none = read_node_pressure("/nonexistent/pressure");
+  podgauge::cgroup::FileReader files;
+  const auto none = read_node_pressure(files, "/nonexistent/pressure");
   EXPECT_FALSE(none);
   table.record_node(none, "unavailable: no /proc/pressure");
   EXPECT_EQ(render(table).find("podgauge_node_pressure_stalled_seconds_total{"), std::string::npos);

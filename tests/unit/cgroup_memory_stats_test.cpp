@@ -112,30 +112,32 @@ TEST(Readers, a_missing_file_is_nullopt_and_bad_content_names_the_file) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("pg-memstats-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  EXPECT_FALSE(read_memory_events(dir));
-  EXPECT_FALSE(read_pressure(dir / "memory.pressure"));
+  FileReader files(false);  // one-shot: the files appear during the test
+  EXPECT_FALSE(read_memory_events(files, dir));
+  EXPECT_FALSE(read_pressure(files, dir / "memory.pressure"));
   std::ofstream(dir / "memory.events") << "low 0\nhigh 0\n";
   try {
-    read_memory_events(dir);
+    read_memory_events(files, dir);
     FAIL() << "accepted a truncated memory.events";
   } catch (const CgroupError& e) {
     EXPECT_NE(std::string(e.what()).find((dir / "memory.events").string()), std::string::npos)
         << e.what();
   }
   std::ofstream(dir / "memory.failcnt") << "17\n";
-  EXPECT_EQ(read_memory_failcnt(dir), 17u);
+  EXPECT_EQ(read_memory_failcnt(files, dir), 17u);
   std::filesystem::remove_all(dir);
 }
 
 // The node's own PSI files, where the kernel has PSI: what the agent reads every interval.
 TEST(Readers, this_nodes_proc_pressure_parses_when_present) {
+  FileReader files;
   for (const char* r : {"cpu", "memory", "io"}) {
     const std::filesystem::path f = std::filesystem::path("/proc/pressure") / r;
     if (!std::filesystem::exists("/proc/pressure")) {
-      EXPECT_FALSE(read_pressure(f)) << "no /proc/pressure, yet " << f << " was read";
+      EXPECT_FALSE(read_pressure(files, f)) << "no /proc/pressure, yet " << f << " was read";
       continue;
     }
-    const auto p = read_pressure(f);
+    const auto p = read_pressure(files, f);
     ASSERT_TRUE(p) << f;
     EXPECT_TRUE(p->full || std::string(r) == "cpu") << f << " has no full line";
   }

@@ -1450,7 +1450,7 @@ struct Agent::Impl {
           t, read_container_pressure(files, mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
     }
     if (slow_round) {
-      auto node_psi = read_node_pressure();
+      auto node_psi = read_node_pressure(files);
       memory_pressure.record_node(
           node_psi, node_psi ? "" : "unavailable: no /proc/pressure (kernel without CONFIG_PSI, or booted with psi=0)");
     }

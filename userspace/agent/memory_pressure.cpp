@@ -65,10 +65,11 @@ ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
   return p;
 }
 
-std::optional<NodePressure> read_node_pressure(const std::filesystem::path& proc_pressure) {
+std::optional<NodePressure> read_node_pressure(cgroup::FileReader& files,
+                                               const std::filesystem::path& proc_pressure) {
   NodePressure n;
   auto psi = [&](const char* file) {
-    return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(proc_pressure / file); });
+    return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(files, proc_pressure / file); });
   };
   n.cpu = psi("cpu");
   n.memory = psi("memory");

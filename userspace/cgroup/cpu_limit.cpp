@@ -60,9 +60,4 @@ std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesys
   return parse_cfs_quota(quota, *p);
 }
 
-std::optional<double> read_cpu_limit_cores(const std::filesystem::path& dir, bool v2) {
-  FileReader once(false);
-  return read_cpu_limit_cores(once, dir, v2);
-}
-
 }  // namespace podgauge::cgroup

@@ -209,24 +209,4 @@ std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::f
   return read_parsed<std::uint64_t>(files, cgroup_dir / "memory.failcnt", parse_single_counter);
 }
 
-std::optional<Pressure> read_pressure(const std::filesystem::path& file) {
-  FileReader once(false);
-  return read_pressure(once, file);
-}
-
-std::optional<MemoryEvents> read_memory_events(const std::filesystem::path& cgroup_dir) {
-  FileReader once(false);
-  return read_memory_events(once, cgroup_dir);
-}
-
-std::optional<MemoryOomControl> read_memory_oom_control(const std::filesystem::path& cgroup_dir) {
-  FileReader once(false);
-  return read_memory_oom_control(once, cgroup_dir);
-}
-
-std::optional<std::uint64_t> read_memory_failcnt(const std::filesystem::path& cgroup_dir) {
-  FileReader once(false);
-  return read_memory_failcnt(once, cgroup_dir);
-}
-
 }  // namespace podgauge::cgroup

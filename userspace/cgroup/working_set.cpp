@@ -101,14 +101,4 @@ std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::fi
   return parse_u64(*text);
 }
 
-std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, bool v2) {
-  FileReader once(false);
-  return read_memory_usage(once, dir, v2);
-}
-
-std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2) {
-  FileReader once(false);
-  return read_memory_usage_bytes(once, dir, v2);
-}
-
 }  // namespace podgauge::cgroup

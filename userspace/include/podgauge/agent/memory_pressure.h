@@ -42,7 +42,7 @@ struct NodePressure {
   std::optional<cgroup::Pressure> cpu, memory, io;
 };
 std::optional<NodePressure> read_node_pressure(
-    const std::filesystem::path& proc_pressure = "/proc/pressure");
+    cgroup::FileReader& files, const std::filesystem::path& proc_pressure = "/proc/pressure");
 
 /// Per-container memory pressure, kept from one sample to the next for /metrics.
 /// Thread-safe: every method locks an internal mutex (sampler thread writes, HTTP thread reads).

@@ -17,7 +17,5 @@ std::optional<double> parse_cfs_quota(std::string_view quota_us, std::string_vie
 /// Reads the limit of a cgroup directory of the cpu hierarchy (v1 cpu controller or v2 with
 /// cpu enabled); nullopt when unlimited or when the files are absent (gone, no controller).
 std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesystem::path& dir, bool v2);
-/// The same with a one-shot reader.
-std::optional<double> read_cpu_limit_cores(const std::filesystem::path& dir, bool v2);
 
 }  // namespace podgauge::cgroup

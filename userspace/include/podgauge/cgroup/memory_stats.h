@@ -65,10 +65,5 @@ std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::fil
 std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
                                                         const std::filesystem::path& cgroup_dir);
 std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir);
-/// The same with a one-shot reader (open, read, close).
-std::optional<Pressure> read_pressure(const std::filesystem::path& file);
-std::optional<MemoryEvents> read_memory_events(const std::filesystem::path& cgroup_dir);
-std::optional<MemoryOomControl> read_memory_oom_control(const std::filesystem::path& cgroup_dir);
-std::optional<std::uint64_t> read_memory_failcnt(const std::filesystem::path& cgroup_dir);
 
 }  // namespace podgauge::cgroup

@@ -33,8 +33,5 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
 std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::filesystem::path& dir, bool v2);
 /// Only the usage (v1 memory.usage_in_bytes, v2 memory.current): one small file.
 std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::filesystem::path& dir, bool v2);
-/// The same with a one-shot reader (open, read, close).
-std::optional<MemoryUsage> read_memory_usage(const std::filesystem::path& dir, bool v2);
-std::optional<uint64_t> read_memory_usage_bytes(const std::filesystem::path& dir, bool v2);
 
 }  // namespace podgauge::cgroup
