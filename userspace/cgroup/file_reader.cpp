@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "podgauge/cgroup/error.h"
+#include "unique_fd.h"
 
 namespace podgauge::cgroup {
 
@@ -82,13 +83,9 @@ std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& n
 std::optional<std::string_view> FileReader::read(const std::filesystem::path& file) {
   const std::string& name = file.native();
   if (!keep_open_) {
-    const int fd = open_file(name);
-    if (fd < 0) return std::nullopt;
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
-    return read_fd(fd, name);
+    const detail::UniqueFd fd(open_file(name));
+    if (!fd) return std::nullopt;
+    return read_fd(fd.get(), name);
   }
   auto it = files_.find(name);
   if (it != files_.end()) {
@@ -106,11 +103,8 @@ std::optional<std::string_view> FileReader::read(const std::filesystem::path& fi
   }
   const int fd = open_file(name);
   if (fd >= 0 && open_ >= max_open_) {
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
-    return read_fd(fd, name);
+    const detail::UniqueFd once(fd);  // beyond max_open: read, do not keep
+    return read_fd(once.get(), name);
   }
   files_.emplace(name, Entry{fd, generation_});
   if (fd < 0) return std::nullopt;
