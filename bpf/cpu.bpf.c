@@ -132,22 +132,37 @@ static __always_inline void end_slice(struct pg_cpu_running *run, __u64 runtime_
 	}
 }
 
-static __always_inline void record_preemption(__u64 victim, __u64 preemptor)
+/* Adds @count preemptions of @key's pair to the shared hash: a lookup and an atomic add on a
+ * line other CPUs write, so it runs only when this CPU's pair changes, not per preemption. */
+static __always_inline void add_preemptions(const struct pg_preempt_key *key, __u64 count)
 {
-	struct pg_preempt_key key = { .victim_cgroup_id = victim, .preemptor_cgroup_id = preemptor };
-	struct pg_preempt_value *v, first = { .count = 1 };
+	struct pg_preempt_value *v, first = { .count = count };
 
-	v = bpf_map_lookup_elem(&preemptions, &key);
+	v = bpf_map_lookup_elem(&preemptions, key);
 	if (!v) {
-		if (!bpf_map_update_elem(&preemptions, &key, &first, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&preemptions, key, &first, BPF_NOEXIST))
 			return;
-		v = bpf_map_lookup_elem(&preemptions, &key);	/* another CPU inserted it */
+		v = bpf_map_lookup_elem(&preemptions, key);	/* another CPU inserted it */
 		if (!v) {
 			pg_stat_inc(PG_STAT_PAIR_MAP_FULL);
 			return;
 		}
 	}
-	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->count, count);
+}
+
+static __always_inline void record_preemption(struct pg_cpu_running *run, __u64 victim,
+					      __u64 preemptor)
+{
+	if (run->pending_preempt.victim_cgroup_id != victim ||
+	    run->pending_preempt.preemptor_cgroup_id != preemptor) {
+		if (run->pending_preempts)
+			add_preemptions(&run->pending_preempt, run->pending_preempts);
+		run->pending_preempt.victim_cgroup_id = victim;
+		run->pending_preempt.preemptor_cgroup_id = preemptor;
+		run->pending_preempts = 0;
+	}
+	run->pending_preempts++;
 }
 
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next,
@@ -174,7 +189,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		/* Switched out while still runnable: preempted. Idle next means it was throttled or
 		 * yielded to nothing: no preemptor. */
 		if (next_cgroup && (btf ? prev->__state : pg_task_state(prev)) == 0)
-			record_preemption(run->cgroup_id, next_cgroup);
+			record_preemption(run, run->cgroup_id, next_cgroup);
 	}
 
 	run->task = (__u64)next;

@@ -37,10 +37,23 @@ struct pg_rq_hist {
 	__u64 count;
 };
 
+/* Key and value of the hash `preemptions`: a task of `victim` was switched out while runnable
+ * to run a task of `preemptor`. Counted at that switch;
+ * each CPU holds its latest pair's count in `cpu_running` and adds it here when the pair changes. */
+struct pg_preempt_key {
+	__u64 victim_cgroup_id;
+	__u64 preemptor_cgroup_id;
+};
+
+struct pg_preempt_value {
+	__u64 count;
+};
+
 /* Per-CPU array `cpu_running` (one entry): the slice in progress, and what finished slices
  * left since this CPU last switched between cgroups. The hashes are updated only when
- * consecutive slices on a CPU belong to different cgroups; userspace adds `pending` (and an
- * estimate of the slice in progress, from /proc/<tid>/schedstat) when it reads. */
+ * consecutive slices on a CPU belong to different cgroups (preemptions: when the pair changes);
+ * userspace adds the pending counts (and an estimate of the slice in progress, from
+ * /proc/<tid>/schedstat) when it reads. */
 struct pg_cpu_running {
 	__u64 task;			/* address of the running task_struct (identity only) */
 	__u64 start_runtime_ns;		/* its se.sum_exec_runtime when switched in */
@@ -52,17 +65,8 @@ struct pg_cpu_running {
 	struct pg_cpu_usage pending_usage;
 	struct pg_rq_hist pending_hist;	/* run-queue waits of those slices */
 	__u64 switches;			/* sched_switch runs on this CPU (the family's event count) */
-};
-
-/* Key and value of the hash `preemptions`: a task of `victim` was switched out while runnable
- * to run a task of `preemptor`. Counted at that switch. */
-struct pg_preempt_key {
-	__u64 victim_cgroup_id;
-	__u64 preemptor_cgroup_id;
-};
-
-struct pg_preempt_value {
-	__u64 count;
+	struct pg_preempt_key pending_preempt;	/* this CPU's latest victim/preemptor pair */
+	__u64 pending_preempts;		/* its preemptions not yet added to `preemptions` */
 };
 
 #endif

@@ -29,7 +29,8 @@ namespace podgauge::loader {
 static_assert(sizeof(pg_cpu_usage) == 16 && offsetof(pg_cpu_usage, slices) == 8);
 static_assert(offsetof(pg_cpu_running, tid) == 32 && offsetof(pg_cpu_running, pending_cgroup_id) == 40);
 static_assert(offsetof(pg_cpu_running, pending_hist) == 64 &&
-              sizeof(pg_cpu_running) == 64 + sizeof(pg_rq_hist) + 8);
+              offsetof(pg_cpu_running, pending_preempt) == 64 + sizeof(pg_rq_hist) + 8 &&
+              sizeof(pg_cpu_running) == 64 + sizeof(pg_rq_hist) + 8 + 16 + 8);
 static_assert(sizeof(pg_rq_hist) == 8 * (PG_RQ_SLOTS + 2) && offsetof(pg_rq_hist, sum_ns) == 8 * PG_RQ_SLOTS);
 static_assert(sizeof(pg_preempt_key) == 16 && offsetof(pg_preempt_key, preemptor_cgroup_id) == 8);
 static_assert(sizeof(pg_preempt_value) == 8);
@@ -523,6 +524,16 @@ std::vector<CgroupPreemptions> KernelProbes::read_preemptions() const {
       [&](const pg_preempt_key& k, const pg_preempt_value* v) {
         out.push_back({k.victim_cgroup_id, k.preemptor_cgroup_id, v->count});
       });
+  // Each CPU's latest pair counts in its running entry until the CPU sees another pair.
+  for (const auto& r : read_running(state_->cpu->maps.cpu_running, state_->ncpus)) {
+    const pg_preempt_key& k = r.pending_preempt;
+    if (!r.pending_preempts) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const CgroupPreemptions& p) {
+      return p.victim_cgroup_id == k.victim_cgroup_id && p.preemptor_cgroup_id == k.preemptor_cgroup_id;
+    });
+    if (it == out.end()) it = out.insert(out.end(), {k.victim_cgroup_id, k.preemptor_cgroup_id, 0});
+    it->count += r.pending_preempts;
+  }
   return out;
 }
 
