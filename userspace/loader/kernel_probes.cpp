@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -188,6 +189,7 @@ struct KernelProbes::State {
   AttachKind mkdir_attach = AttachKind::NotLoaded;  // cgroup_mkdir + cgroup_rmdir
   std::string mkdir_reason;
   int ncpus = 0;
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> forgotten;  // id -> when
 };
 
 namespace {
@@ -539,10 +541,20 @@ std::vector<CgroupPreemptions> KernelProbes::read_preemptions() const {
 
 void KernelProbes::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
   if (cgroup_ids.empty()) return;
-  const auto& cpu = *state_->cpu;
+  auto& st = *state_;
+  const auto& cpu = *st.cpu;
+  // A CPU's pending slices and preemption pair may still name a removed cgroup and land in the
+  // hashes after this call. Ids stay here for a while, deleted again at every call, so such
+  // late entries do not stay for good.
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(st.forgotten, [&](const auto& f) { return now - f.second > std::chrono::minutes(5); });
+  for (uint64_t id : cgroup_ids) st.forgotten[id] = now;
+  std::vector<uint64_t> ids;
+  ids.reserve(st.forgotten.size());
+  for (const auto& [id, when] : st.forgotten) ids.push_back(id);
   for (int fd : {bpf_map__fd(cpu.maps.cpu_usage), bpf_map__fd(cpu.maps.rq_latency)})
-    for (uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
-  const std::unordered_set<uint64_t> gone(cgroup_ids.begin(), cgroup_ids.end());
+    for (uint64_t id : ids) bpf_map_delete_elem(fd, &id);
+  const std::unordered_set<uint64_t> gone(ids.begin(), ids.end());
   std::vector<pg_preempt_key> stale;
   for_each_entry<pg_preempt_key, pg_preempt_value>(
       bpf_map__fd(cpu.maps.preemptions), 1, [&](const pg_preempt_key& k, const pg_preempt_value*) {
