@@ -261,7 +261,7 @@ bool load_oom_family(KernelProbes::State& st, const LoaderOptions& options, int 
                                             : "no BTF for mark_oom_victim()";
     if (why.empty()) {
       LogCapture log;
-      st.oom.reset(oom_bpf__open());
+      st.oom.reset(oom_bpf__open_opts(detail::open_options()));
       if (!st.oom) throw LoaderError(load_error("oom", -errno, log));
       st.oom->rodata->cgroup_key = to_bpf_key(options.keying);
       st.oom->rodata->v1_subsys_id = v1_subsys;
@@ -308,7 +308,7 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
 
   {
     LogCapture log;
-    st.cpu.reset(cpu_bpf__open());
+    st.cpu.reset(cpu_bpf__open_opts(detail::open_options()));
     if (!st.cpu) throw LoaderError(load_error("cpu", -errno, log));
     st.cpu->rodata->cgroup_key = to_bpf_key(options.keying);
     st.cpu->rodata->v1_subsys_id = v1_subsys;
@@ -592,7 +592,7 @@ std::string try_load_family(const std::string& family, AttachKind kind,
   const bool btf = kind == AttachKind::TpBtf;
   int err = 0;
   if (family == "cpu") {
-    std::unique_ptr<cpu_bpf, CpuSkelDeleter> s(cpu_bpf__open());
+    std::unique_ptr<cpu_bpf, CpuSkelDeleter> s(cpu_bpf__open_opts(detail::open_options()));
     if (!s) return load_error("cpu", -errno, log);
     s->rodata->cgroup_key = PG_KEY_V1_CPUACCT;
     s->rodata->v1_subsys_id = f.cpuacct_subsys_id;
@@ -600,7 +600,7 @@ std::string try_load_family(const std::string& family, AttachKind kind,
     err = cpu_bpf__load(s.get());
     if (!err) list_loaded(s->obj, loaded);
   } else if (family == "oom") {
-    std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open());
+    std::unique_ptr<oom_bpf, OomSkelDeleter> s(oom_bpf__open_opts(detail::open_options()));
     if (!s) return load_error("oom", -errno, log);
     s->rodata->memory_subsys_id = f.memory_subsys_id;
     bpf_program* prog = oom_program(s.get(), kind);

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -45,6 +46,21 @@ inline int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list 
 inline void install_print_once() {
   static std::once_flag once;
   std::call_once(once, [] { libbpf_set_print(libbpf_print); });
+}
+
+// Options for opening every family's skeleton. CO-RE relocations resolve against vmlinux's BTF
+// only: when a type flavour is absent from vmlinux (e.g. mm_rss_stat___pre62 on a newer kernel)
+// libbpf would otherwise go on to list kernel modules' BTF, which needs CAP_SYS_ADMIN, and the
+// load would fail for an agent granted only CAP_BPF and CAP_PERFMON. No family reads module types.
+inline const bpf_object_open_opts* open_options() {
+  static const bpf_object_open_opts opts = [] {
+    bpf_object_open_opts o{};
+    o.sz = sizeof o;
+    o.btf_custom_path = "/sys/kernel/btf/vmlinux";
+    return o;
+  }();
+  static const bool have_vmlinux_btf = access(opts.btf_custom_path, R_OK) == 0;
+  return have_vmlinux_btf ? &opts : nullptr;
 }
 
 struct LogCapture {

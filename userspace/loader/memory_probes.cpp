@@ -112,7 +112,7 @@ MemoryProbes::MemoryProbes(const MemoryProbeOptions& options, const KernelFeatur
     throw LoaderError("v1 memory keying asked for, but this kernel has no memory controller");
 
   LogCapture log;
-  st.skel.reset(mem_bpf__open());
+  st.skel.reset(mem_bpf__open_opts(detail::open_options()));
   if (!st.skel) throw LoaderError(load_error("mem", -errno, log));
   st.skel->rodata->memory_subsys_id =
       options.keying == MemoryKeying::V1Memory ? features.memory_subsys_id : -1;
@@ -203,7 +203,7 @@ std::string try_load_memory_family(AttachKind kind, std::vector<std::string>* lo
   detail::install_print_once();
   const KernelFeatures f = probe_kernel_features();
   LogCapture log;
-  MemSkelPtr s(mem_bpf__open());
+  MemSkelPtr s(mem_bpf__open_opts(detail::open_options()));
   if (!s) return load_error("mem", -errno, log);
   s->rodata->memory_subsys_id = f.memory_subsys_id;
   configure(s.get(), kind == AttachKind::TpBtf, tracepoints_present(nullptr));

@@ -85,7 +85,7 @@ ProcessProbes::ProcessProbes(const ProcessProbeOptions& options)
                       " asked for, but this kernel has no such controller");
   {
     LogCapture log;
-    st.skel.reset(proc_bpf__open());
+    st.skel.reset(proc_bpf__open_opts(detail::open_options()));
     if (!st.skel) throw LoaderError(load_error("proc", -errno, log));
     st.skel->rodata->cgroup_key = to_bpf_key(options.keying);
     st.skel->rodata->v1_subsys_id = v1_subsys;
@@ -194,7 +194,7 @@ std::string try_load_process_family(AttachKind kind, std::vector<std::string>* l
   install_print_once();
   const KernelFeatures f = probe_kernel_features();
   LogCapture log;
-  ProcSkel s(proc_bpf__open());
+  ProcSkel s(proc_bpf__open_opts(detail::open_options()));
   if (!s) return load_error("proc", -errno, log);
   // v1 keying exercises the longer pointer chase.
   s->rodata->cgroup_key = PG_KEY_V1_CPUACCT;
