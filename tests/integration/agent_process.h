@@ -19,16 +19,19 @@ namespace podgauge::itest {
 // One agent for the whole suite, as on a node: loading BPF once keeps the suite quick.
 class AgentProcess {
  public:
-  explicit AgentProcess(std::vector<std::string> extra = {}) {
+  /// `launcher`, when given, runs the agent (e.g. setpriv with a reduced capability set).
+  explicit AgentProcess(std::vector<std::string> extra = {},
+                        std::vector<std::string> launcher = {}) {
     ProcessSpec spec;
-    spec.argv = {podgauge_binary().string(),
+    spec.argv = launcher;
+    spec.argv.insert(spec.argv.end(), {podgauge_binary().string(),
                  "agent",
                  "--listen",
                  "127.0.0.1:0",
                  "--interval",
                  "250ms",
                  "--node-name",
-                 "itest-node"};
+                 "itest-node"});
     // Standalone unless the test connects the agent to an API server.
     if (std::find(extra.begin(), extra.end(), "--kubeconfig") == extra.end())
       spec.argv.push_back("--no-kube");

@@ -21,7 +21,8 @@ constexpr const char* kUsage = R"(Usage: podgauge agent [flags]
 
 Runs the node agent: CO-RE eBPF programs measure every cgroup's CPU time and OOM kills; the
 agent maps cgroups to pods and containers and serves Prometheus metrics and an event stream.
-Needs root (or CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH).
+Needs root, or uid 0 with CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE (other uids: and
+CAP_DAC_READ_SEARCH).
 
 Flags:
       --listen HOST:PORT     address to serve on (default 0.0.0.0:9742; port 0 picks one)
