@@ -262,6 +262,34 @@ section1() {
   fi
 
   stop_agent
+  section1_floor
+}
+
+# The same loads with only an empty sched_switch program attached (bench/bpf_floor): what
+# bpf_stats reports for a program that does nothing. On a VM whose clock reads are slow that is
+# most of the figure above; the program's own work is the difference.
+section1_floor() {
+  local floor_bin=${BPF_FLOOR_BIN:-$(dirname "$PODGAUGE_BIN")/../bench/bpf_floor}
+  if [[ ! -x $floor_bin ]]; then
+    echo "   floor:   no bench/bpf_floor at $floor_bin (build it: cmake --build build --target bpf_floor)"
+    return
+  fi
+  echo
+  echo "   floor: an empty tp_btf sched_switch program under the same loads, agent stopped ($floor_bin)"
+  local load rep
+  for load in "${loads[@]}"; do
+    : >"$WORK/floor.$load"
+    for rep in $(seq "$BPF_REPS"); do
+      # shellcheck disable=SC2086
+      "$floor_bin" -- ${load_cmd[$load]} 2>&1 | awk '/ns\/call/ { print $(NF-1) + 0 }' >>"$WORK/floor.$load" ||
+        die "bpf_floor failed under: ${load_cmd[$load]}"
+    done
+    local f_med f_min f_max s_med
+    read -r f_med f_min f_max < <(stats <"$WORK/floor.$load")
+    s_med=$(awk -F'\t' -v l="$load" '$1 == l && $2 == "cpu/sched_switch" && $5 != "NA" { print $5 }' "$results" | stats | cut -d' ' -f1)
+    printf '   %-9s empty program %7.1f ns/inv [%.1f..%.1f]; cpu/sched_switch above it: %.1f ns/inv (median %s - %s)\n' \
+      "$load" "$f_med" "$f_min" "$f_max" "$(awk -v a="$s_med" -v b="$f_med" 'BEGIN { print a - b }')" "$s_med" "$f_med"
+  done
 }
 
 # ================================================================ section 2
