@@ -98,6 +98,10 @@ printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 printf 'passwd: files\ngroup: files\nhosts: files\n' >"$root/etc/nsswitch.conf"
 echo vmtest >"$root/etc/hostname"
 
+# mktemp made the root 0700: other users in the guest (least_privilege_test runs a process as
+# uid 65534) must reach the programs. /tmp is sticky and writable by all, as usual.
+chmod 755 "$root"
+chmod 1777 "$root/tmp"
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . -print0 | LC_ALL=C sort -z |
    cpio --null -o -H newc --owner 0:0 --quiet | gzip -1 >"$out.tmp")
