@@ -70,9 +70,12 @@ for p in /usr/bin/prometheus /usr/bin/promtool; do
   [[ -x $p ]] || die "$p is missing — install it: apt-get install prometheus"
   add "$p" usr/bin
 done
-# least_privilege_test runs the agent with a reduced capability bounding set.
-[[ -x /usr/bin/setpriv ]] || die "/usr/bin/setpriv is missing — install it: apt-get install util-linux"
-add /usr/bin/setpriv usr/bin
+# least_privilege_test runs the agent with a reduced capability bounding set, and
+# cgroup_namespace_test in a cgroup namespace of its own (busybox's applets lack the options).
+for p in /usr/bin/setpriv /usr/bin/unshare; do
+  [[ -x $p ]] || die "$p is missing — install it: apt-get install util-linux"
+  add "$p" usr/bin
+done
 
 # Shared libraries (and the dynamic loader) at the paths ldd resolves them to.
 declare -A libs=()

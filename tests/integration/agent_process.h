@@ -19,10 +19,13 @@ namespace podgauge::itest {
 // One agent for the whole suite, as on a node: loading BPF once keeps the suite quick.
 class AgentProcess {
  public:
-  /// `launcher`, when given, runs the agent (e.g. setpriv with a reduced capability set).
+  /// `launcher`, when given, runs the agent (e.g. setpriv with a reduced capability set);
+  /// `cgroups`, when given, are the cgroup directories it starts in.
   explicit AgentProcess(std::vector<std::string> extra = {},
-                        std::vector<std::string> launcher = {}) {
+                        std::vector<std::string> launcher = {},
+                        std::vector<std::filesystem::path> cgroups = {}) {
     ProcessSpec spec;
+    spec.cgroups = std::move(cgroups);
     spec.argv = launcher;
     spec.argv.insert(spec.argv.end(), {podgauge_binary().string(),
                  "agent",

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "podgauge/cgroup/hierarchy.h"
+#include "podgauge/cgroup/kubelet_layout.h"
 
 namespace podgauge::cgroup {
 namespace {
@@ -189,6 +190,33 @@ TEST(CgroupHierarchies, keeps_one_view_of_a_bind_mounted_hierarchy) {
   auto layout = CgroupHierarchies::from_mountinfo(text, kNoControllersFile);
   ASSERT_EQ(layout.hierarchies().size(), 1u);
   EXPECT_EQ(layout.default_hierarchy()->mount_point, "/sys/fs/cgroup/unified");
+}
+
+// An agent in a pod with a private cgroup namespace: its own namespace's cgroup2 mount shows "/",
+// the host's tree mounted in as well shows the ascent to the real root. The host's view wins.
+TEST(CgroupHierarchies, prefers_the_hosts_view_to_a_cgroup_namespaces_own) {
+  std::string text = "70 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+                     "71 31 0:38 /../../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw\n"
+                     "72 31 0:38 /../.. /elsewhere ro - cgroup2 cgroup2 rw\n";
+  auto layout = CgroupHierarchies::from_mountinfo(text, kNoControllersFile);
+  ASSERT_EQ(layout.hierarchies().size(), 1u);
+  EXPECT_EQ(layout.default_hierarchy()->mount_point, "/host/sys/fs/cgroup");
+}
+
+TEST(ProcessCgroups, strips_the_ascent_out_of_a_cgroup_namespace) {
+  EXPECT_EQ(strip_namespace_ascent("/../../kubepods.slice/x.scope"), "/kubepods.slice/x.scope");
+  EXPECT_EQ(strip_namespace_ascent("/.."), "/");
+  EXPECT_EQ(strip_namespace_ascent("/../.."), "/");
+  EXPECT_EQ(strip_namespace_ascent("/"), "/");
+  EXPECT_EQ(strip_namespace_ascent("/kubepods/a"), "/kubepods/a");
+  EXPECT_EQ(strip_namespace_ascent("/..x/a"), "/..x/a");          // a name, not an ascent
+  EXPECT_EQ(strip_namespace_ascent("/a/../b"), "/a/../b");        // only leading ones
+  EXPECT_EQ(parse_kubelet_path(strip_namespace_ascent(
+                "/../kubepods.slice/kubepods-burstable.slice/"
+                "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice/"
+                "cri-containerd-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.scope"))
+                ->container_id.view(),
+            std::string(64, 'a'));
 }
 
 TEST(CgroupHierarchies, skips_malformed_lines) {

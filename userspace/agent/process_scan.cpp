@@ -100,7 +100,7 @@ std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, Known kn
     }
     if (const auto cg = read_small(pdir.get(), "cgroup")) {
       for (const auto& e : cgroup::parse_process_cgroups(*cg)) {
-        if (auto id = cgroup::parse_kubelet_path(e.path)) {
+        if (auto id = cgroup::parse_kubelet_path(cgroup::strip_namespace_ascent(e.path))) {
           s.identity = *id;
           break;
         }

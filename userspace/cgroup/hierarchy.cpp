@@ -194,11 +194,17 @@ CgroupHierarchies CgroupHierarchies::from_mountinfo(std::string_view mountinfo_t
   for_each_line(mountinfo_text, [&](std::string_view line) {
     auto mount = parse_mountinfo_line(line, read_controllers);
     if (!mount) return;
-    // A hierarchy mounted twice (bind mounts) is kept once: the view closest to its root.
+    // A hierarchy mounted twice (bind mounts) is kept once: the view closest to its root. In a
+    // private cgroup namespace (an agent in a pod, with the host's tree mounted too) the own
+    // namespace's mount shows "/" and the host's "/../..": more ".." is closer to the real root.
     auto same = std::find_if(mounts.begin(), mounts.end(), [&](const MountinfoCgroup& m) { return m.device == mount->device; });
+    auto rank = [](const std::string& root) {
+      const size_t ascent = root.size() - strip_namespace_ascent(root).size();
+      return std::pair(-static_cast<long>(ascent), root.size());
+    };
     if (same == mounts.end()) {
       mounts.push_back(std::move(*mount));
-    } else if (mount->hierarchy.mount_root.size() < same->hierarchy.mount_root.size()) {
+    } else if (rank(mount->hierarchy.mount_root) < rank(same->hierarchy.mount_root)) {
       *same = std::move(*mount);
     }
   });
@@ -252,6 +258,11 @@ std::vector<ProcessCgroup> parse_process_cgroups(std::string_view text) {
     cgroups.push_back(std::move(entry));
   });
   return cgroups;
+}
+
+std::string_view strip_namespace_ascent(std::string_view path) noexcept {
+  while (path.starts_with("/..") && (path.size() == 3 || path[3] == '/')) path.remove_prefix(3);
+  return path.empty() ? std::string_view("/") : path;
 }
 
 std::vector<ProcessCgroup> read_process_cgroups(const std::filesystem::path& path) {

@@ -87,6 +87,12 @@ struct ProcessCgroup {
   bool is_v2() const noexcept { return hierarchy_id == 0 && controllers.empty() && name.empty(); }
 };
 
+/// A cgroup path as /proc/<pid>/cgroup shows it, without the "/.." components the kernel puts
+/// first when the reader's cgroup namespace root is below the process's cgroup (an agent in a pod
+/// with a private cgroup namespace): "/../../kubepods.slice/x" -> "/kubepods.slice/x". The kubelet
+/// names after them are intact, so the pod and container are still known. No cgroup is named "..".
+std::string_view strip_namespace_ascent(std::string_view path) noexcept;
+
 /// Parses /proc/<pid>/cgroup text; malformed lines are skipped.
 std::vector<ProcessCgroup> parse_process_cgroups(std::string_view text);
 /// Reads and parses /proc/self/cgroup (or another pid's file). Throws CgroupError if unreadable.
