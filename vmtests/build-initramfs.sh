@@ -65,6 +65,8 @@ for h in "$build"/tests/integration/helpers/*; do [[ -x $h && -f $h ]] && add "$
 src=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$root/podgauge"
 cp -r "$src/tests/fixtures" "$root/podgauge/fixtures"
+# The chart (least_privilege_test reads its capability list); init sets PODGAUGE_CHART_DIR.
+cp -r "$src/charts/podgauge" "$root/podgauge/chart"
 # The Prometheus tests use the real server and promtool at their Debian paths.
 for p in /usr/bin/prometheus /usr/bin/promtool; do
   [[ -x $p ]] || die "$p is missing — install it: apt-get install prometheus"

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -24,8 +26,24 @@ using namespace podgauge::itest;
 
 namespace {
 
-// The capabilities README.md and `podgauge agent --help` name for a non-root agent.
-const std::string kAgentCapabilities = "+bpf,+perfmon,+sys_ptrace";
+// The capabilities the chart's DaemonSet grants (charts/podgauge/files/agent-capabilities.yaml,
+// "  - NAME" lines under add:), as setpriv's "+bpf,+perfmon,..." list.
+std::string chart_capabilities() {
+  const char* dir = std::getenv("PODGAUGE_CHART_DIR");
+  const auto path = (dir && *dir ? std::filesystem::path(dir)
+                                 : std::filesystem::path(PODGAUGE_SOURCE_DIR) / "charts" / "podgauge") /
+                    "files" / "agent-capabilities.yaml";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::string line, caps;
+  while (std::getline(in, line)) {
+    if (line.rfind("  - ", 0) != 0) continue;
+    std::string name = line.substr(4);
+    for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+    caps += (caps.empty() ? "+" : ",+") + name;
+  }
+  return caps;
+}
 // util-linux's (busybox's applet lacks --bounding-set and --reuid).
 const std::string kSetpriv = "/usr/bin/setpriv";
 
@@ -73,7 +91,9 @@ std::optional<uint64_t> listed_pid_namespace(const AgentProcess& agent, const st
 }  // namespace
 
 TEST(LeastPrivilegeTest, with_bpf_perfmon_and_sys_ptrace_only_every_probe_loads_and_pods_are_seen) {
-  AgentProcess agent({}, with_only(kAgentCapabilities));
+  const std::string caps_list = chart_capabilities();
+  ASSERT_EQ(caps_list, "+bpf,+perfmon,+sys_ptrace") << "the chart's set changed: update this test";
+  AgentProcess agent({}, with_only(caps_list));
   // The agent really runs without the rest: no CAP_SYS_ADMIN in its effective set (bit 21).
   std::ifstream in("/proc/" + std::to_string(agent.process->pid()) + "/status");
   const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
