@@ -32,9 +32,8 @@ constexpr int kMaxDepth = 512;
 
 class Parser {
  public:
-  Parser(std::string_view text, std::vector<JsonNode>& nodes, std::size_t pos = 0,
-         std::span<const std::string_view> unread = {})
-      : s_(text), nodes_(nodes), pos_(pos), unread_(unread) {
+  Parser(std::string_view text, JsonTape& tape, std::size_t pos = 0, std::span<const std::string_view> unread = {})
+      : s_(text), tape_(tape), nodes_(tape.nodes.get()), size_(0), capacity_(tape.capacity), pos_(pos), unread_(unread) {
     // More keys than the table takes half-full: the plain scan.
     unread_scan_ = unread_.size() > kUnreadSlots / 2;
     for (std::size_t i = 0; i < unread_.size() && !unread_scan_; ++i) {
@@ -47,12 +46,14 @@ class Parser {
   std::size_t parse_one() {
     skip_ws();
     parse_value(0);
+    tape_.size = size_;
     return pos_;
   }
 
   void parse_document() {
     skip_ws();
     parse_value(0);
+    tape_.size = size_;
     skip_ws();
     if (pos_ != s_.size()) fail("unexpected data after the JSON value");
   }
@@ -73,9 +74,16 @@ class Parser {
   }
 
   [[gnu::always_inline]] std::uint32_t push(JsonType type, std::size_t begin, std::size_t length, bool escaped = false) {
-    nodes_.push_back(JsonNode{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(length),
-                              static_cast<std::uint32_t>(nodes_.size() + 1), type, escaped});
-    return static_cast<std::uint32_t>(nodes_.size() - 1);
+    if (size_ == capacity_) [[unlikely]] grow();
+    nodes_[size_] = JsonNode{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(length), size_ + 1, type, escaped};
+    return size_++;
+  }
+
+  [[gnu::noinline]] void grow() {
+    tape_.size = size_;
+    tape_.reserve(std::max<std::size_t>(64, capacity_ * 2));
+    nodes_ = tape_.nodes.get();
+    capacity_ = tape_.capacity;
   }
 
   void parse_value(int depth) {
@@ -414,7 +422,7 @@ class Parser {
         fail("expected ',' or '}'");
       }
     }
-    nodes_[self].end = static_cast<std::uint32_t>(nodes_.size());
+    nodes_[self].end = size_;
   }
 
   void parse_array(int depth) {
@@ -441,11 +449,14 @@ class Parser {
         fail("expected ',' or ']'");
       }
     }
-    nodes_[self].end = static_cast<std::uint32_t>(nodes_.size());
+    nodes_[self].end = size_;
   }
 
   std::string_view s_;
-  std::vector<JsonNode>& nodes_;
+  JsonTape& tape_;
+  JsonNode* nodes_;  // tape_'s storage, its size and capacity, kept here (in registers)
+  std::uint32_t size_;
+  std::size_t capacity_;
   std::size_t pos_ = 0;
   std::span<const std::string_view> unread_;
   std::uint8_t unread_table_[kUnreadSlots] = {};  // 1 + index into unread_; 0: empty
@@ -481,12 +492,20 @@ std::uint32_t read_hex4(std::string_view s, std::size_t at) {
 
 }  // namespace
 
+void JsonTape::reserve(std::size_t n) {
+  if (n <= capacity) return;
+  auto bigger = std::make_unique_for_overwrite<JsonNode[]>(n);
+  if (size != 0) std::memcpy(bigger.get(), nodes.get(), size * sizeof(JsonNode));
+  nodes = std::move(bigger);
+  capacity = n;
+}
+
 JsonDocument::JsonDocument(std::string_view text) : text_(text) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     throw JsonSyntaxError("JSON document larger than 4 GiB");
   }
-  nodes_.reserve(text.size() / 12 + 4);
-  Parser(text, nodes_).parse_document();
+  tape_.reserve(text.size() / 12 + 4);
+  Parser(text, tape_).parse_document();
 }
 
 void JsonDocument::parse(std::string_view text, std::span<const std::string_view> unread) {
@@ -494,9 +513,9 @@ void JsonDocument::parse(std::string_view text, std::span<const std::string_view
     throw JsonSyntaxError("JSON document larger than 4 GiB");
   }
   text_ = text;
-  nodes_.clear();
-  nodes_.reserve(text.size() / 12 + 4);
-  Parser(text, nodes_, 0, unread).parse_document();
+  tape_.size = 0;
+  tape_.reserve(text.size() / 12 + 4);
+  Parser(text, tape_, 0, unread).parse_document();
 }
 
 void JsonDocument::parse_at(std::string_view text, std::size_t& pos, std::span<const std::string_view> unread) {
@@ -504,8 +523,8 @@ void JsonDocument::parse_at(std::string_view text, std::size_t& pos, std::span<c
     throw JsonSyntaxError("JSON document larger than 4 GiB");
   }
   text_ = text;
-  nodes_.clear();
-  pos = Parser(text, nodes_, pos, unread).parse_one();
+  tape_.size = 0;
+  pos = Parser(text, tape_, pos, unread).parse_one();
 }
 
 std::string JsonValue::str() const {
