@@ -398,10 +398,14 @@ class Parser {
         const bool key_escaped = scan_string();
         const std::size_t key_length = pos_ - 1 - key_begin;
         push(JsonType::String, key_begin, key_length, key_escaped);
-        skip_ws();
-        if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
-        ++pos_;
-        skip_ws();
+        if (pos_ + 1 < s_.size() && s_[pos_] == ':' && static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
+          ++pos_;  // compact "key":value
+        } else {
+          skip_ws();
+          if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
+          ++pos_;
+          skip_ws();
+        }
         if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') && !key_escaped &&
             unread_key(key_begin, key_length)) {
           push(JsonType::Null, pos_, 0);
