@@ -150,8 +150,6 @@ void BM_ParsePodList5000(benchmark::State& state) {
 }
 BENCHMARK(BM_ParsePodList5000)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
-
-
 // Applying one watch event to a cache of 5,000 pods, the work Informer::apply does per line:
 // decode the MODIFIED event, make the shared object, swap it into the informer's ObjectIndex
 // under the cache lock (the old object is freed). Target: < 20 us.
@@ -159,7 +157,8 @@ void BM_ApplyWatchEvent(benchmark::State& state) {
   using podgauge::k8s::Pod;
   podgauge::k8s::ObjectIndex<Pod> index;
   std::shared_mutex mutex;
-  for (int i = 0; i < kPods; ++i) index.upsert(std::make_shared<const Pod>(Pod::parse(pod_json(i))));
+  for (int i = 0; i < kPods; ++i)
+    index.upsert(std::make_shared<const Pod>(Pod::parse(pod_json(i))));
   std::vector<std::string> lines;
   for (int i = 0; i < 256; ++i)
     lines.push_back(R"({"type":"MODIFIED","object":)" + pod_json(i * 17 % kPods) + "}");

@@ -32,8 +32,15 @@ constexpr int kMaxDepth = 512;
 
 class Parser {
  public:
-  Parser(std::string_view text, JsonTape& tape, std::size_t pos = 0, std::span<const std::string_view> unread = {})
-      : s_(text), tape_(tape), nodes_(tape.nodes.get()), size_(0), capacity_(tape.capacity), pos_(pos), unread_(unread) {
+  Parser(std::string_view text, JsonTape& tape, std::size_t pos = 0,
+         std::span<const std::string_view> unread = {})
+      : s_(text),
+        tape_(tape),
+        nodes_(tape.nodes.get()),
+        size_(0),
+        capacity_(tape.capacity),
+        pos_(pos),
+        unread_(unread) {
     // More keys than the table takes half-full: the plain scan.
     unread_scan_ = unread_.size() > kUnreadSlots / 2;
     for (std::size_t i = 0; i < unread_.size() && !unread_scan_; ++i) {
@@ -74,8 +81,10 @@ class Parser {
   }
 
   [[gnu::always_inline]] std::uint32_t push(JsonType type, std::size_t begin, std::size_t length, bool escaped = false) {
-    if (size_ == capacity_) [[unlikely]] grow();
-    nodes_[size_] = JsonNode{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(length), size_ + 1, type, escaped};
+    if (size_ == capacity_) [[unlikely]]
+      grow();
+    nodes_[size_] = JsonNode{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(length),
+                             size_ + 1, type, escaped};
     return size_++;
   }
 
@@ -352,7 +361,14 @@ class Parser {
   // pos_ is the character after a backslash inside a string.
   void check_escape() {
     switch (s_[pos_]) {
-      case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
         return;
       case 'u':
         for (int i = 1; i <= 4; ++i) {
@@ -377,7 +393,8 @@ class Parser {
   bool unread_key(std::size_t begin, std::size_t length) const {
     const std::string_view key = s_.substr(begin, length);
     if (unread_scan_) return std::find(unread_.begin(), unread_.end(), key) != unread_.end();
-    for (std::size_t slot = unread_slot(key); unread_table_[slot] != 0; slot = (slot + 1) % kUnreadSlots) {
+    for (std::size_t slot = unread_slot(key); unread_table_[slot] != 0;
+         slot = (slot + 1) % kUnreadSlots) {
       if (unread_[unread_table_[slot] - 1] == key) return true;
     }
     return false;
@@ -398,7 +415,8 @@ class Parser {
         const bool key_escaped = scan_string();
         const std::size_t key_length = pos_ - 1 - key_begin;
         push(JsonType::String, key_begin, key_length, key_escaped);
-        if (pos_ + 1 < s_.size() && s_[pos_] == ':' && static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
+        if (pos_ + 1 < s_.size() && s_[pos_] == ':' &&
+            static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
           ++pos_;  // compact "key":value
         } else {
           skip_ws();
@@ -406,8 +424,8 @@ class Parser {
           ++pos_;
           skip_ws();
         }
-        if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') && !key_escaped &&
-            unread_key(key_begin, key_length)) {
+        if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') &&
+            !key_escaped && unread_key(key_begin, key_length)) {
           push(JsonType::Null, pos_, 0);
           skip_container(depth);
         } else {

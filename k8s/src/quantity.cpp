@@ -271,17 +271,24 @@ Quantity Quantity::parse(std::string_view text) {
   if (text[0] >= '1' && text[0] <= '9') {
     std::uint64_t d = 0;
     std::size_t i = 0;
-    while (i < text.size() && i < 10 && text[i] >= '0' && text[i] <= '9') d = d * 10 + static_cast<unsigned>(text[i++] - '0');
+    while (i < text.size() && i < 10 && text[i] >= '0' && text[i] <= '9')
+      d = d * 10 + static_cast<unsigned>(text[i++] - '0');
     if (i <= 9) {
       const std::string_view suffix = text.substr(i);
       u128 nanos = 0;
       QuantityFormat format = QuantityFormat::DecimalSI;
-      if (suffix.empty()) nanos = static_cast<u128>(d) * 1'000'000'000;
-      else if (suffix == "m") nanos = static_cast<u128>(d) * 1'000'000;
-      else if (suffix == "k") nanos = static_cast<u128>(d) * 1'000'000'000'000;
-      else if (suffix == "M") nanos = static_cast<u128>(d) * 1'000'000'000'000'000;
-      else if (suffix == "G") nanos = static_cast<u128>(d) * 1'000'000'000'000'000'000u;
-      else if (suffix.size() == 2 && suffix[1] == 'i' && (suffix[0] == 'K' || suffix[0] == 'M' || suffix[0] == 'G')) {
+      if (suffix.empty())
+        nanos = static_cast<u128>(d) * 1'000'000'000;
+      else if (suffix == "m")
+        nanos = static_cast<u128>(d) * 1'000'000;
+      else if (suffix == "k")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000;
+      else if (suffix == "M")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000'000;
+      else if (suffix == "G")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000'000'000u;
+      else if (suffix.size() == 2 && suffix[1] == 'i' &&
+               (suffix[0] == 'K' || suffix[0] == 'M' || suffix[0] == 'G')) {
         const int shift = suffix[0] == 'K' ? 10 : suffix[0] == 'M' ? 20 : 30;
         nanos = (static_cast<u128>(d) << shift) * 1'000'000'000;
         format = QuantityFormat::BinarySI;

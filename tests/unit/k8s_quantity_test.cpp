@@ -289,7 +289,8 @@ TEST(K8sQuantity, plain_integers_with_common_suffixes_equal_the_general_parse) {
       x ^= x >> 7;
       x ^= x << 17;
       std::string n = std::to_string(1 + x % 9);
-      for (int i = 1; i < digits; ++i) n += static_cast<char>('0' + (x >> (i * 3)) % (round % 4 == 0 ? 1 : 10));
+      for (int i = 1; i < digits; ++i)
+        n += static_cast<char>('0' + (x >> (i * 3)) % (round % 4 == 0 ? 1 : 10));
       for (const char* suffix : suffixes) {
         const std::string plain = n + suffix;
         const std::string general = "+" + n + ".0" + suffix;

@@ -81,8 +81,9 @@ TEST(K8sUnreadSubtrees, broken_json_inside_a_skipped_subtree_is_still_refused) {
 // and invalid escapes, control characters and brackets, at every offset around the step
 // boundaries: the skipping parse refuses exactly what the recording one refuses.
 TEST(K8sUnreadSubtrees, skipped_strings_are_judged_as_a_full_parse_judges_them) {
-  const std::string pieces[] = {"a", "]", "{", "[", "}", " ", R"(\\)", R"(\")", R"(\n)", R"(\u00e9)",
-                                R"(\/)", R"(\q)", "\x01", R"(\u12g4)", R"(\u)"};
+  const std::string pieces[] = {"a",     "]",     "{",     "[",         "}",
+                                " ",     R"(\\)", R"(\")", R"(\n)",     R"(\u00e9)",
+                                R"(\/)", R"(\q)", "\x01",  R"(\u12g4)", R"(\u)"};
   std::uint64_t x = 88172645463325252ull;
   auto next = [&] {
     x ^= x << 13;
@@ -133,9 +134,11 @@ TEST(K8sUnreadSubtrees, skipped_strings_are_judged_as_a_full_parse_judges_them) 
 TEST(K8sUnreadSubtrees, a_subtree_cut_at_any_byte_is_refused_and_whole_is_accepted) {
   // A skipped subtree longer than several steps, cut at every byte of it.
   std::string env = R"("x")";
-  for (int i = 0; i < 40; ++i) env += R"(,{"name":"K)" + std::to_string(i) + R"(","value":"a\\\"]}[{"})";
+  for (int i = 0; i < 40; ++i)
+    env += R"(,{"name":"K)" + std::to_string(i) + R"(","value":"a\\\"]}[{"})";
   const std::string text = R"({"type":"ADDED","object":)" + pod(env.substr(0, 3)) + "}";
-  const std::string big = R"({"type":"ADDED","object":)" + pod(R"("v"}, )" + env.substr(4) + R"(, {"value":"w")") + "}";
+  const std::string big =
+      R"({"type":"ADDED","object":)" + pod(R"("v"}, )" + env.substr(4) + R"(, {"value":"w")") + "}";
   ASSERT_NO_THROW(WatchEvent<Pod>::parse(text));
   ASSERT_NO_THROW(expect_read_fields(*WatchEvent<Pod>::parse(big).object));
   const auto from = big.find("\"env\"");

@@ -147,7 +147,9 @@ struct ObjectIndex {
   using ObjectPtr = std::shared_ptr<const T>;
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>()(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>()(s);
+    }
   };
   using Map = std::unordered_map<std::string, ObjectPtr, KeyHash, std::equal_to<>>;
 
@@ -178,11 +180,15 @@ struct ObjectIndex {
     if (old && old->metadata.uid != obj->metadata.uid) by_uid.erase(old->metadata.uid);
     if (!obj->metadata.uid.empty()) {
       auto u = by_uid.find(std::string_view(obj->metadata.uid));
-      if (u != by_uid.end()) u->second = obj;
-      else by_uid.emplace(obj->metadata.uid, obj);
+      if (u != by_uid.end())
+        u->second = obj;
+      else
+        by_uid.emplace(obj->metadata.uid, obj);
     }
-    if (old) it->second = std::move(obj);
-    else by_key.emplace(key_, std::move(obj));
+    if (old)
+      it->second = std::move(obj);
+    else
+      by_key.emplace(key_, std::move(obj));
     return old;
   }
   /// Removes the object named as `obj` is; returns it (nullptr when absent).
