@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,16 @@ struct JsonNode {
 };
 
 class JsonDocument;
+
+/// The nodes of a JsonDocument: raw storage the parser fills without a vector's bookkeeping
+/// per node (JsonNode is trivial, so growing is one copy).
+struct JsonTape {
+  std::unique_ptr<JsonNode[]> nodes;
+  std::uint32_t size = 0;
+  std::size_t capacity = 0;
+  /// Ensures room for `n` nodes, keeping the first `size`.
+  void reserve(std::size_t n);
+};
 
 /// A view of one value in a JsonDocument; cheap to copy, valid while the document lives.
 class JsonValue {
@@ -78,16 +89,16 @@ class JsonDocument {
 
   /// Frees the tape when it takes more than `bytes` (after an unusually large document).
   void release_if_larger(std::size_t bytes) {
-    if (nodes_.capacity() * sizeof(JsonNode) > bytes) std::vector<JsonNode>().swap(nodes_);
+    if (tape_.capacity * sizeof(JsonNode) > bytes) tape_ = JsonTape{};
   }
 
   JsonValue root() const { return JsonValue(this, 0); }
-  const JsonNode& node(std::uint32_t index) const { return nodes_[index]; }
+  const JsonNode& node(std::uint32_t index) const { return tape_.nodes[index]; }
   std::string_view text() const noexcept { return text_; }
 
  private:
   std::string_view text_;
-  std::vector<JsonNode> nodes_;
+  JsonTape tape_;
 };
 
 inline JsonType JsonValue::type() const noexcept { return doc_->node(index_).type; }

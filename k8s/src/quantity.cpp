@@ -265,6 +265,42 @@ Quantity Quantity::parse(std::string_view text) {
   Quantity q;
   if (text == "0") return q;
 
+  // The shape of nearly every request and limit ("250m", "64Mi", "2"): up to 9 digits, no
+  // leading zero, one of the common suffixes. Exact, so computed directly; the general path
+  // below gives the same value and format (k8s_quantity_test compares them).
+  if (text[0] >= '1' && text[0] <= '9') {
+    std::uint64_t d = 0;
+    std::size_t i = 0;
+    while (i < text.size() && i < 10 && text[i] >= '0' && text[i] <= '9')
+      d = d * 10 + static_cast<unsigned>(text[i++] - '0');
+    if (i <= 9) {
+      const std::string_view suffix = text.substr(i);
+      u128 nanos = 0;
+      QuantityFormat format = QuantityFormat::DecimalSI;
+      if (suffix.empty())
+        nanos = static_cast<u128>(d) * 1'000'000'000;
+      else if (suffix == "m")
+        nanos = static_cast<u128>(d) * 1'000'000;
+      else if (suffix == "k")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000;
+      else if (suffix == "M")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000'000;
+      else if (suffix == "G")
+        nanos = static_cast<u128>(d) * 1'000'000'000'000'000'000u;
+      else if (suffix.size() == 2 && suffix[1] == 'i' &&
+               (suffix[0] == 'K' || suffix[0] == 'M' || suffix[0] == 'G')) {
+        const int shift = suffix[0] == 'K' ? 10 : suffix[0] == 'M' ? 20 : 30;
+        nanos = (static_cast<u128>(d) << shift) * 1'000'000'000;
+        format = QuantityFormat::BinarySI;
+      }
+      if (nanos != 0) {
+        q.format_ = format;
+        PG_QUANTITY_SET(q, nanos);
+        return q;
+      }
+    }
+  }
+
   Scanned scanned;
   if (!scan(text, scanned)) {
     fail(text, "not of the form <number><suffix> (e.g. \"100m\", \"1.5Gi\", \"1e3\", \"+1k\")");

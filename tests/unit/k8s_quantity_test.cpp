@@ -276,3 +276,36 @@ TEST(K8sQuantity, huge_and_tiny_values_are_exact_or_refused) {
 }
 
 }  // namespace
+
+// Plain "<digits><suffix>" quantities take a direct path; "+<digits>.0<suffix>" the general
+// one. Both must give the same value, format and canonical text, at every digit count up to
+// where the direct path stops (9 digits) and past it.
+TEST(K8sQuantity, plain_integers_with_common_suffixes_equal_the_general_parse) {
+  const char* suffixes[] = {"", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "n", "u", "E"};
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int digits = 1; digits <= 11; ++digits) {
+    for (int round = 0; round < 40; ++round) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      std::string n = std::to_string(1 + x % 9);
+      for (int i = 1; i < digits; ++i)
+        n += static_cast<char>('0' + (x >> (i * 3)) % (round % 4 == 0 ? 1 : 10));
+      for (const char* suffix : suffixes) {
+        const std::string plain = n + suffix;
+        const std::string general = "+" + n + ".0" + suffix;
+        SCOPED_TRACE(plain);
+        const Quantity a = q(plain);
+        const Quantity b = q(general);
+        EXPECT_EQ(a.compare(b), 0);
+        EXPECT_EQ(a.format(), b.format());
+        EXPECT_EQ(a.to_string(), b.to_string());
+        EXPECT_EQ(a.nano_value(), b.nano_value());
+      }
+    }
+  }
+  EXPECT_EQ(q("250m").milli_value(), 250);
+  EXPECT_EQ(q("64Mi").value(), 64 << 20);
+  EXPECT_EQ(q("1000m").to_string(), "1");
+  EXPECT_EQ(q("999999999Gi").format(), F::BinarySI);
+}

@@ -75,3 +75,77 @@ TEST(K8sUnreadSubtrees, broken_json_inside_a_skipped_subtree_is_still_refused) {
     EXPECT_THROW(WatchEvent<Pod>::parse(text.substr(0, cut)), JsonSyntaxError) << cut;
   }
 }
+
+// The skipper reads 64 bytes a step: escapes, quotes and brackets that straddle two steps, and
+// the last partial step, must be judged as the full parse judges them. Strings built from valid
+// and invalid escapes, control characters and brackets, at every offset around the step
+// boundaries: the skipping parse refuses exactly what the recording one refuses.
+TEST(K8sUnreadSubtrees, skipped_strings_are_judged_as_a_full_parse_judges_them) {
+  const std::string pieces[] = {"a",     "]",     "{",     "[",         "}",
+                                " ",     R"(\\)", R"(\")", R"(\n)",     R"(\u00e9)",
+                                R"(\/)", R"(\q)", "\x01",  R"(\u12g4)", R"(\u)"};
+  std::uint64_t x = 88172645463325252ull;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  int refused = 0;
+  int accepted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string value = "\"" + std::string(next() % 140, 'p');  // moves the rest across steps
+    const int n = static_cast<int>(next() % 12);
+    for (int i = 0; i < n; ++i) {
+      // Mostly valid pieces, so that acceptances are frequent too.
+      const std::size_t k = next() % 40;
+      value += pieces[k < std::size(pieces) ? k : k % 6];
+    }
+    if (next() % 8 == 0) value += "\\";  // escapes the closing quote: unterminated
+    value += "\"";
+    const std::string event = R"({"type":"MODIFIED","object":)" + pod(value) + "}";
+    bool full_ok = true;
+    try {
+      (void)Pod::parse(pod(value));
+    } catch (const JsonSyntaxError&) {
+      full_ok = false;
+    }
+    bool skip_ok = true;
+    try {
+      const auto ev = WatchEvent<Pod>::parse(event);
+      expect_read_fields(*ev.object);
+    } catch (const JsonSyntaxError&) {
+      skip_ok = false;
+    }
+    bool list_ok = true;
+    try {
+      (void)ObjectList<Pod>::parse(R"({"items":[)" + pod(value) + "]}");
+    } catch (const JsonSyntaxError&) {
+      list_ok = false;
+    }
+    ASSERT_EQ(full_ok, skip_ok) << value;
+    ASSERT_EQ(full_ok, list_ok) << value;
+    (full_ok ? accepted : refused)++;
+  }
+  EXPECT_GT(accepted, 300);
+  EXPECT_GT(refused, 300);
+}
+
+TEST(K8sUnreadSubtrees, a_subtree_cut_at_any_byte_is_refused_and_whole_is_accepted) {
+  // A skipped subtree longer than several steps, cut at every byte of it.
+  std::string env = R"("x")";
+  for (int i = 0; i < 40; ++i)
+    env += R"(,{"name":"K)" + std::to_string(i) + R"(","value":"a\\\"]}[{"})";
+  const std::string text = R"({"type":"ADDED","object":)" + pod(env.substr(0, 3)) + "}";
+  const std::string big =
+      R"({"type":"ADDED","object":)" + pod(R"("v"}, )" + env.substr(4) + R"(, {"value":"w")") + "}";
+  ASSERT_NO_THROW(WatchEvent<Pod>::parse(text));
+  ASSERT_NO_THROW(expect_read_fields(*WatchEvent<Pod>::parse(big).object));
+  const auto from = big.find("\"env\"");
+  const auto to = big.find(R"("command":[)");
+  ASSERT_GT(to, from + 64 * 10);
+  for (std::size_t cut = from; cut < to; ++cut) {
+    EXPECT_THROW(WatchEvent<Pod>::parse(big.substr(0, cut)), JsonSyntaxError) << cut;
+    if (HasFailure()) break;
+  }
+}
