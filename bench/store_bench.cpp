@@ -8,6 +8,14 @@
 //                                     each second, several times slower) instead of series by series
 //   --cpu-ms                          keep CPU/PSI seconds counters to the millisecond
 //                                     (Store::set_precision) instead of exact
+//   --rss --save PATH                 also checkpoints the full store to PATH and prints the peak
+//                                     RSS while it does (VmHWM, reset before the checkpoint)
+//   --restore-rss PATH                in a fresh process: restores PATH as the agent does at start,
+//                                     then checkpoints it to PATH.again; prints the peak RSS of each
+//                                     (what they cost on top of the store)
+//   --store-from PATH                 the benchmarks' full store is restored from PATH (a file
+//                                     --rss --save wrote) instead of filled: seconds, not minutes;
+//                                     chunks are the same bytes, but laid out as a restore leaves them
 //
 // Targets: <= 1.5 bytes/sample, < 50 ms for a 24 h query over all series, store well under 64 MiB.
 #include <benchmark/benchmark.h>
@@ -17,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -161,12 +170,25 @@ std::int64_t fill_node(Store& s, int hours, bool time_major, int cpu_decimals) {
 
 int g_cpu_decimals = -1;
 bool g_time_major = false;
+const char* g_store_from = nullptr;
 
 Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
   static std::int64_t last = 0;
   static Store* s = [time_major] {
     auto* st = new Store();
     const auto a = std::chrono::steady_clock::now();
+    if (g_store_from) {
+      set_kinds(*st, g_cpu_decimals);
+      const auto rep = st->restore(g_store_from);
+      if (!rep.ok() || rep.series_loaded == 0) {
+        std::fprintf(stderr, "cannot use %s: %s\n", g_store_from, rep.ok() ? "empty" : rep.errors.front().c_str());
+        std::exit(1);
+      }
+      last = kT0 + (26 * 3600 - 1) * 1000;
+      std::fprintf(stderr, "restored %zu series from %s in %.1f s wall\n", rep.series_loaded, g_store_from,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+      return st;
+    }
     last = fill_node(*st, 26, time_major, g_cpu_decimals);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     std::fprintf(stderr, "filled 26 h x %d series (%s, CPU seconds %s) in %.1f s wall\n",
@@ -345,12 +367,51 @@ void BM_Restore(benchmark::State& state) {
 }
 BENCHMARK(BM_Restore)->Unit(benchmark::kMillisecond)->Iterations(3);
 
-long vm_rss_kib() {
+long proc_status_kib(const char* field) {
   std::ifstream f("/proc/self/status");
   std::string line;
+  const std::size_t n = std::strlen(field);
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') return std::stol(line.substr(n + 1));
   return -1;
+}
+long vm_rss_kib() { return proc_status_kib("VmRSS"); }
+// Peak RSS since the last reset_peak_rss() (or the process start).
+long vm_hwm_kib() { return proc_status_kib("VmHWM"); }
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
+}
+
+int restore_rss_mode(const char* path) {
+  const long before = vm_rss_kib();
+  Store s;
+  set_kinds(s, g_cpu_decimals);
+  const auto a = std::chrono::steady_clock::now();
+  const auto rep = s.restore(path);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  if (!rep.ok()) std::printf("restore reported: %s\n", rep.errors.front().c_str());
+  const long after = vm_rss_kib(), peak = vm_hwm_kib();
+  std::error_code ec;
+  std::printf("restore of %s (%.1f MiB, %zu series) in %.2f s: VmRSS before %ld KiB, after %ld KiB, peak %ld KiB: "
+              "restore peaked %.1f MiB above the restored store\n",
+              path, static_cast<double>(std::filesystem::file_size(path, ec)) / (1 << 20), rep.series_loaded, secs,
+              before, after, peak, static_cast<double>(peak - after) / 1024.0);
+  if (!rep.ok()) return 1;
+  // Then a checkpoint of what was restored, as the agent writes one every minute.
+  malloc_trim(0);
+  reset_peak_rss();
+  const long at = vm_rss_kib();
+  const std::string out = std::string(path) + ".again";
+  const auto b = std::chrono::steady_clock::now();
+  const auto info = s.checkpoint(out);
+  const double csecs = std::chrono::duration<double>(std::chrono::steady_clock::now() - b).count();
+  const long cpeak = vm_hwm_kib();
+  std::printf("checkpoint of it (%.1f MiB) in %.2f s: VmRSS before %ld KiB, peak %ld KiB: checkpoint peaked %.1f MiB "
+              "above the store\n",
+              static_cast<double>(info.bytes) / (1 << 20), csecs, at, cpeak, static_cast<double>(cpeak - at) / 1024.0);
+  std::filesystem::remove(out);
+  return 0;
 }
 
 // Per metric and activity: what one container's series cost after 26 h.
@@ -383,7 +444,7 @@ int breakdown_mode() {
   return 0;
 }
 
-int rss_mode() {
+int rss_mode(const char* save_path) {
   const long before = vm_rss_kib();
   std::int64_t now = 0;
   const Store& s = full_store(&now, g_time_major);
@@ -407,6 +468,18 @@ int rss_mode() {
               static_cast<double>(mi.fordblks) / (1 << 20));
   malloc_trim(0);
   std::printf("after malloc_trim(0): VmRSS %ld KiB\n", vm_rss_kib());
+  if (save_path) {
+    reset_peak_rss();
+    const long at = vm_rss_kib();
+    const auto a = std::chrono::steady_clock::now();
+    const auto info = s.checkpoint(save_path);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    const long peak = vm_hwm_kib();
+    std::printf("checkpoint to %s: %.1f MiB, %zu series in %.2f s: VmRSS before %ld KiB, peak %ld KiB "
+                "(%.1f MiB above the store)\n",
+                save_path, static_cast<double>(info.bytes) / (1 << 20), info.series, secs, at, peak,
+                static_cast<double>(peak - at) / 1024.0);
+  }
   return 0;
 }
 
@@ -414,18 +487,28 @@ int rss_mode() {
 
 int main(int argc, char** argv) {
   bool rss = false;
+  const char* save = nullptr;
+  const char* restore_rss = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rss") == 0) rss = true;
     if (std::strcmp(argv[i], "--cpu-ms") == 0) g_cpu_decimals = 3;
     if (std::strcmp(argv[i], "--time-major") == 0) g_time_major = true;
+    if (i + 1 < argc && std::strcmp(argv[i], "--save") == 0) save = argv[i + 1];
+    if (i + 1 < argc && std::strcmp(argv[i], "--restore-rss") == 0) restore_rss = argv[i + 1];
   }
-  if (rss) return rss_mode();
+  if (restore_rss) return restore_rss_mode(restore_rss);
+  if (rss) return rss_mode(save);
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--breakdown") == 0) return breakdown_mode();
   // --cpu-ms also applies to the benchmarks' full store; strip it before Google Benchmark sees it.
   int kept = 1;
-  for (int i = 1; i < argc; ++i)
+  for (int i = 1; i < argc; ++i) {
+    if (i + 1 < argc && std::strcmp(argv[i], "--store-from") == 0) {
+      g_store_from = argv[++i];
+      continue;
+    }
     if (std::strcmp(argv[i], "--cpu-ms") != 0) argv[kept++] = argv[i];
+  }
   argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -176,6 +177,7 @@ struct RollupRow {
 
 namespace detail {
 struct Series;
+class ByteSource;
 }
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
@@ -209,11 +211,13 @@ class Store {
   /// whose last sample is older than history (their container is gone).
   ExpireResult expire(std::int64_t now_ms);
 
-  /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory).
+  /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory),
+  /// streamed a series at a time: it costs a few hundred KiB beyond the store, not a copy of it.
   /// Throws StoreError when the file cannot be written; the previous checkpoint stays intact.
   CheckpointInfo checkpoint(const std::filesystem::path& path) const;
-  /// Replaces the store's contents with what `path` holds. Never throws on bad content: a torn,
-  /// truncated or corrupt file or section is reported in the result and skipped.
+  /// Replaces the store's contents with what `path` holds, read a section at a time (the file is
+  /// never held whole in memory). Never throws on bad content: a torn, truncated or corrupt file
+  /// or section is reported in the result and skipped.
   RestoreReport restore(const std::filesystem::path& path);
 
   /// The same, on bytes in memory (the fuzz target's entry point). `verify_checksums = false`
@@ -240,6 +244,11 @@ class Store {
  private:
   std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
                                           double quantile) const;
+  /// Streams the checkpoint to `emit` in pieces of a few hundred KiB (one series at a time under
+  /// the shared lock); returns the bytes emitted and sets `series` to the sections written.
+  std::uint64_t write_checkpoint(const std::function<void(const std::uint8_t*, std::size_t)>& emit,
+                                 std::size_t& series) const;
+  RestoreReport restore_from(detail::ByteSource& in, const std::string& name, bool verify_checksums);
 
   Options options_;
   mutable std::shared_mutex mutex_;
