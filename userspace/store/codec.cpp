@@ -419,7 +419,8 @@ unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x) {
   return best_order;
 }
 
-bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out, std::size_t m) {
+  m = std::min(m, n);
   out.clear();
   const auto order = static_cast<unsigned>(r.read(2));
   const auto coder = static_cast<unsigned>(r.read(2));
@@ -434,12 +435,12 @@ bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out
     kr = static_cast<unsigned>(r.read(6));
   }
   if (r.overrun()) return false;
-  out.reserve(n);
-  if (n > 0) out.push_back(static_cast<std::int64_t>(x));
+  out.reserve(m);
+  if (m > 0) out.push_back(static_cast<std::int64_t>(x));
   std::uint64_t d = 0;
   std::uint64_t zeros = 0;
   const auto ug = static_cast<std::uint64_t>(g);
-  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
+  for (std::size_t i = 1; i < m && !r.overrun(); ++i) {
     std::uint64_t code = 0;
     if (coder == kRice) {
       code = static_cast<std::uint64_t>(unzigzag(read_rice(r, kr))) + offset;
@@ -461,7 +462,7 @@ bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out
     }
     out.push_back(static_cast<std::int64_t>(x));
   }
-  return out.size() == n && !r.overrun();
+  return out.size() == m && !r.overrun();
 }
 
 namespace {
@@ -559,27 +560,28 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   return mode;
 }
 
-bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out, std::size_t m) {
+  m = std::min(m, n);
   out.clear();
-  out.reserve(n);
+  out.reserve(m);
   const auto mode = static_cast<unsigned>(r.read(2));
   if (mode == 0) {
     XorState s;
-    for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(xor_read(r, s));
-    return out.size() == n && !r.overrun();
+    for (std::size_t i = 0; i < m && !r.overrun(); ++i) out.push_back(xor_read(r, s));
+    return out.size() == m && !r.overrun();
   }
   if (mode == 3) {
     const double v = std::bit_cast<double>(r.read(64));
-    out.assign(n, v);
+    out.assign(m, v);
     return !r.overrun();
   }
   if (mode != 1) return false;
   const auto k = static_cast<unsigned>(r.read(4));
   if (k >= kPow10.size()) return false;
   thread_local std::vector<std::int64_t> x;
-  if (!read_int_column(r, n, x)) return false;
+  if (!read_int_column(r, n, x, m)) return false;
   for (std::int64_t v : x) out.push_back(static_cast<double>(v) / kPow10[k]);
-  return out.size() == n && !r.overrun();
+  return out.size() == m && !r.overrun();
 }
 
 void write_times(BitWriter& w, std::span<const std::int64_t> t) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <mutex>
 
 #include "series.h"
@@ -132,6 +133,18 @@ class Aggregator {
   bool can_take_summary() const {
     return (!wants_values() || uses_sketch()) && (kind_ == SeriesKind::kGauge || any_);
   }
+  /// Whether a chunk cut by the window's start can be folded as its summary minus the rows before
+  /// the window: what is summed (count, sum, increase, sketch bins) subtracts; min and max do not.
+  bool can_take_tail() const {
+    return !any_ && (agg_ == Agg::kAvg || agg_ == Agg::kRate || agg_ == Agg::kLast || uses_sketch());
+  }
+  /// Values to take out of the sketch once the chunk's bins are in (a bin must be non-empty
+  /// before it is decremented).
+  void sketch_remove_later(double v) { removals_.push_back(v); }
+  void apply_sketch_removals() {
+    for (double v : removals_) sketch_->remove_value(v);
+    removals_.clear();
+  }
 
   void row(const Row& r) {
     samples_ += static_cast<std::uint64_t>(r.f[kCount]);
@@ -158,8 +171,10 @@ class Aggregator {
       min_ = std::min(min_, s.b);
       max_ = std::max(max_, s.c);
     } else {
-      const double corr = tier_ == Tier::kRollup ? s.first_corr : (s.first < last_ ? last_ : 0.0);
-      step(s.t_first, s.first - last_ + corr);
+      if (any_) {
+        const double corr = tier_ == Tier::kRollup ? s.first_corr : (s.first < last_ ? last_ : 0.0);
+        step(s.t_first, s.first - last_ + corr);
+      }
       inc_ += s.a;
       min_ = std::min(min_, s.b);
       max_ = std::max(max_, s.c);
@@ -245,6 +260,7 @@ class Aggregator {
   double first_ = 0, last_ = 0, sum_ = 0, inc_ = 0;
   double min_ = detail::kInf, max_ = -detail::kInf;
   std::vector<double> values_;
+  std::vector<double> removals_;
   std::optional<detail::SketchAccumulator> sketch_;
 };
 
@@ -295,6 +311,67 @@ void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tie
   }
 }
 
+/// Folds the rows in the window of a chunk cut by the window's start (rows i..n-1) as its summary
+/// minus rows 0..i-1, decoding only rows 0..i of the columns needed: half a chunk on average
+/// instead of all of it. Sums of integers (bytes, counts) subtract exactly.
+void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const WindowTest& wt,
+               Aggregator& agg) {
+  thread_local detail::Columns cols;
+  unsigned want = 1u << kLast;
+  if (tier == Tier::kRollup) {
+    want |= 1u << kCount;
+    want |= kind == SeriesKind::kCounter ? 1u << kCorr : 1u << kSum;
+  }
+  std::uint32_t first = 0;  // the first row in the window
+  const std::function<std::uint32_t(const std::vector<std::int64_t>&)> prefix =
+      [&](const std::vector<std::int64_t>& t) {
+        first = static_cast<std::uint32_t>(
+            std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
+        return first + 1;
+      };
+  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
+      first == 0 || first >= c.sum.rows)
+    return;  // cannot happen: the chunk starts before the window and ends inside it
+  auto row_at = [&](std::uint32_t i) {
+    Row r;
+    r.t = cols.t[i];
+    const double v = cols.f[kLast][i];
+    if (tier == Tier::kRaw) {
+      r.f = {1, v, v, v, v, 0};
+    } else {
+      r.f = {cols.f[kCount][i], kind == SeriesKind::kGauge ? cols.f[kSum][i] : 0, 0, 0, v,
+             kind == SeriesKind::kCounter ? cols.f[kCorr][i] : 0};
+    }
+    return r;
+  };
+  // The rows before the window, summarised as the chunk's summary was built (same order, so the
+  // increase of a counter is the same partial sum); a counter's row `first` steps from outside.
+  Summary pre;
+  const std::uint32_t upto = kind == SeriesKind::kCounter ? first + 1 : first;
+  for (std::uint32_t i = 0; i < upto; ++i) {
+    const Row r = row_at(i);
+    double v;
+    if (agg.uses_sketch() && detail::sketch_value_of(r, pre, kind, tier, v)) agg.sketch_remove_later(v);
+    pre.add(r, kind, tier);
+  }
+  const Row r0 = row_at(first);
+  Summary tail = c.sum;
+  tail.t_first = r0.t;
+  tail.rows = c.sum.rows - first;
+  tail.samples = c.sum.samples - pre.samples +
+                 (kind == SeriesKind::kCounter ? static_cast<std::uint32_t>(r0.f[kCount]) : 0);
+  tail.a = c.sum.a - pre.a;
+  tail.first = r0.f[kLast];
+  tail.first_corr = tier == Tier::kRollup ? r0.f[kCorr] : 0.0;
+  agg.chunk(tail);
+  if (agg.uses_sketch()) {
+    BitReader rd(nullptr, 0);
+    if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+      detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
+    agg.apply_sketch_removals();
+  }
+}
+
 void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind, Tier tier,
                const WindowTest& wt, Aggregator& agg) {
   if (agg.wants_values()) {
@@ -315,6 +392,10 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
     if (sketches && i + 2 < td.sealed.size()) __builtin_prefetch(td.sealed[i + 2].data.get());
     if (wt.before(c.sum.t_last)) continue;
     if (wt.after(c.sum.t_first)) return;
+    if (wt.before(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_tail()) {
+      fold_tail(c, kind, tier, wt, agg);
+      continue;
+    }
     if (wt.in(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_summary()) {
       agg.chunk(c.sum);
       if (agg.uses_sketch()) {
