@@ -377,7 +377,7 @@ bool read_relative(BitReader& rd, std::uint32_t n, unsigned fields, Columns& out
 
 bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
                            SeriesKind kind, Tier tier, unsigned fields, Columns& out,
-                           const std::function<std::uint32_t(const std::vector<std::int64_t>&)>* prefix) {
+                           const PrefixOf* prefix) {
   const Layout l = layout(tier, kind);
   BitReader rd(data, bits);
   std::uint64_t len;
@@ -388,7 +388,7 @@ bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::ui
   len = read_length(rd);
   std::uint64_t start = rd.position();
   if (!read_times(rd, rows, out.t) || rd.position() != start + len) return false;
-  const std::uint32_t m = prefix ? std::min((*prefix)(out.t), rows) : rows;
+  const std::uint32_t m = prefix ? std::min((*prefix)(out.t, fields), rows) : rows;
   if (!uses_relative(kind, tier)) return read_section_columns(rd, rows, l, fields, out, m);
   const bool relative = rd.read_bit();
   len = read_length(rd);

@@ -110,6 +110,7 @@ class Aggregator {
   /// Rollup percentiles merge per-chunk sketches (see sketch.h for the error bound); raw ones are
   /// exact.
   bool uses_sketch() const { return agg_ == Agg::kPercentile && tier_ == Tier::kRollup; }
+  Agg agg() const { return agg_; }
   void reserve_values(std::size_t n) {
     if (wants_values() && !uses_sketch()) values_.reserve(n);
   }
@@ -278,25 +279,36 @@ struct WindowTest {
   bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
 };
 
+void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
+                  Aggregator& agg, std::size_t first);
+
 /// Folds the rows of a sealed chunk that lie in the window, decoding only the columns the
 /// aggregation reads, straight from column buffers (no row vector per chunk).
 void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tier,
                          const WindowTest& wt, Aggregator& agg) {
   thread_local detail::Columns cols;
-  const detail::Layout l = detail::layout(tier, kind);
   unsigned want = agg.fields();
   if (tier == Tier::kRaw) want = 1u << kLast;  // a raw row is all its value
   if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols))
     return;  // cannot happen for chunks sealed here or verified on restore
-  unsigned present[kFields];
-  unsigned np = 0;
-  for (unsigned j = 0; j < l.n; ++j)
-    if (want & (1u << l.fields[j])) present[np++] = l.fields[j];
   const auto& t = cols.t;
   // Rows are in time order: skip those before the window by binary search, stop after it.
   const auto first = static_cast<std::size_t>(
       std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) -
       t.begin());
+  fold_columns(cols, kind, tier, wt, agg, first);
+}
+
+/// Folds decoded columns' rows from `first` while they are in the window.
+void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
+                  Aggregator& agg, std::size_t first) {
+  const detail::Layout l = detail::layout(tier, kind);
+  const unsigned want = tier == Tier::kRaw ? 1u << kLast : agg.fields();
+  unsigned present[kFields];
+  unsigned np = 0;
+  for (unsigned j = 0; j < l.n; ++j)
+    if (want & (1u << l.fields[j])) present[np++] = l.fields[j];
+  const auto& t = cols.t;
   for (std::size_t i = first; i < t.size(); ++i) {
     if (!wt.in(t[i])) break;
     Row r;
@@ -317,52 +329,74 @@ void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tie
 void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const WindowTest& wt,
                Aggregator& agg) {
   thread_local detail::Columns cols;
-  unsigned want = 1u << kLast;
-  if (tier == Tier::kRollup) {
-    want |= 1u << kCount;
-    want |= kind == SeriesKind::kCounter ? 1u << kCorr : 1u << kSum;
+  // What the prefix must give: its sample count; a gauge's sum (avg, percentile) or the value
+  // the window starts at (rate); a counter's increase (avg, rate, percentile). kLast needs only
+  // the count; then the sums below are of unread columns and unused.
+  const bool counter = kind == SeriesKind::kCounter;
+  unsigned want = 0;
+  if (agg.agg() != Agg::kLast) {
+    if (counter || agg.agg() == Agg::kRate) want |= 1u << kLast;
+    if (counter && tier == Tier::kRollup) want |= 1u << kCorr;
+    if (!counter && agg.agg() != Agg::kRate) want |= tier == Tier::kRollup ? 1u << kSum : 1u << kLast;
   }
+  if (tier == Tier::kRollup) want |= 1u << kCount;
+  if (tier == Tier::kRaw && want == 0) want = 1u << kLast;  // the times are all a raw kLast needs
   std::uint32_t first = 0;  // the first row in the window
-  const std::function<std::uint32_t(const std::vector<std::int64_t>&)> prefix =
-      [&](const std::vector<std::int64_t>& t) {
-        first = static_cast<std::uint32_t>(
-            std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
-        return first + 1;
-      };
+  bool whole = false;
+  // Decoding runs from the chunk's start either way: when the window starts in the chunk's second
+  // half, all of it is decoded and the rows in the window folded one by one, as for any edge.
+  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned& fields) {
+    first = static_cast<std::uint32_t>(
+        std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
+    whole = first > t.size() / 2 && agg.agg() != Agg::kLast;  // kLast's prefix is its counts only
+    if (!whole) return first + 1;
+    fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
+    return static_cast<std::uint32_t>(t.size());
+  };
   if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
       first == 0 || first >= c.sum.rows)
     return;  // cannot happen: the chunk starts before the window and ends inside it
-  auto row_at = [&](std::uint32_t i) {
-    Row r;
-    r.t = cols.t[i];
-    const double v = cols.f[kLast][i];
-    if (tier == Tier::kRaw) {
-      r.f = {1, v, v, v, v, 0};
-    } else {
-      r.f = {cols.f[kCount][i], kind == SeriesKind::kGauge ? cols.f[kSum][i] : 0, 0, 0, v,
-             kind == SeriesKind::kCounter ? cols.f[kCorr][i] : 0};
-    }
-    return r;
-  };
-  // The rows before the window, summarised as the chunk's summary was built (same order, so the
-  // increase of a counter is the same partial sum); a counter's row `first` steps from outside.
-  Summary pre;
-  const std::uint32_t upto = kind == SeriesKind::kCounter ? first + 1 : first;
-  for (std::uint32_t i = 0; i < upto; ++i) {
-    const Row r = row_at(i);
-    double v;
-    if (agg.uses_sketch() && detail::sketch_value_of(r, pre, kind, tier, v)) agg.sketch_remove_later(v);
-    pre.add(r, kind, tier);
+  if (whole) {
+    fold_columns(cols, kind, tier, wt, agg, first);
+    return;
   }
-  const Row r0 = row_at(first);
+  // The rows before the window, summed as the chunk's summary was built (same order, so a
+  // counter's increase is the same partial sum); a counter's row `first` steps from outside.
+  const auto& t = cols.t;
+  const bool rollup = tier == Tier::kRollup;
+  const bool sketch = agg.uses_sketch();
+  double pre_a = 0, pre_samples = 0;
+  if (!(want & (1u << kLast)) && !(want & (1u << kSum))) {
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+  } else if (kind == SeriesKind::kGauge && agg.agg() != Agg::kRate) {
+    const double* sum = rollup ? cols.f[kSum].data() : cols.f[kLast].data();
+    for (std::uint32_t i = 0; i < first; ++i) {
+      const double n = rollup ? cols.f[kCount][i] : 1.0;
+      pre_a += sum[i];
+      pre_samples += n;
+      if (sketch) agg.sketch_remove_later(sum[i] / n);
+    }
+  } else if (kind == SeriesKind::kGauge) {  // rate: only where the window starts
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+  } else {
+    const double* last = cols.f[kLast].data();
+    const double* corr = rollup ? cols.f[kCorr].data() : nullptr;
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+    for (std::uint32_t i = 1; i <= first; ++i) {
+      const double inc = last[i] - last[i - 1] + (rollup ? corr[i] : (last[i] < last[i - 1] ? last[i - 1] : 0.0));
+      pre_a += inc;
+      if (sketch) agg.sketch_remove_later(inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0));
+    }
+  }
   Summary tail = c.sum;
-  tail.t_first = r0.t;
+  tail.t_first = t[first];
   tail.rows = c.sum.rows - first;
-  tail.samples = c.sum.samples - pre.samples +
-                 (kind == SeriesKind::kCounter ? static_cast<std::uint32_t>(r0.f[kCount]) : 0);
-  tail.a = c.sum.a - pre.a;
-  tail.first = r0.f[kLast];
-  tail.first_corr = tier == Tier::kRollup ? r0.f[kCorr] : 0.0;
+  tail.samples = c.sum.samples - static_cast<std::uint32_t>(pre_samples);
+  tail.a = c.sum.a - pre_a;
+  // Read only by a gauge's rate (where it starts) and a counter's next step (never: its
+  // successors in the window are whole chunks, which step from `last`).
+  tail.first = want & (1u << kLast) ? cols.f[kLast][first] : 0.0;
+  tail.first_corr = 0.0;
   agg.chunk(tail);
   if (agg.uses_sketch()) {
     BitReader rd(nullptr, 0);
