@@ -13,6 +13,8 @@
 //   --restore-rss PATH                in a fresh process: restores PATH as the agent does at start,
 //                                     then checkpoints it to PATH.again; prints the peak RSS of each
 //                                     (what they cost on top of the store)
+//   --rollup-rows N                   rows per rollup chunk (Options::rollup_chunk_rows) of the
+//                                     full store and --breakdown
 //   --store-from PATH                 the benchmarks' full store is restored from PATH (a file
 //                                     --rss --save wrote) instead of filled: seconds, not minutes;
 //                                     chunks are the same bytes, but laid out as a restore leaves them
@@ -171,11 +173,13 @@ std::int64_t fill_node(Store& s, int hours, bool time_major, int cpu_decimals) {
 int g_cpu_decimals = -1;
 bool g_time_major = false;
 const char* g_store_from = nullptr;
+std::uint32_t g_rollup_rows = podgauge::store::Options{}.rollup_chunk_rows;
+podgauge::store::Options bench_options() { return {.rollup_chunk_rows = g_rollup_rows}; }
 
 Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
   static std::int64_t last = 0;
   static Store* s = [time_major] {
-    auto* st = new Store();
+    auto* st = new Store(bench_options());
     const auto a = std::chrono::steady_clock::now();
     if (g_store_from) {
       set_kinds(*st, g_cpu_decimals);
@@ -438,7 +442,7 @@ int breakdown_mode() {
                                 "swap_bytes", "limit_bytes", "psi_cpu_s", "psi_msome_s", "psi_mfull_s", "ooms"};
   for (int activity = 0; activity < 3; ++activity) {
     Container c(activity == 0 ? 0 : activity == 1 ? 6 : 9);
-    Store s;
+    Store s(bench_options());
     set_kinds(s, g_cpu_decimals);
     double v[kSeriesPerContainer];
     const std::int64_t end = kT0 + (26 * 3600 - 1) * 1000;
@@ -512,6 +516,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--cpu-ms") == 0) g_cpu_decimals = 3;
     if (std::strcmp(argv[i], "--time-major") == 0) g_time_major = true;
     if (i + 1 < argc && std::strcmp(argv[i], "--save") == 0) save = argv[i + 1];
+    if (i + 1 < argc && std::strcmp(argv[i], "--rollup-rows") == 0)
+      g_rollup_rows = static_cast<std::uint32_t>(std::stoul(argv[i + 1]));
     if (i + 1 < argc && std::strcmp(argv[i], "--restore-rss") == 0) restore_rss = argv[i + 1];
   }
   if (restore_rss) return restore_rss_mode(restore_rss);
