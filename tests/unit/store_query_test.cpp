@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "podgauge/store/store.h"
@@ -288,11 +289,12 @@ TEST(StoreQuery, day_long_windows_use_the_rollup_tier_and_match_the_reference) {
     const std::int64_t now = all.back().t_ms;
     for (const auto& x : all) s.append(k, x.t_ms, x.value);
     s.expire(now);
-    // What the store may still hold: the last 24 h (plus up to one 2 h chunk).
+    // What the store may still hold: the last 24 h (and the bucket reaching into them), plus up
+    // to 30 min (a quarter of a 2 h chunk) before the oldest chunk is re-encoded without them.
     const auto rows = s.rollup_rows(k);
     ASSERT_FALSE(rows.empty());
-    EXPECT_GE(rows.front().t_ms, now - 26 * 3'600'000);
-    EXPECT_LE(rows.front().t_ms, now - 24 * 3'600'000);
+    EXPECT_GE(rows.front().t_ms, now - 24 * 3'600'000 - kStep - 1'800'000);
+    EXPECT_LE(rows.front().t_ms, now - 24 * 3'600'000 + 31'000);  // + the longest pause in the series
     std::erase_if(all, [&](const Sample& x) { return x.t_ms < rows.front().t_ms - 100'000; });
     // Raw tier: only the last hour (plus up to one 15 min chunk) remains.
     const auto raw = s.raw_samples(k);
@@ -550,6 +552,56 @@ TEST(StoreExpire, series_of_a_container_gone_longer_than_the_history_are_dropped
   ASSERT_TRUE(avg);
   EXPECT_EQ(avg->tier, Tier::kRollup);
   EXPECT_EQ(avg->samples, 100u);
+}
+
+// Expired rows at the front of the oldest rollup chunk are re-encoded away once a quarter chunk
+// has expired: the tier holds the history plus at most that, and the re-encoded chunk answers
+// like any other (its summary and sketch rebuilt), through restarts of a counter and a checkpoint.
+TEST(StoreExpire, the_oldest_rollup_chunk_sheds_expired_rows_and_still_answers_exactly) {
+  std::mt19937_64 rng(41);
+  const Options o{.raw_retention_ms = 600'000, .history_ms = 3 * 3'600'000, .rollup_step_ms = kStep,
+                  .raw_chunk_samples = 120, .rollup_chunk_rows = 40};
+  const std::int64_t slack = 10 * kStep;  // a quarter of 40 rows
+  Store s(o);
+  s.set_kind(kCpu, SeriesKind::kCounter);
+  std::vector<Sample> mem = make_series(rng, SeriesKind::kGauge, kT0, 5 * 3600);
+  std::vector<Sample> cpu = make_series(rng, SeriesKind::kCounter, kT0, 5 * 3600);
+  std::size_t im = 0, ic = 0;
+  int checked = 0;
+  for (std::int64_t now = kT0 + 60'000; now <= kT0 + 5 * 3'600'000; now += 60'000) {
+    for (; im < mem.size() && mem[im].t_ms <= now; ++im) s.append({1, kMem}, mem[im].t_ms, mem[im].value);
+    for (; ic < cpu.size() && cpu[ic].t_ms <= now; ++ic) s.append({1, kCpu}, cpu[ic].t_ms, cpu[ic].value);
+    s.expire(now);
+    if (now < kT0 + o.history_ms + 1'800'000 || (now / 60'000) % 7 != 0) continue;
+    for (auto [metric, kind, all] : {std::tuple{kMem, SeriesKind::kGauge, &mem}, std::tuple{kCpu, SeriesKind::kCounter, &cpu}}) {
+      const SeriesKey k{1, metric};
+      const auto rows = s.rollup_rows(k);
+      const std::int64_t cut = now - o.history_ms;
+      ASSERT_GE(rows.front().t_ms, cut - kStep - slack) << "held more than the history plus a quarter chunk";
+      std::vector<Sample> upto;
+      for (const auto& x : *all)
+        if (x.t_ms <= now) upto.push_back(x);
+      const auto buckets = naive_buckets(upto, kind);
+      for (const Window w : {Window{cut, now}, Window{cut + 7'000, cut + 1'200'000}}) {
+        const auto pts = in_window_buckets(buckets, w);
+        for (Agg agg : {Agg::kAvg, Agg::kMin, Agg::kMax, Agg::kLast, Agg::kRate, Agg::kPercentile}) {
+          const auto got = s.query(k, w, agg, 0.9);
+          const std::string what = std::string(agg_name(agg)) + " at " + std::to_string(now - kT0);
+          ASSERT_TRUE(got) << what;
+          EXPECT_EQ(got->tier, Tier::kRollup) << what;
+          expect_close(got->value, reference(pts, kind, agg, 0.9, false), what, tolerance_for(agg, Tier::kRollup));
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 200);
+  // A trimmed store checkpoints and restores to the same rows.
+  const auto bytes = s.checkpoint_bytes();
+  Store t(o);
+  ASSERT_TRUE(t.restore_bytes(bytes.data(), bytes.size(), "trimmed").ok());
+  EXPECT_EQ(t.rollup_rows({1, kCpu}), s.rollup_rows({1, kCpu}));
+  EXPECT_EQ(t.rollup_rows({1, kMem}), s.rollup_rows({1, kMem}));
 }
 
 TEST(StoreCompression, realistic_integer_and_constant_series_stay_under_one_and_a_half_bytes) {

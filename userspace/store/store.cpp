@@ -501,6 +501,32 @@ std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& 
   return out;
 }
 
+namespace {
+// A rollup chunk is dropped only once its last row is older than the history: until then it
+// holds up to a chunk (2 h) more than the 24 h asked for. Once `slack` of its front has expired,
+// it is re-encoded without the rows older than `keep_from` (a quarter chunk every half hour per
+// series), so the tier holds the history plus at most `slack`. Its sketch and summary are rebuilt
+// by the same code that built them, so queries see a chunk like any other.
+void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int64_t slack) {
+  if (td.sealed.empty() || td.sealed.front().sum.t_first >= keep_from - slack) return;
+  const detail::SealedChunk& c = td.sealed.front();
+  thread_local std::vector<Row> rows;
+  rows.clear();
+  if (!detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
+  std::erase_if(rows, [&](const Row& r) { return r.t < keep_from; });
+  std::vector<detail::SealedChunk> out;
+  detail::OpenChunk o;
+  for (const Row& r : rows) {
+    if (!detail::open_fits(o, r, kind, Tier::kRollup)) out.push_back(detail::seal(o, kind, Tier::kRollup));
+    detail::open_add(o, r, kind, Tier::kRollup);
+  }
+  if (o.sum.rows > 0) out.push_back(detail::seal(o, kind, Tier::kRollup));
+  td.sealed.erase(td.sealed.begin());
+  td.sealed.insert(td.sealed.begin(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+  td.sealed.shrink_to_fit();
+}
+}  // namespace
+
 ExpireResult Store::expire(std::int64_t now_ms) {
   ExpireResult res;
   std::unique_lock lock(mutex_);
@@ -529,6 +555,8 @@ ExpireResult Store::expire(std::int64_t now_ms) {
     };
     if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
     drop_old(s.rollup, hist_cut);
+    trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
+                options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
     ++it;
   }
   return res;
