@@ -137,7 +137,7 @@ class Aggregator {
   /// Whether a chunk cut by the window's start can be folded as its summary minus the rows before
   /// the window: what is summed (count, sum, increase, sketch bins) subtracts; min and max do not.
   bool can_take_tail() const {
-    return !any_ && (agg_ == Agg::kAvg || agg_ == Agg::kRate || agg_ == Agg::kLast || uses_sketch());
+    return !any_ && (agg_ != Agg::kPercentile || uses_sketch());
   }
   /// Values to take out of the sketch once the chunk's bins are in (a bin must be non-empty
   /// before it is decremented).
@@ -337,7 +337,10 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   if (agg.agg() != Agg::kLast) {
     if (counter || agg.agg() == Agg::kRate) want |= 1u << kLast;
     if (counter && tier == Tier::kRollup) want |= 1u << kCorr;
-    if (!counter && agg.agg() != Agg::kRate) want |= tier == Tier::kRollup ? 1u << kSum : 1u << kLast;
+    if (!counter && agg.agg() != Agg::kRate) {
+      const Agg a = agg.agg();
+      want |= tier == Tier::kRaw ? 1u << kLast : a == Agg::kMin ? 1u << kMin : a == Agg::kMax ? 1u << kMax : 1u << kSum;
+    }
   }
   if (tier == Tier::kRollup) want |= 1u << kCount;
   if (tier == Tier::kRaw && want == 0) want = 1u << kLast;  // the times are all a raw kLast needs
@@ -366,7 +369,18 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   const bool rollup = tier == Tier::kRollup;
   const bool sketch = agg.uses_sketch();
   double pre_a = 0, pre_samples = 0;
-  if (!(want & (1u << kLast)) && !(want & (1u << kSum))) {
+  // Min and max do not subtract, but when the chunk's extreme is not in the rows before the
+  // window it is in the window (the rest of the chunk): the prefix tells which.
+  const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
+  double pre_min = detail::kInf, pre_max = -detail::kInf;
+  if (extreme && !counter) {
+    const double* v = cols.f[tier == Tier::kRaw ? kLast : agg.agg() == Agg::kMin ? kMin : kMax].data();
+    for (std::uint32_t i = 0; i < first; ++i) {
+      pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+      pre_min = std::min(pre_min, v[i]);
+      pre_max = std::max(pre_max, v[i]);
+    }
+  } else if (!(want & (1u << kLast)) && !(want & (1u << kSum))) {
     for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
   } else if (kind == SeriesKind::kGauge && agg.agg() != Agg::kRate) {
     const double* sum = rollup ? cols.f[kSum].data() : cols.f[kLast].data();
@@ -385,8 +399,17 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
     for (std::uint32_t i = 1; i <= first; ++i) {
       const double inc = last[i] - last[i - 1] + (rollup ? corr[i] : (last[i] < last[i - 1] ? last[i - 1] : 0.0));
       pre_a += inc;
-      if (sketch) agg.sketch_remove_later(inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0));
+      if (sketch || extreme) {
+        const double rate = inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0);
+        if (sketch) agg.sketch_remove_later(rate);
+        pre_min = std::min(pre_min, rate);
+        pre_max = std::max(pre_max, rate);
+      }
     }
+  }
+  if ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c))) {
+    fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
+    return;
   }
   Summary tail = c.sum;
   tail.t_first = t[first];
