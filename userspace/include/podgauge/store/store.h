@@ -2,7 +2,8 @@
 //
 //   raw tier     every sample, kept for `raw_retention` (default 1 h; evicted a chunk at a time,
 //                so up to one chunk longer)
-//   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h):
+//   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h; the
+//                oldest chunk is re-encoded without expired rows once a quarter chunk has expired):
 //                gauges keep count, sum, min, max, last; counters keep count, last and the
 //                increase lost to resets inside the bucket, so avg/min/max/last/rate over any
 //                window are exact at bucket resolution.
@@ -34,7 +35,9 @@
 // Cost. Whole chunks inside a window are answered from per-chunk summaries (and, for
 // kPercentile in the rollup tier, per-chunk sketches of 64 bins an octave); only the chunks cut
 // by the window's edges are decoded, only the columns the aggregation reads, straight into the
-// aggregation. See bench/store_bench.cpp for the 24 h figures over 6,000 series.
+// aggregation. A chunk cut by the window's start is its summary (sketch) minus the rows before
+// the window, so only those are decoded (min/max: when the chunk's extreme is not among them).
+// See bench/store_bench.cpp for the 24 h figures over 6,000 series.
 //
 // Encoding. Each chunk column is encoded the smallest of: Gorilla XOR on the double's bits, or,
 // when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x as
@@ -181,7 +184,8 @@ class ByteSource;
 }
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
-/// lock, queries and checkpoint a shared one (checkpoint writes the file after releasing it).
+/// lock, queries a shared one; checkpoint takes a shared one per series while it serialises it
+/// (each series is consistent, the file as a whole is not one instant) and none while it writes.
 class Store {
  public:
   explicit Store(Options options = {});
