@@ -189,6 +189,7 @@ Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
         std::exit(1);
       }
       last = kT0 + (26 * 3600 - 1) * 1000;
+      st->expire(last);  // as the agent does every minute (and fill_node at its end)
       std::fprintf(stderr, "restored %zu series from %s in %.1f s wall\n", rep.series_loaded, g_store_from,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
       return st;
