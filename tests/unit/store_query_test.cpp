@@ -393,6 +393,7 @@ TEST(StoreQuery, summary_and_edge_paths_match_a_brute_force_decode_on_random_win
                   .raw_chunk_samples = 53, .rollup_chunk_rows = 37});
   s.set_kind(kCpu, SeriesKind::kCounter);
   s.set_kind(3, SeriesKind::kCounter);
+  s.set_kind(6, SeriesKind::kCounter);
   const std::int64_t seconds = 6 * 3600;
   std::int64_t now = 0;
   struct Gen {
@@ -400,7 +401,8 @@ TEST(StoreQuery, summary_and_edge_paths_match_a_brute_force_decode_on_random_win
     SeriesKind kind;
   };
   const Gen gens[] = {{{1, kMem}, SeriesKind::kGauge}, {{1, kCpu}, SeriesKind::kCounter},
-                      {{1, 3}, SeriesKind::kCounter}, {{1, 4}, SeriesKind::kGauge}};
+                      {{1, 3}, SeriesKind::kCounter}, {{1, 4}, SeriesKind::kGauge},
+                      {{1, 5}, SeriesKind::kGauge}, {{1, 6}, SeriesKind::kCounter}};  // flat chunks
   for (const Gen& g : gens) {
     std::vector<Sample> all;
     if (g.key.metric == kMem || g.key.metric == kCpu) {
@@ -408,7 +410,11 @@ TEST(StoreQuery, summary_and_edge_paths_match_a_brute_force_decode_on_random_win
     } else {
       double v = 0;
       for (std::int64_t i = 0; i < seconds; ++i) {
-        if (g.kind == SeriesKind::kCounter) {
+        if (g.key.metric == 5) {
+          v = static_cast<double>(i / 1500) * 4096.0;  // steps every 25 min: most chunks constant
+        } else if (g.key.metric == 6) {
+          v = static_cast<double>(i * 3 + (i / 2000) * 7);  // one rate, a step every 2000 s
+        } else if (g.kind == SeriesKind::kCounter) {
           v = rng() % 5000 == 0 ? 0 : v + static_cast<double>(rng() % 7);  // integer counter, restarts
         } else {
           v = static_cast<double>(rng() % 10'000) / 100.0 - 30.0;  // two decimals, both signs
@@ -459,7 +465,7 @@ TEST(StoreQuery, summary_and_edge_paths_match_a_brute_force_decode_on_random_win
       }
     }
   }
-  EXPECT_GT(checked, 6000);
+  EXPECT_GT(checked, 9000);
 }
 
 // Rollup percentiles merge per-chunk sketches: over values of every magnitude and both signs,

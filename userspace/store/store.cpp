@@ -351,7 +351,10 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned& fields) {
     first = static_cast<std::uint32_t>(
         std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
-    whole = first > t.size() / 2 && agg.agg() != Agg::kLast;  // kLast's prefix is its counts only
+    // kLast's prefix is its counts only; min and max may need the whole chunk after the prefix,
+    // so they take it only when it is short.
+    const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
+    whole = agg.agg() != Agg::kLast && first > t.size() / (extreme ? 4 : 2);
     if (!whole) return first + 1;
     fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
     return static_cast<std::uint32_t>(t.size());
@@ -407,7 +410,9 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
       }
     }
   }
-  if ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c))) {
+  // A chunk whose values (rates) are all equal has its extreme everywhere (an idle series).
+  const bool flat = c.sum.b == c.sum.c && (kind == SeriesKind::kGauge || first + 1 < c.sum.rows);
+  if (!flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)))) {
     fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
     return;
   }
