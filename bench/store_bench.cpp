@@ -8,6 +8,16 @@
 //                                     each second, several times slower) instead of series by series
 //   --cpu-ms                          keep CPU/PSI seconds counters to the millisecond
 //                                     (Store::set_precision) instead of exact
+//   --rss --save PATH                 also checkpoints the full store to PATH and prints the peak
+//                                     RSS while it does (VmHWM, reset before the checkpoint)
+//   --restore-rss PATH                in a fresh process: restores PATH as the agent does at start,
+//                                     then checkpoints it to PATH.again; prints the peak RSS of each
+//                                     (what they cost on top of the store)
+//   --rollup-rows N                   rows per rollup chunk (Options::rollup_chunk_rows) of the
+//                                     full store and --breakdown
+//   --store-from PATH                 the benchmarks' full store is restored from PATH (a file
+//                                     --rss --save wrote) instead of filled: seconds, not minutes;
+//                                     chunks are the same bytes, but laid out as a restore leaves them
 //
 // Targets: <= 1.5 bytes/sample, < 50 ms for a 24 h query over all series, store well under 64 MiB.
 #include <benchmark/benchmark.h>
@@ -17,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -161,12 +172,30 @@ std::int64_t fill_node(Store& s, int hours, bool time_major, int cpu_decimals) {
 
 int g_cpu_decimals = -1;
 bool g_time_major = false;
+const char* g_store_from = nullptr;
+std::uint32_t g_rollup_rows = podgauge::store::Options{}.rollup_chunk_rows;
+podgauge::store::Options bench_options() { return {.rollup_chunk_rows = g_rollup_rows}; }
 
 Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
   static std::int64_t last = 0;
   static Store* s = [time_major] {
-    auto* st = new Store();
+    auto* st = new Store(bench_options());
     const auto a = std::chrono::steady_clock::now();
+    if (g_store_from) {
+      set_kinds(*st, g_cpu_decimals);
+      const auto rep = st->restore(g_store_from);
+      if (!rep.ok() || rep.series_loaded == 0) {
+        std::fprintf(stderr, "cannot use %s: %s\n", g_store_from, rep.ok() ? "empty" : rep.errors.front().c_str());
+        std::exit(1);
+      }
+      last = kT0 + (26 * 3600 - 1) * 1000;
+      const auto e = std::chrono::steady_clock::now();
+      st->expire(last);  // as the agent does every minute (and fill_node at its end)
+      std::fprintf(stderr, "restored %zu series from %s in %.1f s wall, then expire in %.0f ms\n", rep.series_loaded,
+                   g_store_from, std::chrono::duration<double>(e - a).count(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e).count());
+      return st;
+    }
     last = fill_node(*st, 26, time_major, g_cpu_decimals);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     std::fprintf(stderr, "filled 26 h x %d series (%s, CPU seconds %s) in %.1f s wall\n",
@@ -307,6 +336,24 @@ void BM_Query24hAllSeries(benchmark::State& state) {
 }
 BENCHMARK(BM_Query24hAllSeries)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
 
+// The same with the window's start moved 0, 10, ..., 110 min later, so it falls anywhere in each
+// series' oldest chunk (at now - 24 h it cuts the fill's oldest chunk at its last row), and the
+// window still ends now, as the agent's queries do.
+void BM_Query24hMovedStart(benchmark::State& state) {
+  std::int64_t now = 0;
+  const Store& s = full_store(&now);
+  const auto agg = static_cast<Agg>(state.range(0));
+  std::int64_t k = 0;
+  for (auto _ : state) {
+    const std::int64_t start = now - 86'400'000 + (k++ % 12) * 600'000;
+    auto r = s.query_all({}, Window{start, now}, agg, 0.95);
+    benchmark::DoNotOptimize(r);
+  }
+  static const char* names[] = {"avg", "min", "max", "last", "rate", "p95"};
+  state.SetLabel(std::string(names[state.range(0)]) + ", window starts at now - 24 h + 0, 10, ..., 110 min");
+}
+BENCHMARK(BM_Query24hMovedStart)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
+
 void BM_Query1hOneMetricAllContainers(benchmark::State& state) {
   std::int64_t now = 0;
   const Store& s = full_store(&now);
@@ -345,12 +392,51 @@ void BM_Restore(benchmark::State& state) {
 }
 BENCHMARK(BM_Restore)->Unit(benchmark::kMillisecond)->Iterations(3);
 
-long vm_rss_kib() {
+long proc_status_kib(const char* field) {
   std::ifstream f("/proc/self/status");
   std::string line;
+  const std::size_t n = std::strlen(field);
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') return std::stol(line.substr(n + 1));
   return -1;
+}
+long vm_rss_kib() { return proc_status_kib("VmRSS"); }
+// Peak RSS since the last reset_peak_rss() (or the process start).
+long vm_hwm_kib() { return proc_status_kib("VmHWM"); }
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
+}
+
+int restore_rss_mode(const char* path) {
+  const long before = vm_rss_kib();
+  Store s;
+  set_kinds(s, g_cpu_decimals);
+  const auto a = std::chrono::steady_clock::now();
+  const auto rep = s.restore(path);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  if (!rep.ok()) std::printf("restore reported: %s\n", rep.errors.front().c_str());
+  const long after = vm_rss_kib(), peak = vm_hwm_kib();
+  std::error_code ec;
+  std::printf("restore of %s (%.1f MiB, %zu series) in %.2f s: VmRSS before %ld KiB, after %ld KiB, peak %ld KiB: "
+              "restore peaked %.1f MiB above the restored store\n",
+              path, static_cast<double>(std::filesystem::file_size(path, ec)) / (1 << 20), rep.series_loaded, secs,
+              before, after, peak, static_cast<double>(peak - after) / 1024.0);
+  if (!rep.ok()) return 1;
+  // Then a checkpoint of what was restored, as the agent writes one every minute.
+  malloc_trim(0);
+  reset_peak_rss();
+  const long at = vm_rss_kib();
+  const std::string out = std::string(path) + ".again";
+  const auto b = std::chrono::steady_clock::now();
+  const auto info = s.checkpoint(out);
+  const double csecs = std::chrono::duration<double>(std::chrono::steady_clock::now() - b).count();
+  const long cpeak = vm_hwm_kib();
+  std::printf("checkpoint of it (%.1f MiB) in %.2f s: VmRSS before %ld KiB, peak %ld KiB: checkpoint peaked %.1f MiB "
+              "above the store\n",
+              static_cast<double>(info.bytes) / (1 << 20), csecs, at, cpeak, static_cast<double>(cpeak - at) / 1024.0);
+  std::filesystem::remove(out);
+  return 0;
 }
 
 // Per metric and activity: what one container's series cost after 26 h.
@@ -359,7 +445,7 @@ int breakdown_mode() {
                                 "swap_bytes", "limit_bytes", "psi_cpu_s", "psi_msome_s", "psi_mfull_s", "ooms"};
   for (int activity = 0; activity < 3; ++activity) {
     Container c(activity == 0 ? 0 : activity == 1 ? 6 : 9);
-    Store s;
+    Store s(bench_options());
     set_kinds(s, g_cpu_decimals);
     double v[kSeriesPerContainer];
     const std::int64_t end = kT0 + (26 * 3600 - 1) * 1000;
@@ -383,7 +469,7 @@ int breakdown_mode() {
   return 0;
 }
 
-int rss_mode() {
+int rss_mode(const char* save_path) {
   const long before = vm_rss_kib();
   std::int64_t now = 0;
   const Store& s = full_store(&now, g_time_major);
@@ -407,6 +493,18 @@ int rss_mode() {
               static_cast<double>(mi.fordblks) / (1 << 20));
   malloc_trim(0);
   std::printf("after malloc_trim(0): VmRSS %ld KiB\n", vm_rss_kib());
+  if (save_path) {
+    reset_peak_rss();
+    const long at = vm_rss_kib();
+    const auto a = std::chrono::steady_clock::now();
+    const auto info = s.checkpoint(save_path);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    const long peak = vm_hwm_kib();
+    std::printf("checkpoint to %s: %.1f MiB, %zu series in %.2f s: VmRSS before %ld KiB, peak %ld KiB "
+                "(%.1f MiB above the store)\n",
+                save_path, static_cast<double>(info.bytes) / (1 << 20), info.series, secs, at, peak,
+                static_cast<double>(peak - at) / 1024.0);
+  }
   return 0;
 }
 
@@ -414,18 +512,30 @@ int rss_mode() {
 
 int main(int argc, char** argv) {
   bool rss = false;
+  const char* save = nullptr;
+  const char* restore_rss = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rss") == 0) rss = true;
     if (std::strcmp(argv[i], "--cpu-ms") == 0) g_cpu_decimals = 3;
     if (std::strcmp(argv[i], "--time-major") == 0) g_time_major = true;
+    if (i + 1 < argc && std::strcmp(argv[i], "--save") == 0) save = argv[i + 1];
+    if (i + 1 < argc && std::strcmp(argv[i], "--rollup-rows") == 0)
+      g_rollup_rows = static_cast<std::uint32_t>(std::stoul(argv[i + 1]));
+    if (i + 1 < argc && std::strcmp(argv[i], "--restore-rss") == 0) restore_rss = argv[i + 1];
   }
-  if (rss) return rss_mode();
+  if (restore_rss) return restore_rss_mode(restore_rss);
+  if (rss) return rss_mode(save);
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--breakdown") == 0) return breakdown_mode();
   // --cpu-ms also applies to the benchmarks' full store; strip it before Google Benchmark sees it.
   int kept = 1;
-  for (int i = 1; i < argc; ++i)
+  for (int i = 1; i < argc; ++i) {
+    if (i + 1 < argc && std::strcmp(argv[i], "--store-from") == 0) {
+      g_store_from = argv[++i];
+      continue;
+    }
     if (std::strcmp(argv[i], "--cpu-ms") != 0) argv[kept++] = argv[i];
+  }
   argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

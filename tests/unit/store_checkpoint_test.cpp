@@ -114,6 +114,41 @@ TEST_F(StoreCheckpoint, restart_restores_history_and_appending_continues) {
   EXPECT_EQ(before.checkpoint_bytes(), after.checkpoint_bytes());
 }
 
+// The file is written and read in pieces (sections handed on every 256 KiB, read through a
+// 64 KiB buffer): sections larger than either, and many small ones, cross every boundary.
+TEST_F(StoreCheckpoint, streamed_file_is_the_same_bytes_and_restores_series_larger_than_the_buffers) {
+  // 24 h of raw samples: one noisy series' section is several hundred KiB.
+  Store before(Options{.raw_retention_ms = 86'400'000});
+  fill(before, 3600);
+  std::mt19937_64 rng(7);
+  for (std::int64_t i = 0; i < 86'400; ++i)
+    before.append({42, kMem}, kT0 + i * 1000, static_cast<double>(rng() % 1'000'000'007));
+  const fs::path file = dir_ / "store.ckpt";
+  const CheckpointInfo info = before.checkpoint(file);
+  const auto bytes = read(file);
+  EXPECT_EQ(bytes, before.checkpoint_bytes());
+  EXPECT_EQ(info.bytes, bytes.size());
+  EXPECT_EQ(info.series, 21u);
+  ASSERT_GT(bytes.size(), 512u << 10);
+
+  Store after(Options{.raw_retention_ms = 86'400'000});
+  const RestoreReport rep = after.restore(file);
+  EXPECT_TRUE(rep.ok()) << rep.errors.front();
+  EXPECT_EQ(rep.series_loaded, 21u);
+  ASSERT_EQ(after.keys(), before.keys());
+  for (const auto& k : before.keys()) expect_same_series(before, after, k);
+  EXPECT_EQ(after.raw_samples({42, kMem}).size(), 86'400u);
+
+  // Torn inside the big section: the series before it load, it and the end marker do not.
+  write(file, {bytes.begin(), bytes.end() - 100'000});
+  Store torn(Options{.raw_retention_ms = 86'400'000});
+  const RestoreReport rep2 = torn.restore(file);
+  ASSERT_FALSE(rep2.ok());
+  EXPECT_NE(rep2.errors.front().find("truncated or torn write"), std::string::npos) << rep2.errors.front();
+  EXPECT_EQ(rep2.series_loaded, 20u);
+  EXPECT_TRUE(torn.raw_samples({42, kMem}).empty());
+}
+
 TEST_F(StoreCheckpoint, missing_file_is_a_clean_first_start) {
   Store s;
   const RestoreReport rep = s.restore(dir_ / "none.ckpt");

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "podgauge/store/store.h"
@@ -288,11 +289,12 @@ TEST(StoreQuery, day_long_windows_use_the_rollup_tier_and_match_the_reference) {
     const std::int64_t now = all.back().t_ms;
     for (const auto& x : all) s.append(k, x.t_ms, x.value);
     s.expire(now);
-    // What the store may still hold: the last 24 h (plus up to one 2 h chunk).
+    // What the store may still hold: the last 24 h (and the bucket reaching into them), plus up
+    // to 30 min (a quarter of a 2 h chunk) before the oldest chunk is re-encoded without them.
     const auto rows = s.rollup_rows(k);
     ASSERT_FALSE(rows.empty());
-    EXPECT_GE(rows.front().t_ms, now - 26 * 3'600'000);
-    EXPECT_LE(rows.front().t_ms, now - 24 * 3'600'000);
+    EXPECT_GE(rows.front().t_ms, now - 24 * 3'600'000 - kStep - 1'800'000);
+    EXPECT_LE(rows.front().t_ms, now - 24 * 3'600'000 + 31'000);  // + the longest pause in the series
     std::erase_if(all, [&](const Sample& x) { return x.t_ms < rows.front().t_ms - 100'000; });
     // Raw tier: only the last hour (plus up to one 15 min chunk) remains.
     const auto raw = s.raw_samples(k);
@@ -379,6 +381,91 @@ TEST(StoreQuery, counter_rate_survives_restarts_and_percentiles_are_of_per_step_
   EXPECT_FALSE(s.query(k, {kT0, kT0}, Agg::kRate)) << "one sample has no rate";
   EXPECT_FALSE(s.query(k, {kT0 + 500'000, kT0 + 600'000}, Agg::kAvg)) << "no samples";
   EXPECT_FALSE(s.query({2, kCpu}, w, Agg::kAvg)) << "unknown series";
+}
+
+// Whole chunks come from their summaries and a chunk cut by the window's start from its summary
+// minus the rows before the window (only those decoded). Against a brute force over the store's
+// own decoded rows, on random windows over small chunks (every window cuts one): the same answers
+// and the same sample counts, for integer and decimal gauges and counters with restarts.
+TEST(StoreQuery, summary_and_edge_paths_match_a_brute_force_decode_on_random_windows) {
+  std::mt19937_64 rng(31);
+  Store s(Options{.raw_retention_ms = 1'800'000, .history_ms = 86'400'000, .rollup_step_ms = kStep,
+                  .raw_chunk_samples = 53, .rollup_chunk_rows = 37});
+  s.set_kind(kCpu, SeriesKind::kCounter);
+  s.set_kind(3, SeriesKind::kCounter);
+  s.set_kind(6, SeriesKind::kCounter);
+  const std::int64_t seconds = 6 * 3600;
+  std::int64_t now = 0;
+  struct Gen {
+    SeriesKey key;
+    SeriesKind kind;
+  };
+  const Gen gens[] = {{{1, kMem}, SeriesKind::kGauge}, {{1, kCpu}, SeriesKind::kCounter},
+                      {{1, 3}, SeriesKind::kCounter}, {{1, 4}, SeriesKind::kGauge},
+                      {{1, 5}, SeriesKind::kGauge}, {{1, 6}, SeriesKind::kCounter}};  // flat chunks
+  for (const Gen& g : gens) {
+    std::vector<Sample> all;
+    if (g.key.metric == kMem || g.key.metric == kCpu) {
+      all = make_series(rng, g.kind, kT0, seconds);
+    } else {
+      double v = 0;
+      for (std::int64_t i = 0; i < seconds; ++i) {
+        if (g.key.metric == 5) {
+          v = static_cast<double>(i / 1500) * 4096.0;  // steps every 25 min: most chunks constant
+        } else if (g.key.metric == 6) {
+          v = static_cast<double>(i * 3 + (i / 2000) * 7);  // one rate, a step every 2000 s
+        } else if (g.kind == SeriesKind::kCounter) {
+          v = rng() % 5000 == 0 ? 0 : v + static_cast<double>(rng() % 7);  // integer counter, restarts
+        } else {
+          v = static_cast<double>(rng() % 10'000) / 100.0 - 30.0;  // two decimals, both signs
+        }
+        all.push_back({kT0 + i * 1000, v});
+      }
+    }
+    for (const auto& x : all) s.append(g.key, x.t_ms, x.value);
+    now = std::max(now, all.back().t_ms);
+  }
+  s.expire(now);
+  int checked = 0;
+  for (const Gen& g : gens) {
+    std::vector<Point> rows;
+    for (const auto& r : s.rollup_rows(g.key)) rows.push_back({r.t_ms, r.count, r.sum, r.min, r.max, r.last, r.corr});
+    std::vector<Point> raw;
+    for (const auto& x : s.raw_samples(g.key)) raw.push_back({x.t_ms, 1, x.value, x.value, x.value, x.value, 0});
+    ASSERT_GT(rows.size(), 37u * 10);
+    ASSERT_GT(raw.size(), 53u * 10);
+    for (int i = 0; i < 300; ++i) {
+      const bool use_raw = i % 3 == 0;
+      const std::int64_t lo = use_raw ? raw.front().t : rows.front().t - kStep;
+      const std::int64_t hi = use_raw ? now : raw.front().t - 1;
+      const std::int64_t a = lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo));
+      const std::int64_t b = i % 2 ? now : a + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - a + 1));
+      const Window w{a, b};
+      std::vector<Point> pts;
+      double count = 0;
+      for (const Point& p : use_raw ? raw : rows) {
+        const bool in = use_raw ? p.t >= w.start_ms && p.t <= w.end_ms
+                                : bucket_of(p.t) * kStep <= w.end_ms && bucket_of(p.t) * kStep + kStep > w.start_ms;
+        if (!in) continue;
+        pts.push_back(p);
+        count += p.count;
+      }
+      const Tier tier = use_raw ? Tier::kRaw : Tier::kRollup;
+      for (Agg agg : {Agg::kAvg, Agg::kMin, Agg::kMax, Agg::kLast, Agg::kRate, Agg::kPercentile}) {
+        const auto got = s.query(g.key, w, agg, 0.9);
+        const std::string what = std::string(agg_name(agg)) + " metric " + std::to_string(g.key.metric) + " window [" +
+                                 std::to_string(w.start_ms - kT0) + "," + std::to_string(w.end_ms - kT0) + "]";
+        // The raw reference treats a drop as a restart from 0, as the store does.
+        expect_close(got ? std::optional<double>(got->value) : std::nullopt, reference(pts, g.kind, agg, 0.9, use_raw),
+                     what, tolerance_for(agg, tier));
+        if (!got) continue;
+        EXPECT_EQ(got->tier, tier) << what;
+        EXPECT_EQ(static_cast<double>(got->samples), count) << what;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 9000);
 }
 
 // Rollup percentiles merge per-chunk sketches: over values of every magnitude and both signs,
@@ -471,6 +558,56 @@ TEST(StoreExpire, series_of_a_container_gone_longer_than_the_history_are_dropped
   ASSERT_TRUE(avg);
   EXPECT_EQ(avg->tier, Tier::kRollup);
   EXPECT_EQ(avg->samples, 100u);
+}
+
+// Expired rows at the front of the oldest rollup chunk are re-encoded away once a quarter chunk
+// has expired: the tier holds the history plus at most that, and the re-encoded chunk answers
+// like any other (its summary and sketch rebuilt), through restarts of a counter and a checkpoint.
+TEST(StoreExpire, the_oldest_rollup_chunk_sheds_expired_rows_and_still_answers_exactly) {
+  std::mt19937_64 rng(41);
+  const Options o{.raw_retention_ms = 600'000, .history_ms = 3 * 3'600'000, .rollup_step_ms = kStep,
+                  .raw_chunk_samples = 120, .rollup_chunk_rows = 40};
+  const std::int64_t slack = 10 * kStep;  // a quarter of 40 rows
+  Store s(o);
+  s.set_kind(kCpu, SeriesKind::kCounter);
+  std::vector<Sample> mem = make_series(rng, SeriesKind::kGauge, kT0, 5 * 3600);
+  std::vector<Sample> cpu = make_series(rng, SeriesKind::kCounter, kT0, 5 * 3600);
+  std::size_t im = 0, ic = 0;
+  int checked = 0;
+  for (std::int64_t now = kT0 + 60'000; now <= kT0 + 5 * 3'600'000; now += 60'000) {
+    for (; im < mem.size() && mem[im].t_ms <= now; ++im) s.append({1, kMem}, mem[im].t_ms, mem[im].value);
+    for (; ic < cpu.size() && cpu[ic].t_ms <= now; ++ic) s.append({1, kCpu}, cpu[ic].t_ms, cpu[ic].value);
+    s.expire(now);
+    if (now < kT0 + o.history_ms + 1'800'000 || (now / 60'000) % 7 != 0) continue;
+    for (auto [metric, kind, all] : {std::tuple{kMem, SeriesKind::kGauge, &mem}, std::tuple{kCpu, SeriesKind::kCounter, &cpu}}) {
+      const SeriesKey k{1, metric};
+      const auto rows = s.rollup_rows(k);
+      const std::int64_t cut = now - o.history_ms;
+      ASSERT_GE(rows.front().t_ms, cut - kStep - slack) << "held more than the history plus a quarter chunk";
+      std::vector<Sample> upto;
+      for (const auto& x : *all)
+        if (x.t_ms <= now) upto.push_back(x);
+      const auto buckets = naive_buckets(upto, kind);
+      for (const Window w : {Window{cut, now}, Window{cut + 7'000, cut + 1'200'000}}) {
+        const auto pts = in_window_buckets(buckets, w);
+        for (Agg agg : {Agg::kAvg, Agg::kMin, Agg::kMax, Agg::kLast, Agg::kRate, Agg::kPercentile}) {
+          const auto got = s.query(k, w, agg, 0.9);
+          const std::string what = std::string(agg_name(agg)) + " at " + std::to_string(now - kT0);
+          ASSERT_TRUE(got) << what;
+          EXPECT_EQ(got->tier, Tier::kRollup) << what;
+          expect_close(got->value, reference(pts, kind, agg, 0.9, false), what, tolerance_for(agg, Tier::kRollup));
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 200);
+  // A trimmed store checkpoints and restores to the same rows.
+  const auto bytes = s.checkpoint_bytes();
+  Store t(o);
+  ASSERT_TRUE(t.restore_bytes(bytes.data(), bytes.size(), "trimmed").ok());
+  EXPECT_EQ(t.rollup_rows({1, kCpu}), s.rollup_rows({1, kCpu}));
+  EXPECT_EQ(t.rollup_rows({1, kMem}), s.rollup_rows({1, kMem}));
 }
 
 TEST(StoreCompression, realistic_integer_and_constant_series_stay_under_one_and_a_half_bytes) {

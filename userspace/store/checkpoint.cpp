@@ -1,4 +1,5 @@
-// Checkpoint file format, version 2 (all integers little-endian):
+// Checkpoint file format, version 2 (all integers little-endian), written and read a section at
+// a time (see Store::write_checkpoint and Store::restore_from):
 //   header   "PGSTORE\n" u32 version u32 len, len bytes of options, u32 crc32c(all before)
 //   series   u32 'S' u32 len, len bytes, u32 crc32c(tag, len, payload)     (one per series)
 //   end      u32 'E' u32 8, u64 series count, u32 crc32c
@@ -6,6 +7,7 @@
 // means the file was torn. Loaded data is never trusted: every chunk is decoded and checked,
 // and summaries are recomputed from the decoded rows.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <sstream>
 
@@ -254,69 +255,213 @@ std::string hex32(std::uint32_t v) {
 
 }  // namespace
 
-std::vector<std::uint8_t> Store::checkpoint_bytes() const {
+namespace detail {
+// Where restore reads from: bytes in memory (the fuzzer, tests) or a file read in pieces.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  /// Reads exactly `n` bytes; false when fewer are left (or the read failed: see error()).
+  virtual bool read(std::uint8_t* dst, std::size_t n) = 0;
+  virtual std::uint64_t left() const = 0;
+  virtual std::uint64_t size() const = 0;
+  std::uint64_t pos() const { return size() - left(); }
+  /// Why a read failed other than by reaching the end (an I/O error), or empty.
+  virtual std::string error() const { return {}; }
+};
+}  // namespace detail
+
+namespace {
+
+class MemorySource final : public ByteSource {
+ public:
+  MemorySource(const std::uint8_t* p, std::size_t n) : p_(p), n_(n) {}
+  bool read(std::uint8_t* dst, std::size_t n) override {
+    if (n_ - pos_ < n) {
+      pos_ = n_;
+      return false;
+    }
+    std::memcpy(dst, p_ + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  std::uint64_t left() const override { return n_ - pos_; }
+  std::uint64_t size() const override { return n_; }
+
+ private:
+  const std::uint8_t* p_;
+  std::size_t n_;
+  std::size_t pos_ = 0;
+};
+
+// A file through a 64 KiB buffer: small reads (section headers) cost no syscall each, large ones
+// (a series' section) go straight into the caller's buffer.
+class FileSource final : public ByteSource {
+ public:
+  FileSource(int fd, std::uint64_t size) : fd_(fd), size_(size), buf_(std::make_unique<std::uint8_t[]>(kBuf)) {}
+  ~FileSource() override { ::close(fd_); }
+  bool read(std::uint8_t* dst, std::size_t n) override {
+    if (left() < n) {
+      consumed_ = size_;
+      return false;
+    }
+    const std::size_t have = std::min(n, end_ - at_);
+    std::memcpy(dst, buf_.get() + at_, have);
+    at_ += have;
+    consumed_ += have;
+    dst += have;
+    n -= have;
+    if (n == 0) return true;
+    if (n >= kBuf) return fill(dst, n);
+    if (!fill(buf_.get(), std::min<std::uint64_t>(kBuf, left()))) return false;
+    end_ = std::min<std::uint64_t>(kBuf, left());
+    std::memcpy(dst, buf_.get(), n);
+    at_ = n;
+    consumed_ += n;
+    return true;
+  }
+  std::uint64_t left() const override { return size_ - consumed_; }
+  std::uint64_t size() const override { return size_; }
+  std::string error() const override { return error_; }
+
+ private:
+  static constexpr std::size_t kBuf = 64 << 10;
+  // Reads n bytes from the file into dst (consumed_ moves only for direct reads, see read()).
+  bool fill(std::uint8_t* dst, std::size_t n) {
+    const bool direct = dst != buf_.get();
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::read(fd_, dst + done, n - done);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        error_ = r < 0 ? std::strerror(errno) : "file shrank while being read";
+        consumed_ = size_;
+        at_ = end_ = 0;
+        return false;
+      }
+      done += static_cast<std::size_t>(r);
+    }
+    if (direct) consumed_ += n;
+    at_ = end_ = 0;
+    return true;
+  }
+
+  int fd_;
+  std::uint64_t size_;
+  std::uint64_t consumed_ = 0;
+  std::unique_ptr<std::uint8_t[]> buf_;
+  std::size_t at_ = 0, end_ = 0;
+  std::string error_;
+};
+
+std::vector<std::uint8_t> header_bytes(const Options& o, std::size_t series) {
+  Out h;
+  h.bytes(reinterpret_cast<const std::uint8_t*>(kMagic), sizeof kMagic);
+  h.u32(kVersion);
+  h.u32(40);
+  h.i64(o.rollup_step_ms);
+  h.i64(o.raw_retention_ms);
+  h.i64(o.history_ms);
+  h.u32(o.raw_chunk_samples);
+  h.u32(o.rollup_chunk_rows);
+  h.u64(series);
+  h.u32(crc32c(h.buf().data(), h.size()));
+  return std::move(h.buf());
+}
+
+// Sections are handed on once this many bytes have gathered.
+constexpr std::size_t kEmitBytes = 256 << 10;
+
+}  // namespace
+
+std::uint64_t Store::write_checkpoint(const std::function<void(const std::uint8_t*, std::size_t)>& emit,
+                                      std::size_t& written) const {
+  // Key order makes equal stores write equal files. Each series is serialised under the shared
+  // lock and handed on after it is released, so appends wait for one series, never for the disk.
+  std::vector<SeriesKey> order;
+  {
+    std::shared_lock lock(mutex_);
+    order.reserve(series_.size());
+    for (const auto& entry : series_) order.push_back(entry.first);
+  }
+  std::sort(order.begin(), order.end());
+  std::uint64_t total = 0;
   Out o;
-  o.bytes(reinterpret_cast<const std::uint8_t*>(kMagic), sizeof kMagic);
-  o.u32(kVersion);
-  o.u32(40);
-  o.i64(options_.rollup_step_ms);
-  o.i64(options_.raw_retention_ms);
-  o.i64(options_.history_ms);
-  o.u32(options_.raw_chunk_samples);
-  o.u32(options_.rollup_chunk_rows);
-  std::shared_lock lock(mutex_);
-  o.u64(series_.size());
-  o.u32(crc32c(o.buf().data(), o.size()));
+  o.buf() = header_bytes(options_, order.size());
   std::uint64_t count = 0;
-  // Key order makes equal stores write equal files.
-  std::vector<const std::pair<const SeriesKey, std::unique_ptr<Series>>*> order;
-  order.reserve(series_.size());
-  for (const auto& entry : series_) order.push_back(&entry);
-  std::sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->first < y->first; });
-  for (const auto* entry : order) {
+  auto flush = [&] {
+    emit(o.buf().data(), o.size());
+    total += o.size();
+    o.buf().clear();
+  };
+  for (const SeriesKey& key : order) {
     const std::size_t at = o.size();
-    o.u32(kTagSeries);
-    o.u32(0);
-    write_series(o, entry->first, *entry->second);
+    {
+      std::shared_lock lock(mutex_);
+      auto it = series_.find(key);
+      if (it == series_.end()) continue;  // expired meanwhile
+      o.u32(kTagSeries);
+      o.u32(0);
+      write_series(o, key, *it->second);
+    }
     o.patch_u32(at + 4, static_cast<std::uint32_t>(o.size() - at - 8));
     o.u32(crc32c(o.buf().data() + at, o.size() - at));
     ++count;
+    if (o.size() >= kEmitBytes) flush();
   }
-  lock.unlock();
   const std::size_t at = o.size();
   o.u32(kTagEnd);
   o.u32(8);
   o.u64(count);
   o.u32(crc32c(o.buf().data() + at, o.size() - at));
-  return std::move(o.buf());
+  flush();
+  written = count;
+  return total;
+}
+
+std::vector<std::uint8_t> Store::checkpoint_bytes() const {
+  std::vector<std::uint8_t> out;
+  std::size_t series = 0;
+  write_checkpoint([&](const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); }, series);
+  return out;
 }
 
 CheckpointInfo Store::checkpoint(const std::filesystem::path& path) const {
-  const std::vector<std::uint8_t> bytes = checkpoint_bytes();
   const std::filesystem::path tmp = path.string() + ".tmp";
+  int fd = -1;
   auto fail = [&](const std::string& what) {
     const int err = errno;
+    if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
     throw StoreError("cannot write checkpoint " + path.string() + ": " + what + ": " +
                      std::strerror(err) + " — check that the state dir exists and is writable");
   };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) fail("open " + tmp.string());
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      fail("write");
-    }
-    done += static_cast<std::size_t>(n);
+  std::size_t series = 0;
+  std::uint64_t bytes = 0;
+  bool failed = false;
+  int write_errno = 0;
+  bytes = write_checkpoint(
+      [&](const std::uint8_t* p, std::size_t n) {
+        for (std::size_t done = 0; done < n && !failed;) {
+          const ssize_t w = ::write(fd, p + done, n - done);
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            failed = true;  // the rest of the sections are serialised and dropped: cheap, and no throw through the lock
+            write_errno = w < 0 ? errno : ENOSPC;
+            break;
+          }
+          done += static_cast<std::size_t>(w);
+        }
+      },
+      series);
+  if (failed) {
+    errno = write_errno;
+    fail("write");
   }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("fsync");
-  }
+  if (::fsync(fd) != 0) fail("fsync");
   ::close(fd);
+  fd = -1;
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename to " + path.string());
   // The rename is durable only once the directory is synced.
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
@@ -325,30 +470,37 @@ CheckpointInfo Store::checkpoint(const std::filesystem::path& path) const {
     ::fsync(dfd);
     ::close(dfd);
   }
-  std::shared_lock lock(mutex_);
-  return {bytes.size(), series_.size()};
+  return {bytes, series};
 }
 
 RestoreReport Store::restore(const std::filesystem::path& path) {
   RestoreReport rep;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
     std::error_code ec;
-    if (std::filesystem::exists(path, ec)) {
+    if (err != ENOENT || std::filesystem::exists(path, ec)) {
       rep.found = true;
-      rep.errors.push_back("checkpoint " + path.string() + ": cannot open: " +
-                           std::strerror(errno) + " — skipped, starting with empty history");
+      rep.errors.push_back("checkpoint " + path.string() + ": cannot open: " + std::strerror(err) +
+                           " — skipped, starting with empty history");
     }
     std::unique_lock lock(mutex_);
     series_.clear();
     return rep;
   }
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return restore_bytes(bytes.data(), bytes.size(), "checkpoint " + path.string());
+  FileSource in(fd, static_cast<std::uint64_t>(st.st_size));
+  return restore_from(in, "checkpoint " + path.string(), true);
 }
 
 RestoreReport Store::restore_bytes(const std::uint8_t* data, std::size_t size,
                                    const std::string& name, bool verify) {
+  MemorySource in(data, size);
+  return restore_from(in, name, verify);
+}
+
+RestoreReport Store::restore_from(ByteSource& in, const std::string& name, bool verify) {
   RestoreReport rep;
   rep.found = true;
   std::unordered_map<SeriesKey, std::unique_ptr<Series>, KeyHash> loaded;
@@ -362,43 +514,62 @@ RestoreReport Store::restore_bytes(const std::uint8_t* data, std::size_t size,
     loaded.clear();
     return install();
   };
-  In in(data, size);
-  const std::uint8_t* magic = in.take(sizeof kMagic);
-  if (!magic) return whole_file("truncated: " + std::to_string(size) + " bytes, shorter than the header");
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) return whole_file("not a podgauge store checkpoint (bad magic)");
-  const auto version = in.get<std::uint32_t>();
-  const auto hlen = in.get<std::uint32_t>();
-  if (!in.ok()) return whole_file("truncated header");
+  auto io = [&] { return in.error().empty() ? std::string() : " (read error: " + in.error() + ")"; };
+  const std::uint64_t size = in.size();
+  std::uint8_t head[sizeof kMagic + 4 + 4 + 40 + 4];
+  if (!in.read(head, sizeof kMagic))
+    return whole_file("truncated: " + std::to_string(size) + " bytes, shorter than the header" + io());
+  if (std::memcmp(head, kMagic, sizeof kMagic) != 0) return whole_file("not a podgauge store checkpoint (bad magic)");
+  if (!in.read(head + sizeof kMagic, 8)) return whole_file("truncated header" + io());
+  std::uint32_t version, hlen;
+  std::memcpy(&version, head + 8, 4);
+  std::memcpy(&hlen, head + 12, 4);
   if (version != kVersion)
     return whole_file("format version " + std::to_string(version) + " is not supported (this agent reads " +
                       std::to_string(kVersion) + ")");
   if (hlen != 40) return whole_file("header length " + std::to_string(hlen) + " is wrong");
-  In h(in.take(hlen), hlen);
-  const auto crc = in.get<std::uint32_t>();
-  if (!in.ok()) return whole_file("truncated header");
-  if (verify && crc != crc32c(data, in.pos() - 4))
-    return whole_file("header checksum mismatch (stored " + hex32(crc) + ")");
+  if (!in.read(head + 16, 44)) return whole_file("truncated header" + io());
+  std::uint32_t crc;
+  std::memcpy(&crc, head + 56, 4);
+  if (verify && crc != crc32c(head, 56)) return whole_file("header checksum mismatch (stored " + hex32(crc) + ")");
+  In h(head + 16, 40);
   const auto step = h.get<std::int64_t>();
-  h.get<std::int64_t>();
-  h.get<std::int64_t>();
   if (step != options_.rollup_step_ms)
     return whole_file("written with a " + std::to_string(step) + " ms rollup step, this store uses " +
                       std::to_string(options_.rollup_step_ms) + " ms");
   std::size_t index = 0;
   bool ended = false;
+  // One section at a time: the buffer grows to the largest series (~100 KiB for 24 h), never to
+  // the file, and a length is believed only as far as the file reaches.
+  std::vector<std::uint8_t> section;
   while (in.left() > 0) {
-    const std::size_t at = in.pos();
-    const auto tag = in.get<std::uint32_t>();
-    const auto len = in.get<std::uint32_t>();
-    if (!in.ok() || len > kMaxSection || len + std::size_t{4} > in.left()) {
+    const std::uint64_t at = in.pos();
+    std::uint8_t th[8];
+    std::uint32_t tag = 0, len = 0;
+    const bool have = in.read(th, 8);
+    if (have) {
+      std::memcpy(&tag, th, 4);
+      std::memcpy(&len, th + 4, 4);
+    }
+    if (!have || len > kMaxSection || len + std::uint64_t{4} > in.left()) {
       rep.errors.push_back(name + ": section " + std::to_string(index) + " at byte " + std::to_string(at) +
-                           " runs past the end of the file (truncated or torn write) — it and anything after it skipped");
+                           " runs past the end of the file (truncated or torn write)" + io() +
+                           " — it and anything after it skipped");
       ++rep.series_skipped;
       break;
     }
-    const std::uint8_t* payload = in.take(len);
-    const auto sum = in.get<std::uint32_t>();
-    if (verify && sum != crc32c(data + at, 8 + std::size_t{len})) {
+    section.resize(8 + std::size_t{len} + 4);
+    std::memcpy(section.data(), th, 8);
+    if (!in.read(section.data() + 8, std::size_t{len} + 4)) {
+      rep.errors.push_back(name + ": section " + std::to_string(index) + " at byte " + std::to_string(at) +
+                           " cannot be read" + io() + " — it and anything after it skipped");
+      ++rep.series_skipped;
+      break;
+    }
+    const std::uint8_t* payload = section.data() + 8;
+    std::uint32_t sum;
+    std::memcpy(&sum, payload + len, 4);
+    if (verify && sum != crc32c(section.data(), 8 + std::size_t{len})) {
       rep.errors.push_back(name + ": section " + std::to_string(index) + " at byte " + std::to_string(at) +
                            ": checksum mismatch — skipped");
       ++rep.series_skipped;

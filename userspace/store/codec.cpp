@@ -419,7 +419,8 @@ unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x) {
   return best_order;
 }
 
-bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out, std::size_t m) {
+  m = std::min(m, n);
   out.clear();
   const auto order = static_cast<unsigned>(r.read(2));
   const auto coder = static_cast<unsigned>(r.read(2));
@@ -434,12 +435,12 @@ bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out
     kr = static_cast<unsigned>(r.read(6));
   }
   if (r.overrun()) return false;
-  out.reserve(n);
-  if (n > 0) out.push_back(static_cast<std::int64_t>(x));
+  out.reserve(m);
+  if (m > 0) out.push_back(static_cast<std::int64_t>(x));
   std::uint64_t d = 0;
   std::uint64_t zeros = 0;
   const auto ug = static_cast<std::uint64_t>(g);
-  for (std::size_t i = 1; i < n && !r.overrun(); ++i) {
+  for (std::size_t i = 1; i < m && !r.overrun(); ++i) {
     std::uint64_t code = 0;
     if (coder == kRice) {
       code = static_cast<std::uint64_t>(unzigzag(read_rice(r, kr))) + offset;
@@ -461,7 +462,7 @@ bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out
     }
     out.push_back(static_cast<std::int64_t>(x));
   }
-  return out.size() == n && !r.overrun();
+  return out.size() == m && !r.overrun();
 }
 
 namespace {
@@ -523,6 +524,16 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   if (!values.empty() && std::all_of(values.begin(), values.end(), [&](double v) {
         return same_bits(v, values[0]);
       })) {
+    // A decimal constant (a bucket's count of 10, a counter's correction of 0, an idle gauge) as
+    // its integer: a byte or two instead of 64 bits, in every chunk of every quiet series.
+    const int k = decimal_exponent(values[0]);
+    std::int64_t x = 0;
+    if (k >= 0 && scaled_integer(values[0], k, x)) {
+      w.write(2, 2);
+      w.write(static_cast<std::uint64_t>(k), 4);
+      write_signed(w, x);
+      return ColumnMode::kConstant;
+    }
     w.write(static_cast<std::uint64_t>(ColumnMode::kConstant), 2);
     w.write(std::bit_cast<std::uint64_t>(values[0]), 64);
     return ColumnMode::kConstant;
@@ -559,27 +570,35 @@ ColumnMode write_column(BitWriter& w, std::span<const double> values) {
   return mode;
 }
 
-bool read_column(BitReader& r, std::size_t n, std::vector<double>& out) {
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out, std::size_t m) {
+  m = std::min(m, n);
   out.clear();
-  out.reserve(n);
+  out.reserve(m);
   const auto mode = static_cast<unsigned>(r.read(2));
   if (mode == 0) {
     XorState s;
-    for (std::size_t i = 0; i < n && !r.overrun(); ++i) out.push_back(xor_read(r, s));
-    return out.size() == n && !r.overrun();
+    for (std::size_t i = 0; i < m && !r.overrun(); ++i) out.push_back(xor_read(r, s));
+    return out.size() == m && !r.overrun();
   }
   if (mode == 3) {
     const double v = std::bit_cast<double>(r.read(64));
-    out.assign(n, v);
+    out.assign(m, v);
+    return !r.overrun();
+  }
+  if (mode == 2) {  // a decimal constant
+    const auto k = static_cast<unsigned>(r.read(4));
+    if (k >= kPow10.size()) return false;
+    const std::int64_t x = read_signed(r);
+    out.assign(m, static_cast<double>(x) / kPow10[k]);
     return !r.overrun();
   }
   if (mode != 1) return false;
   const auto k = static_cast<unsigned>(r.read(4));
   if (k >= kPow10.size()) return false;
   thread_local std::vector<std::int64_t> x;
-  if (!read_int_column(r, n, x)) return false;
+  if (!read_int_column(r, n, x, m)) return false;
   for (std::int64_t v : x) out.push_back(static_cast<double>(v) / kPow10[k]);
-  return out.size() == n && !r.overrun();
+  return out.size() == m && !r.overrun();
 }
 
 void write_times(BitWriter& w, std::span<const std::int64_t> t) {

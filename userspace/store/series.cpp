@@ -300,8 +300,11 @@ bool decode_sealed(const std::uint8_t* data, std::uint32_t bits, std::uint32_t r
 
 namespace {
 
+// `m` < rows: only the first m rows are decoded; a column read stops early and the reader skips
+// to the next one (the length check is then the full decode's, done when the chunk was sealed or
+// restored).
 bool read_section_columns(BitReader& rd, std::uint32_t rows, const Layout& l, unsigned fields,
-                          Columns& out) {
+                          Columns& out, std::uint32_t m) {
   for (unsigned j = 0; j < l.n; ++j) {
     const std::uint64_t len = read_length(rd);
     const std::uint64_t start = rd.position();
@@ -309,12 +312,17 @@ bool read_section_columns(BitReader& rd, std::uint32_t rows, const Layout& l, un
       rd.seek(start + len);
       continue;
     }
-    if (!read_column(rd, rows, out.f[l.fields[j]]) || rd.position() != start + len) return false;
+    if (!read_column(rd, rows, out.f[l.fields[j]], m)) return false;
+    if (m < rows) {
+      rd.seek(start + len);
+    } else if (rd.position() != start + len) {
+      return false;
+    }
   }
   return !rd.overrun();
 }
 
-bool read_relative(BitReader& rd, std::uint32_t rows, unsigned fields, Columns& out) {
+bool read_relative(BitReader& rd, std::uint32_t n, unsigned fields, Columns& out, std::uint32_t rows) {
   const auto k = static_cast<int>(rd.read(4));
   if (k > 9) return false;
   const bool need_min = fields & (1u << kSum | 1u << kMin | 1u << kMax | 1u << kLast);
@@ -328,13 +336,18 @@ bool read_relative(BitReader& rd, std::uint32_t rows, unsigned fields, Columns& 
       rd.seek(start + len);
       return !rd.overrun();
     }
-    return read() && rd.position() == start + len;
+    if (!read()) return false;
+    if (rows < n) {
+      rd.seek(start + len);
+      return !rd.overrun();
+    }
+    return rd.position() == start + len;
   };
-  if (!section(need_count, [&] { return read_column(rd, rows, cnt); })) return false;
+  if (!section(need_count, [&] { return read_column(rd, n, cnt, rows); })) return false;
   const bool want[4] = {static_cast<bool>(fields & (1u << kSum)), need_min,
                         static_cast<bool>(fields & (1u << kMax)), static_cast<bool>(fields & (1u << kLast))};
   for (unsigned j = 0; j < 4; ++j)
-    if (!section(want[j], [&] { return read_int_column(rd, rows, x[j]); })) return false;
+    if (!section(want[j], [&] { return read_int_column(rd, n, x[j], rows); })) return false;
   auto scaled = [k](std::uint64_t v) { return from_scaled(static_cast<std::int64_t>(v), k); };
   if (need_count && (fields & (1u << kCount))) out.f[kCount] = cnt;
   const auto& mn = x[1];
@@ -363,7 +376,8 @@ bool read_relative(BitReader& rd, std::uint32_t rows, unsigned fields, Columns& 
 }  // namespace
 
 bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
-                           SeriesKind kind, Tier tier, unsigned fields, Columns& out) {
+                           SeriesKind kind, Tier tier, unsigned fields, Columns& out,
+                           const PrefixOf* prefix) {
   const Layout l = layout(tier, kind);
   BitReader rd(data, bits);
   std::uint64_t len;
@@ -374,13 +388,14 @@ bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::ui
   len = read_length(rd);
   std::uint64_t start = rd.position();
   if (!read_times(rd, rows, out.t) || rd.position() != start + len) return false;
-  if (!uses_relative(kind, tier)) return read_section_columns(rd, rows, l, fields, out);
+  const std::uint32_t m = prefix ? std::min((*prefix)(out.t, fields), rows) : rows;
+  if (!uses_relative(kind, tier)) return read_section_columns(rd, rows, l, fields, out, m);
   const bool relative = rd.read_bit();
   len = read_length(rd);
   start = rd.position();
-  const bool ok = relative ? read_relative(rd, rows, fields, out)
-                           : read_section_columns(rd, rows, l, fields, out);
-  return ok && rd.position() == start + len && !rd.overrun();
+  const bool ok = relative ? read_relative(rd, rows, fields, out, m)
+                           : read_section_columns(rd, rows, l, fields, out, m);
+  return ok && (m < rows || rd.position() == start + len) && !rd.overrun();
 }
 
 bool seek_sealed_sketch(const std::uint8_t* data, std::uint32_t bits, SeriesKind, Tier tier,

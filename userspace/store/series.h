@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -123,9 +124,13 @@ struct Columns {
   std::array<std::vector<double>, kFields> f;
 };
 /// Decodes the times and the `fields` (bit mask of Fields) a sealed chunk stores into `out`;
-/// fields not asked for or not stored are left untouched. False on corrupt bytes.
+/// fields not asked for or not stored are left untouched. False on corrupt bytes. With `prefix`,
+/// only the first prefix(times, fields) rows of the fields are decoded, and the callback may
+/// change which fields (a window's edge: the rest of the chunk is its summary minus that prefix).
+using PrefixOf = std::function<std::uint32_t(const std::vector<std::int64_t>&, unsigned&)>;
 bool decode_sealed_columns(const std::uint8_t* data, std::uint32_t bits, std::uint32_t rows,
-                           SeriesKind kind, Tier tier, unsigned fields, Columns& out);
+                           SeriesKind kind, Tier tier, unsigned fields, Columns& out,
+                           const PrefixOf* prefix = nullptr);
 Row bucket_row(const Bucket& b);
 /// The value a rollup row adds to its chunk's sketch: a gauge bucket's mean, a counter bucket's
 /// rate since the previous row (none for a chunk's first row). `before` is the chunk's summary

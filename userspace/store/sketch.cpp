@@ -60,6 +60,8 @@ SketchAccumulator::~SketchAccumulator() {
 
 double SketchAccumulator::quantile(double q) {
   std::sort(touched_.begin(), touched_.end());
+  // A bin emptied by remove_value() and filled again is listed twice.
+  touched_.erase(std::unique(touched_.begin(), touched_.end()), touched_.end());
   q = std::clamp(q, 0.0, 1.0);
   const double rank = q * static_cast<double>(total_ - 1);
   const auto lo = static_cast<std::uint64_t>(std::floor(rank));

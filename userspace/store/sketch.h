@@ -70,6 +70,11 @@ class SketchAccumulator {
     total_ += count;
   }
   void add_value(double v) { add(sketch_key(v)); }
+  /// Takes back one value added before (a chunk's sketch minus the rows before a window).
+  void remove_value(double v) {
+    --counts_[sketch_key(v)];
+    --total_;
+  }
   std::uint64_t total() const { return total_; }
   /// Quantile with linear interpolation between order statistics (as Prometheus'
   /// quantile_over_time); requires total() > 0.

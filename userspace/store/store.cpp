@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <mutex>
 
 #include "series.h"
@@ -109,6 +110,7 @@ class Aggregator {
   /// Rollup percentiles merge per-chunk sketches (see sketch.h for the error bound); raw ones are
   /// exact.
   bool uses_sketch() const { return agg_ == Agg::kPercentile && tier_ == Tier::kRollup; }
+  Agg agg() const { return agg_; }
   void reserve_values(std::size_t n) {
     if (wants_values() && !uses_sketch()) values_.reserve(n);
   }
@@ -131,6 +133,18 @@ class Aggregator {
   /// Whether a whole chunk can be folded from its summary (counters need a predecessor).
   bool can_take_summary() const {
     return (!wants_values() || uses_sketch()) && (kind_ == SeriesKind::kGauge || any_);
+  }
+  /// Whether a chunk cut by the window's start can be folded as its summary minus the rows before
+  /// the window: what is summed (count, sum, increase, sketch bins) subtracts; min and max do not.
+  bool can_take_tail() const {
+    return !any_ && (agg_ != Agg::kPercentile || uses_sketch());
+  }
+  /// Values to take out of the sketch once the chunk's bins are in (a bin must be non-empty
+  /// before it is decremented).
+  void sketch_remove_later(double v) { removals_.push_back(v); }
+  void apply_sketch_removals() {
+    for (double v : removals_) sketch_->remove_value(v);
+    removals_.clear();
   }
 
   void row(const Row& r) {
@@ -158,8 +172,10 @@ class Aggregator {
       min_ = std::min(min_, s.b);
       max_ = std::max(max_, s.c);
     } else {
-      const double corr = tier_ == Tier::kRollup ? s.first_corr : (s.first < last_ ? last_ : 0.0);
-      step(s.t_first, s.first - last_ + corr);
+      if (any_) {
+        const double corr = tier_ == Tier::kRollup ? s.first_corr : (s.first < last_ ? last_ : 0.0);
+        step(s.t_first, s.first - last_ + corr);
+      }
       inc_ += s.a;
       min_ = std::min(min_, s.b);
       max_ = std::max(max_, s.c);
@@ -245,6 +261,7 @@ class Aggregator {
   double first_ = 0, last_ = 0, sum_ = 0, inc_ = 0;
   double min_ = detail::kInf, max_ = -detail::kInf;
   std::vector<double> values_;
+  std::vector<double> removals_;
   std::optional<detail::SketchAccumulator> sketch_;
 };
 
@@ -262,25 +279,36 @@ struct WindowTest {
   bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
 };
 
+void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
+                  Aggregator& agg, std::size_t first);
+
 /// Folds the rows of a sealed chunk that lie in the window, decoding only the columns the
 /// aggregation reads, straight from column buffers (no row vector per chunk).
 void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tier,
                          const WindowTest& wt, Aggregator& agg) {
   thread_local detail::Columns cols;
-  const detail::Layout l = detail::layout(tier, kind);
   unsigned want = agg.fields();
   if (tier == Tier::kRaw) want = 1u << kLast;  // a raw row is all its value
   if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols))
     return;  // cannot happen for chunks sealed here or verified on restore
-  unsigned present[kFields];
-  unsigned np = 0;
-  for (unsigned j = 0; j < l.n; ++j)
-    if (want & (1u << l.fields[j])) present[np++] = l.fields[j];
   const auto& t = cols.t;
   // Rows are in time order: skip those before the window by binary search, stop after it.
   const auto first = static_cast<std::size_t>(
       std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) -
       t.begin());
+  fold_columns(cols, kind, tier, wt, agg, first);
+}
+
+/// Folds decoded columns' rows from `first` while they are in the window.
+void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
+                  Aggregator& agg, std::size_t first) {
+  const detail::Layout l = detail::layout(tier, kind);
+  const unsigned want = tier == Tier::kRaw ? 1u << kLast : agg.fields();
+  unsigned present[kFields];
+  unsigned np = 0;
+  for (unsigned j = 0; j < l.n; ++j)
+    if (want & (1u << l.fields[j])) present[np++] = l.fields[j];
+  const auto& t = cols.t;
   for (std::size_t i = first; i < t.size(); ++i) {
     if (!wt.in(t[i])) break;
     Row r;
@@ -292,6 +320,117 @@ void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tie
       for (unsigned j = 0; j < np; ++j) r.f[present[j]] = cols.f[present[j]][i];
     }
     agg.row(r);
+  }
+}
+
+/// Folds the rows in the window of a chunk cut by the window's start (rows i..n-1) as its summary
+/// minus rows 0..i-1, decoding only rows 0..i of the columns needed: half a chunk on average
+/// instead of all of it. Sums of integers (bytes, counts) subtract exactly.
+void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const WindowTest& wt,
+               Aggregator& agg) {
+  thread_local detail::Columns cols;
+  // What the prefix must give: its sample count; a gauge's sum (avg, percentile) or the value
+  // the window starts at (rate); a counter's increase (avg, rate, percentile). kLast needs only
+  // the count; then the sums below are of unread columns and unused.
+  const bool counter = kind == SeriesKind::kCounter;
+  unsigned want = 0;
+  if (agg.agg() != Agg::kLast) {
+    if (counter || agg.agg() == Agg::kRate) want |= 1u << kLast;
+    if (counter && tier == Tier::kRollup) want |= 1u << kCorr;
+    if (!counter && agg.agg() != Agg::kRate) {
+      const Agg a = agg.agg();
+      want |= tier == Tier::kRaw ? 1u << kLast : a == Agg::kMin ? 1u << kMin : a == Agg::kMax ? 1u << kMax : 1u << kSum;
+    }
+  }
+  if (tier == Tier::kRollup) want |= 1u << kCount;
+  if (tier == Tier::kRaw && want == 0) want = 1u << kLast;  // the times are all a raw kLast needs
+  std::uint32_t first = 0;  // the first row in the window
+  bool whole = false;
+  // Decoding runs from the chunk's start either way: when the window starts in the chunk's second
+  // half, all of it is decoded and the rows in the window folded one by one, as for any edge.
+  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned& fields) {
+    first = static_cast<std::uint32_t>(
+        std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
+    // kLast's prefix is its counts only; min and max may need the whole chunk after the prefix,
+    // so they take it only when it is short.
+    const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
+    whole = agg.agg() != Agg::kLast && first > t.size() / (extreme ? 4 : 2);
+    if (!whole) return first + 1;
+    fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
+    return static_cast<std::uint32_t>(t.size());
+  };
+  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
+      first == 0 || first >= c.sum.rows)
+    return;  // cannot happen: the chunk starts before the window and ends inside it
+  if (whole) {
+    fold_columns(cols, kind, tier, wt, agg, first);
+    return;
+  }
+  // The rows before the window, summed as the chunk's summary was built (same order, so a
+  // counter's increase is the same partial sum); a counter's row `first` steps from outside.
+  const auto& t = cols.t;
+  const bool rollup = tier == Tier::kRollup;
+  const bool sketch = agg.uses_sketch();
+  double pre_a = 0, pre_samples = 0;
+  // Min and max do not subtract, but when the chunk's extreme is not in the rows before the
+  // window it is in the window (the rest of the chunk): the prefix tells which.
+  const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
+  double pre_min = detail::kInf, pre_max = -detail::kInf;
+  if (extreme && !counter) {
+    const double* v = cols.f[tier == Tier::kRaw ? kLast : agg.agg() == Agg::kMin ? kMin : kMax].data();
+    for (std::uint32_t i = 0; i < first; ++i) {
+      pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+      pre_min = std::min(pre_min, v[i]);
+      pre_max = std::max(pre_max, v[i]);
+    }
+  } else if (!(want & (1u << kLast)) && !(want & (1u << kSum))) {
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+  } else if (kind == SeriesKind::kGauge && agg.agg() != Agg::kRate) {
+    const double* sum = rollup ? cols.f[kSum].data() : cols.f[kLast].data();
+    for (std::uint32_t i = 0; i < first; ++i) {
+      const double n = rollup ? cols.f[kCount][i] : 1.0;
+      pre_a += sum[i];
+      pre_samples += n;
+      if (sketch) agg.sketch_remove_later(sum[i] / n);
+    }
+  } else if (kind == SeriesKind::kGauge) {  // rate: only where the window starts
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+  } else {
+    const double* last = cols.f[kLast].data();
+    const double* corr = rollup ? cols.f[kCorr].data() : nullptr;
+    for (std::uint32_t i = 0; i < first; ++i) pre_samples += rollup ? cols.f[kCount][i] : 1.0;
+    for (std::uint32_t i = 1; i <= first; ++i) {
+      const double inc = last[i] - last[i - 1] + (rollup ? corr[i] : (last[i] < last[i - 1] ? last[i - 1] : 0.0));
+      pre_a += inc;
+      if (sketch || extreme) {
+        const double rate = inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0);
+        if (sketch) agg.sketch_remove_later(rate);
+        pre_min = std::min(pre_min, rate);
+        pre_max = std::max(pre_max, rate);
+      }
+    }
+  }
+  // A chunk whose values (rates) are all equal has its extreme everywhere (an idle series).
+  const bool flat = c.sum.b == c.sum.c && (kind == SeriesKind::kGauge || first + 1 < c.sum.rows);
+  if (!flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)))) {
+    fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
+    return;
+  }
+  Summary tail = c.sum;
+  tail.t_first = t[first];
+  tail.rows = c.sum.rows - first;
+  tail.samples = c.sum.samples - static_cast<std::uint32_t>(pre_samples);
+  tail.a = c.sum.a - pre_a;
+  // Read only by a gauge's rate (where it starts) and a counter's next step (never: its
+  // successors in the window are whole chunks, which step from `last`).
+  tail.first = want & (1u << kLast) ? cols.f[kLast][first] : 0.0;
+  tail.first_corr = 0.0;
+  agg.chunk(tail);
+  if (agg.uses_sketch()) {
+    BitReader rd(nullptr, 0);
+    if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+      detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
+    agg.apply_sketch_removals();
   }
 }
 
@@ -315,6 +454,10 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
     if (sketches && i + 2 < td.sealed.size()) __builtin_prefetch(td.sealed[i + 2].data.get());
     if (wt.before(c.sum.t_last)) continue;
     if (wt.after(c.sum.t_first)) return;
+    if (wt.before(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_tail()) {
+      fold_tail(c, kind, tier, wt, agg);
+      continue;
+    }
     if (wt.in(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_summary()) {
       agg.chunk(c.sum);
       if (agg.uses_sketch()) {
@@ -386,6 +529,32 @@ std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& 
   return out;
 }
 
+namespace {
+// A rollup chunk is dropped only once its last row is older than the history: until then it
+// holds up to a chunk (2 h) more than the 24 h asked for. Once `slack` of its front has expired,
+// it is re-encoded without the rows older than `keep_from` (a quarter chunk every half hour per
+// series), so the tier holds the history plus at most `slack`. Its sketch and summary are rebuilt
+// by the same code that built them, so queries see a chunk like any other.
+void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int64_t slack) {
+  if (td.sealed.empty() || td.sealed.front().sum.t_first >= keep_from - slack) return;
+  const detail::SealedChunk& c = td.sealed.front();
+  thread_local std::vector<Row> rows;
+  rows.clear();
+  if (!detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
+  std::erase_if(rows, [&](const Row& r) { return r.t < keep_from; });
+  std::vector<detail::SealedChunk> out;
+  detail::OpenChunk o;
+  for (const Row& r : rows) {
+    if (!detail::open_fits(o, r, kind, Tier::kRollup)) out.push_back(detail::seal(o, kind, Tier::kRollup));
+    detail::open_add(o, r, kind, Tier::kRollup);
+  }
+  if (o.sum.rows > 0) out.push_back(detail::seal(o, kind, Tier::kRollup));
+  td.sealed.erase(td.sealed.begin());
+  td.sealed.insert(td.sealed.begin(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+  td.sealed.shrink_to_fit();
+}
+}  // namespace
+
 ExpireResult Store::expire(std::int64_t now_ms) {
   ExpireResult res;
   std::unique_lock lock(mutex_);
@@ -414,6 +583,8 @@ ExpireResult Store::expire(std::int64_t now_ms) {
     };
     if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
     drop_old(s.rollup, hist_cut);
+    trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
+                options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
     ++it;
   }
   return res;

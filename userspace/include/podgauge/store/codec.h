@@ -108,15 +108,16 @@ enum class ColumnMode : std::uint8_t {
 
 /// Encodes `values` with whichever mode is smallest; returns the mode chosen.
 ColumnMode write_column(BitWriter& w, std::span<const double> values);
-/// Decodes `n` values; false on malformed input (out holds garbage then).
-bool read_column(BitReader& r, std::size_t n, std::vector<double>& out);
+/// Decodes `n` values, or only the first `m` of them (the reader then stops inside the column);
+/// false on malformed input (out holds garbage then).
+bool read_column(BitReader& r, std::size_t n, std::vector<double>& out, std::size_t m = SIZE_MAX);
 
 /// Integers as values, deltas or delta-of-deltas (whichever is smallest), divided by their common
 /// factor, each order coded with Gorilla prefix buckets, the same with zero runs, or Rice codes
 /// around the median. Returns the order chosen (0 values, 1 deltas, 2 delta-of-deltas).
 unsigned write_int_column(BitWriter& w, std::span<const std::int64_t> x);
-/// Decodes `n` integers; false on malformed input.
-bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
+/// Decodes `n` integers, or only the first `m`; false on malformed input.
+bool read_int_column(BitReader& r, std::size_t n, std::vector<std::int64_t>& out, std::size_t m = SIZE_MAX);
 
 /// A bit length in 6 + its own width bits (a chunk's column lengths: ~20 bits instead of 32).
 void write_length(BitWriter& w, std::uint64_t len);

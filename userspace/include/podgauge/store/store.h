@@ -2,7 +2,8 @@
 //
 //   raw tier     every sample, kept for `raw_retention` (default 1 h; evicted a chunk at a time,
 //                so up to one chunk longer)
-//   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h):
+//   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h; the
+//                oldest chunk is re-encoded without expired rows once a quarter chunk has expired):
 //                gauges keep count, sum, min, max, last; counters keep count, last and the
 //                increase lost to resets inside the bucket, so avg/min/max/last/rate over any
 //                window are exact at bucket resolution.
@@ -34,7 +35,9 @@
 // Cost. Whole chunks inside a window are answered from per-chunk summaries (and, for
 // kPercentile in the rollup tier, per-chunk sketches of 64 bins an octave); only the chunks cut
 // by the window's edges are decoded, only the columns the aggregation reads, straight into the
-// aggregation. See bench/store_bench.cpp for the 24 h figures over 6,000 series.
+// aggregation. A chunk cut by the window's start is its summary (sketch) minus the rows before
+// the window, so only those are decoded (min/max: when the chunk's extreme is not among them).
+// See bench/store_bench.cpp for the 24 h figures over 6,000 series.
 //
 // Encoding. Each chunk column is encoded the smallest of: Gorilla XOR on the double's bits, or,
 // when every value is exactly a decimal (v = x / 10^k, k <= 9, |x| <= 2^53), the integers x as
@@ -49,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -176,10 +180,12 @@ struct RollupRow {
 
 namespace detail {
 struct Series;
+class ByteSource;
 }
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
-/// lock, queries and checkpoint a shared one (checkpoint writes the file after releasing it).
+/// lock, queries a shared one; checkpoint takes a shared one per series while it serialises it
+/// (each series is consistent, the file as a whole is not one instant) and none while it writes.
 class Store {
  public:
   explicit Store(Options options = {});
@@ -209,11 +215,13 @@ class Store {
   /// whose last sample is older than history (their container is gone).
   ExpireResult expire(std::int64_t now_ms);
 
-  /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory).
+  /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory),
+  /// streamed a series at a time: it costs a few hundred KiB beyond the store, not a copy of it.
   /// Throws StoreError when the file cannot be written; the previous checkpoint stays intact.
   CheckpointInfo checkpoint(const std::filesystem::path& path) const;
-  /// Replaces the store's contents with what `path` holds. Never throws on bad content: a torn,
-  /// truncated or corrupt file or section is reported in the result and skipped.
+  /// Replaces the store's contents with what `path` holds, read a section at a time (the file is
+  /// never held whole in memory). Never throws on bad content: a torn, truncated or corrupt file
+  /// or section is reported in the result and skipped.
   RestoreReport restore(const std::filesystem::path& path);
 
   /// The same, on bytes in memory (the fuzz target's entry point). `verify_checksums = false`
@@ -240,6 +248,11 @@ class Store {
  private:
   std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
                                           double quantile) const;
+  /// Streams the checkpoint to `emit` in pieces of a few hundred KiB (one series at a time under
+  /// the shared lock); returns the bytes emitted and sets `series` to the sections written.
+  std::uint64_t write_checkpoint(const std::function<void(const std::uint8_t*, std::size_t)>& emit,
+                                 std::size_t& series) const;
+  RestoreReport restore_from(detail::ByteSource& in, const std::string& name, bool verify_checksums);
 
   Options options_;
   mutable std::shared_mutex mutex_;
