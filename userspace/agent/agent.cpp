@@ -705,7 +705,9 @@ struct Agent::Impl {
                              : std::chrono::duration<double>(now - last_process_scan).count();
     if (!slow_round && last_process_scan.time_since_epoch().count() != 0) return;
     last_process_scan = now;
-    lifecycle.observe_processes(process_scanner.scan(), host_pid_ns, since);
+    CgroupMoves moves;  // only processes the kernel moved have their cgroup file re-read
+    if (auto m = probes->take_cgroup_moves()) moves = {true, std::move(*m)};
+    lifecycle.observe_processes(process_scanner.scan(moves), host_pid_ns, since);
   }
 
   void on_process_exit(const loader::ProcessExit& x) {
