@@ -251,15 +251,38 @@ static __always_inline int on_attach(struct cgroup *dst, struct task_struct *tas
 	return 0;
 }
 
+/* Processes moved to another cgroup (in any hierarchy) since userspace last took this set: its
+ * /proc scan re-reads only their cgroup files. A move the full set cannot hold is counted in
+ * cgroup_moves_lost, and userspace then re-reads every process's. The tracepoint fires once per
+ * move, with the thread-group leader when a whole process moves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PG_CGROUP_MOVES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_moves SEC(".maps");
+
+volatile __u64 cgroup_moves_lost;
+
+static __always_inline void note_move(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid), one = 1;
+
+	if (bpf_map_update_elem(&cgroup_moves, &tgid, &one, BPF_ANY))
+		__sync_fetch_and_add(&cgroup_moves_lost, 1);
+}
+
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(cgroup_attach_btf, struct cgroup *dst, const char *path, struct task_struct *task)
 {
+	note_move(task);
 	return on_attach(dst, task);
 }
 
 SEC("raw_tp/cgroup_attach_task")
 int BPF_PROG(cgroup_attach_raw, struct cgroup *dst, const char *path, struct task_struct *task)
 {
+	note_move(task);
 	return on_attach(dst, task);
 }
 

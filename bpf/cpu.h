@@ -6,6 +6,7 @@
 #include "stats.h"
 
 #define PG_CPU_MAX_CGROUPS 32768
+#define PG_CGROUP_MOVES_MAX 4096	/* hash `cgroup_moves`: tgid (__u32) -> 1 (__u32) */
 
 /* Which hierarchy's cgroup id keys the maps (set in rodata before load). */
 enum pg_cgroup_key {

@@ -341,6 +341,12 @@ struct Agent::Impl {
   cgroup::FileReader files;  // sampling thread only: cgroupfs files kept open between rounds
   std::map<UsageTarget, ContainerReading> slow_cache;  // the slow part of each container's reading
   std::set<UsageTarget> pressure_read;                 // containers whose pressure files were read
+  // The live containers, rebuilt only when they change (live_gen counts the changes): the
+  // per-round checks against it are skipped while it and the container dirs stay the same.
+  std::set<UsageTarget> live_now;
+  uint64_t live_gen = 0, paths_gen = 0;
+  uint64_t walked_gen = ~0ull;                            // live_gen at the last walk of the trees
+  std::pair<uint64_t, uint64_t> pressure_gen{~0ull, 0};  // {live_gen, paths_gen} when all were read
 
   void sample(bool rescan_all) {
     slow_round = samples % kSlowEvery == 0;
@@ -377,7 +383,7 @@ struct Agent::Impl {
       uint64_t oom_kills;
     };
     std::vector<ContainerToRead> containers;
-    std::set<UsageTarget> live_containers;
+    const std::set<UsageTarget>& live_containers = live_now;
     {
       std::lock_guard lock(table_mutex);
       for (const auto id : enumerated) table.observe_cpu(id, 0, resolve(id), now);  // max: never steps back
@@ -402,19 +408,26 @@ struct Agent::Impl {
         retired = table.expire(now);
         preemptions.forget_cgroups(retired);
       }
-      std::set<UsageTarget> live;
-      for (auto& t : table.containers()) {
-        live.insert(t.target);
+      auto listed = table.containers();
+      bool same = listed.size() == live_now.size();
+      for (auto [a, b] = std::pair{listed.begin(), live_now.begin()}; same && a != listed.end(); ++a, ++b)
+        same = a->target == *b;
+      if (!same) {
+        live_now.clear();
+        for (const auto& t : listed) live_now.insert(live_now.end(), t.target);
+        ++live_gen;
+      }
+      containers.reserve(listed.size());
+      for (auto& t : listed)
         if (!t.cgroup_path.empty())
           containers.push_back({std::move(t.target), std::move(t.cgroup_path), t.cpu_ns, t.oom_kills});
-      }
       if (rescan_all) {
+        const auto& live = live_now;
         preemptions.retain_victims(live);
         model.retain(live);
         std::erase_if(slow_cache, [&](const auto& kv) { return !live.count(kv.first); });
         std::erase_if(pressure_read, [&](const auto& t) { return !live.count(t); });
       }
-      live_containers = std::move(live);
     }
     if (!retired.empty()) probes->forget_cgroups(retired);
     sample_processes(retired);
@@ -705,7 +718,9 @@ struct Agent::Impl {
                              : std::chrono::duration<double>(now - last_process_scan).count();
     if (!slow_round && last_process_scan.time_since_epoch().count() != 0) return;
     last_process_scan = now;
-    lifecycle.observe_processes(process_scanner.scan(), host_pid_ns, since);
+    CgroupMoves moves;  // only processes the kernel moved have their cgroup file re-read
+    if (auto m = probes->take_cgroup_moves()) moves = {true, std::move(*m)};
+    lifecycle.observe_processes(process_scanner.scan(moves), host_pid_ns, since);
   }
 
   void on_process_exit(const loader::ProcessExit& x) {
@@ -1410,6 +1425,7 @@ struct Agent::Impl {
   // PSI). A container new since the last walk has those trees walked now rather than at the
   // next full rescan, at most once a second (once per container that is in neither).
   void refresh_container_dirs(bool rescan_all, const std::set<UsageTarget>& live) {
+    if (!rescan_all && paths_ready && walked_gen == live_gen) return;  // nothing new since the walk
     bool missing = false;
     for (const auto& t : live)
       if (!walked_for.count(t) && ((mem_dirs && !mem_paths.count(t)) || (psi_dirs && !psi_paths.count(t))))
@@ -1423,6 +1439,8 @@ struct Agent::Impl {
       paths_ready = true;
       paths_walked = now;
       walked_for = live;
+      walked_gen = live_gen;
+      ++paths_gen;
     }
   }
 
@@ -1439,7 +1457,11 @@ struct Agent::Impl {
       if (!gone.empty()) mem_probes->forget_cgroups(gone);
     }
     const bool memory_v2 = mem_dirs_h && mem_dirs_h->version == cgroup::CgroupVersion::V2;
+    // Between slow rounds only containers not read yet; none while the containers and their
+    // dirs are those of the last pass.
+    const bool skip_all = !slow_round && pressure_gen == std::pair{live_gen, paths_gen};
     for (const auto& t : live) {
+      if (skip_all) break;
       if (!slow_round && pressure_read.count(t)) continue;
       std::optional<std::filesystem::path> mdir, pdir;
       if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
@@ -1449,6 +1471,7 @@ struct Agent::Impl {
       memory_pressure.record_cgroupfs(
           t, read_container_pressure(files, mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
     }
+    pressure_gen = {live_gen, paths_gen};
     if (slow_round) {
       auto node_psi = read_node_pressure(files);
       memory_pressure.record_node(

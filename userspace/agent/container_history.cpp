@@ -29,8 +29,7 @@ constexpr std::pair<HistoryMetric, std::string_view> kNames[] = {
 std::uint16_t id(HistoryMetric m) { return static_cast<std::uint16_t>(m); }
 
 // FNV-1a: a container's series keep their key across restarts.
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 14695981039346656037ull;
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
 }
@@ -80,9 +79,10 @@ ContainerHistory::ContainerHistory(std::chrono::milliseconds history)
 }
 
 std::uint64_t ContainerHistory::id_of(const UsageTarget& t) {
-  const std::uint64_t h = fnv1a(t.pod_uid + "/" + t.container_id);
+  // fnv1a(pod_uid + "/" + container_id), without building the string every round.
+  const std::uint64_t h = fnv1a(t.container_id, fnv1a("/", fnv1a(t.pod_uid)));
   std::lock_guard lock(names_mutex_);
-  names_.try_emplace(h, HistoryTarget{t.pod_uid, t.container_id});
+  if (!names_.count(h)) names_.emplace(h, HistoryTarget{t.pod_uid, t.container_id});
   return h;
 }
 

@@ -166,7 +166,9 @@ std::vector<TargetUsage> UsageTable::targets() const {
 
 std::vector<UsageTable::ContainerCpu> UsageTable::containers() const {
   std::vector<ContainerCpu> out;
+  out.reserve(targets_.size());
   std::unordered_map<const TargetState*, size_t> index;  // target -> its entry in out
+  index.reserve(targets_.size());
   for (const auto& [target, ts] : targets_) {
     if (target.kind != UsageTarget::Kind::Container) continue;
     index.emplace(&ts, out.size());

@@ -187,6 +187,7 @@ struct KernelProbes::State {
   std::string oom_reason;
   std::string attach_reason;
   AttachKind mkdir_attach = AttachKind::NotLoaded;  // cgroup_mkdir + cgroup_rmdir
+  uint64_t moves_lost_seen = 0;  // cgroup_moves_lost at the last take_cgroup_moves()
   std::string mkdir_reason;
   int ncpus = 0;
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> forgotten;  // id -> when
@@ -380,6 +381,39 @@ std::optional<uint64_t> KernelProbes::cgroup_changes() const {
   const auto& st = *state_;
   if (st.mkdir_attach == AttachKind::NotLoaded) return std::nullopt;
   return __atomic_load_n(&st.cpu->bss->cgroup_changes, __ATOMIC_RELAXED);
+}
+
+std::optional<std::vector<int32_t>> KernelProbes::take_cgroup_moves() {
+  auto& st = *state_;
+  if (st.attach_attach == AttachKind::NotLoaded) return std::nullopt;
+  // Read before draining: a move lost after this read is seen by the next call.
+  const uint64_t lost = __atomic_load_n(&st.cpu->bss->cgroup_moves_lost, __ATOMIC_RELAXED);
+  const int fd = bpf_map__fd(st.cpu->maps.cgroup_moves);
+  std::vector<int32_t> out;
+  constexpr __u32 chunk = 256;
+  __u32 keys[chunk], values[chunk], in_token = 0, out_token = 0;
+  bool first = true, batch_ok = true;
+  while (true) {
+    __u32 count = chunk;
+    const int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in_token, &out_token, keys, values,
+                                                    &count, nullptr);
+    for (__u32 i = 0; i < count; ++i) out.push_back(int32_t(keys[i]));
+    if (err != 0) {
+      batch_ok = errno == ENOENT;  // ENOENT: no more entries
+      break;
+    }
+    in_token = out_token;
+    first = false;
+  }
+  if (!batch_ok) {  // kernels without batch ops on hashes, or a bucket fuller than a chunk
+    __u32 key = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0 && bpf_map_delete_elem(fd, &key) == 0)
+      out.push_back(int32_t(key));
+  }
+  const bool complete = lost == st.moves_lost_seen;
+  st.moves_lost_seen = lost;
+  if (!complete) return std::nullopt;
+  return out;
 }
 
 std::vector<ProgramStatus> KernelProbes::programs() const {

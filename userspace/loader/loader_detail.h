@@ -94,8 +94,12 @@ using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 template <typename Key, typename Value, typename Fn>
 void for_each_entry(int fd, size_t per_key, Fn&& fn) {
   constexpr __u32 chunk = 1024;
-  std::vector<Key> keys(chunk);
-  std::vector<Value> values(chunk * per_key);
+  // Kept between calls: the agent reads every map each round, and a chunk of per-CPU
+  // histograms is hundreds of KiB (a fresh, zeroed mmap each time).
+  thread_local std::vector<Key> keys;
+  thread_local std::vector<Value> values;
+  keys.resize(chunk);
+  values.resize(chunk * per_key);
   Key in_token{}, out_token{};
   bool first = true;
   size_t seen = 0;

@@ -35,15 +35,25 @@ std::string runtime_process_kind(std::string_view comm, std::string_view exe_bas
 /// skipped. Never throws for one process's files.
 std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root = "/proc");
 
+/// Processes the kernel moved to another cgroup since the previous scan (the cgroup_attach_task
+/// tracepoint). `complete` false means unknown (tracepoint not attached, or more moves than
+/// were kept): then every process's cgroup file is read.
+struct CgroupMoves {
+  bool complete = false;
+  std::vector<int32_t> tgids;
+};
+
 /// scan_processes for repeated scans: what cannot change while a process keeps its pid, start
 /// time and comm (its pid namespace, pid in it, executable and so runtime-helper kind) is read
-/// once, so a later scan reads only stat and cgroup (a process can move between cgroups).
+/// once, so a later scan reads only stat; its cgroup file only when `moves` names it or is not
+/// complete, and every kFullCgroupEvery-th scan (a renamed cgroup changes paths without a move).
 /// exec that keeps the comm keeps the old executable's kind until the process exits.
 /// Thread-safety: none; one scanner per thread.
 class ProcessScanner {
  public:
+  static constexpr unsigned kFullCgroupEvery = 6;
   explicit ProcessScanner(std::filesystem::path proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
-  std::vector<ProcessSample> scan();
+  std::vector<ProcessSample> scan(const CgroupMoves& moves = {});
 
  private:
   struct Known {
@@ -52,9 +62,11 @@ class ProcessScanner {
     uint64_t pid_ns = 0;
     uint32_t ns_pid = 0;
     std::string runtime_process;
+    std::optional<cgroup::CgroupIdentity> identity;
   };
   std::filesystem::path proc_root_;
   std::unordered_map<int32_t, Known> known_;
+  unsigned scans_ = 0;
 };
 
 /// Inode of the host's pid namespace: `proc_root`/1/ns/pid, else the agent's own when it is in

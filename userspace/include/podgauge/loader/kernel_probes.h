@@ -152,6 +152,10 @@ class KernelProbes {
   /// Cgroups made or removed on the host since the probes loaded (cgroup_mkdir/rmdir
   /// tracepoints; a plain memory read). nullopt when those programs could not attach.
   std::optional<uint64_t> cgroup_changes() const;
+  /// Thread-group ids of the processes moved to another cgroup (any hierarchy) since the
+  /// previous call (cgroup_attach_task), taken out of the kernel's set. nullopt when unknown:
+  /// the tracepoint is not attached, or moves were lost because the set was full.
+  std::optional<std::vector<int32_t>> take_cgroup_moves();
 
  private:
   std::unique_ptr<State> state_;
