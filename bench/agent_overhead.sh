@@ -18,6 +18,9 @@
 #   PAIRS               section 2 off/on pairs    (default 7, minimum 5)
 #   PIPE_LOOPS          section 2 pipe loops      (default 400000)
 #   PIPE_CPUS           section 2: pin perf bench with taskset -c (default: unpinned)
+#   AGENT_SETTLE        section 2: seconds between agent start and its 'on' run (default 10):
+#                       the agent's start-up (BTF, program loads, first cgroup and /proc walks)
+#                       is not the steady overhead being measured
 #   IDLE_SECONDS        section 3 measurement     (default 30)
 #   IDLE_WARMUP         section 3 settle time     (default 3)
 #   LOAD_TIMEOUT        hard limit per load run, seconds (default 60)
@@ -35,6 +38,7 @@ HACKBENCH_GROUPS=${HACKBENCH_GROUPS:-2}
 PAIRS=${PAIRS:-7}
 PIPE_LOOPS=${PIPE_LOOPS:-400000}
 PIPE_CPUS=${PIPE_CPUS:-}
+AGENT_SETTLE=${AGENT_SETTLE:-10}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
 IDLE_WARMUP=${IDLE_WARMUP:-3}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
@@ -300,10 +304,11 @@ busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /pr
 #   "usecs_per_op ops_per_sec cpu_usecs_per_op foreign_pct"
 # cpu_usecs_per_op: the benchmark's own user+sys CPU time per op (less sensitive to other load);
 # foreign_pct: CPU used by everything else on the machine during the run, % of all CPUs.
+# pipe_run [WRAPPER...] : the run under WRAPPER (e.g. bench/bpf_floor --), if given.
 pipe_run() {
   local out=$WORK/pipe.out tf=$WORK/pipe.time b0 b1 t0 t1
   b0=$(busy_ticks); t0=$(now)
-  { TIMEFORMAT='%3U %3S'; time "${PIN[@]}" timeout "$LOAD_TIMEOUT" perf bench sched pipe -l "$PIPE_LOOPS" >"$out" 2>&1; } 2>"$tf" ||
+  { TIMEFORMAT='%3U %3S'; time "$@" "${PIN[@]}" timeout "$LOAD_TIMEOUT" perf bench sched pipe -l "$PIPE_LOOPS" >"$out" 2>&1; } 2>"$tf" ||
     die "perf bench sched pipe failed: $(tail -3 "$out")"
   t1=$(now); b1=$(busy_ticks)
   awk -v tf="$tf" -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v n="$NCPU" -v loops="$PIPE_LOOPS" '
@@ -323,18 +328,26 @@ section2() {
   local bench_cmd="${PIN[*]:+${PIN[*]} }timeout $LOAD_TIMEOUT perf bench sched pipe -l $PIPE_LOOPS"
   echo "   bench:   $bench_cmd"
   echo "   agent:   $PODGAUGE_BIN agent --listen 127.0.0.1:0 --no-kube --interval 1s   (no --bpf-stats;"
-  echo "            started before and stopped after each 'on' run, 1 s settle after start)"
+  echo "            started before and stopped after each 'on' run, ${AGENT_SETTLE} s settle after start)"
   echo "   order:   warm-up (discarded), then off,on,off,on,..."
   echo "   columns: usecs/op and ops/s as printed by perf bench (wall clock); cpu-us/op = the benchmark's"
   echo "            own user+sys CPU per op; other = CPU used by the rest of the machine during the run"
   echo "            (% of all $NCPU CPUs; a pair is marked '*' when either run has other > ${FOREIGN_MAX_PCT}%)"
+  # A third run per pair with only an empty sched_switch program attached: what any program on
+  # that tracepoint costs on this machine (dispatch), apart from what podgauge's own work adds.
+  local floor_bin=${BPF_FLOOR_BIN:-$(dirname "$PODGAUGE_BIN")/../bench/bpf_floor}
+  [[ -x $floor_bin ]] && echo "   floor:   each pair also runs the bench under $floor_bin (an empty sched_switch program)"
   pipe_run >/dev/null
-  local i off on
-  : >"$WORK/s2.tsv"
+  local i off on empty
+  : >"$WORK/s2.tsv"; : >"$WORK/s2.empty"
   for i in $(seq "$PAIRS"); do
     off=$(pipe_run)
+    if [[ -x $floor_bin ]]; then
+      empty=$(pipe_run "$floor_bin" --)
+      echo "$i ${empty%% *} ${off%% *}" >>"$WORK/s2.empty"
+    fi
     start_agent --interval 1s
-    sleep 1
+    sleep "$AGENT_SETTLE"
     on=$(pipe_run)
     stop_agent
     local ou oo oc of nu no nc nf
@@ -360,6 +373,15 @@ section2() {
       echo "   only $clean of $PAIRS pairs ran without other load on the machine: the figures above are"
       echo "   NOT reliable; rerun on an otherwise idle machine (or with more PAIRS)"
     fi
+  fi
+  if [[ -s $WORK/s2.empty ]]; then
+    local e_med on_all
+    read -r e_med _ _ < <(cut -d' ' -f2 "$WORK/s2.empty" | stats)
+    read -r on_all _ _ < <(cut -f5 "$WORK/s2.tsv" | stats)
+    awk -v e="$e_med" -v on="$on_all" -v off="$(cut -f2 "$WORK/s2.tsv" | stats | cut -d' ' -f1)" \
+        -v pr="$(awk '{ print $2 / $3 }' "$WORK/s2.empty" | stats | cut -d' ' -f1)" 'BEGIN {
+      printf "   empty sched_switch program (dispatch floor): median %.3f usecs/op, %+.2f%% over off (per-pair median %+.2f%%)\n", e, (e / off - 1) * 100, (pr - 1) * 100
+      printf "   agent over that floor (median on / median empty - 1): %+.2f%%\n", (on / e - 1) * 100 }'
   fi
   echo "   (usecs/op: lower is better; overhead > 0 means slower with the agent)"
 }
