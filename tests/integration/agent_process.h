@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent_metrics.h"
 #include "support/http.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -54,6 +55,21 @@ class AgentProcess {
       throw std::runtime_error("agent never became ready; stderr:\n" + process->stderr_text());
   }
   std::string metrics() const { return http_get(url + "/metrics").body; }
+  /// Waits until /metrics shows more than `min_seconds` of CPU for the container, up to
+  /// `timeout`; returns the last value seen (0 when the container never appeared).
+  double wait_for_container_cpu(const std::string& container_id, double min_seconds,
+                                std::chrono::milliseconds timeout) const {
+    double cpu = 0;
+    wait_until(
+        [&] {
+          cpu = metric_value(metrics(), "podgauge_container_cpu_usage_seconds_total",
+                             {{"container_id", container_id}})
+                    .value_or(0);
+          return cpu > min_seconds;
+        },
+        timeout);
+    return cpu;
+  }
   std::string url;
   std::unique_ptr<ChildProcess> process;
 };

@@ -38,16 +38,7 @@ TEST(CgroupNamespaceTest, an_agent_in_its_own_cgroup_namespace_still_maps_pods_p
             0);
   ASSERT_STRNE(self_ns, agent_ns);
 
-  double cpu = 0;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        cpu = metric_value(agent.metrics(), "podgauge_container_cpu_usage_seconds_total",
-                           {{"container_id", cid}})
-                  .value_or(0);
-        return cpu > 1.0;
-      },
-      20s))
-      << "container " << cid << " CPU " << cpu << " s";
+  EXPECT_GT(agent.wait_for_container_cpu(cid, 1.0, 20s), 1.0) << "container " << cid;
 
   nlohmann::json list;
   bool listed = false;

@@ -111,16 +111,8 @@ TEST(LeastPrivilegeTest, with_bpf_perfmon_and_sys_ptrace_only_every_probe_loads_
   CgroupSandbox sandbox;
   std::string cid;
   ChildProcess burner = nobody_burner(sandbox, cid);
-  double cpu = 0;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        cpu = metric_value(agent.metrics(), "podgauge_container_cpu_usage_seconds_total",
-                           {{"container_id", cid}})
-                  .value_or(0);
-        return cpu > 1.0;  // more than a failed exec could use
-      },
-      15s))
-      << "container " << cid << " CPU " << cpu << " s";
+  // More than a failed exec could use.
+  EXPECT_GT(agent.wait_for_container_cpu(cid, 1.0, 15s), 1.0) << "container " << cid;
   // Another user's process: its pid namespace needs ptrace read access.
   EXPECT_EQ(listed_pid_namespace(agent, cid, "pg-nobody"), host_pid_namespace());
   burner.kill();
