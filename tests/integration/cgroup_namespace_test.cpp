@@ -22,10 +22,8 @@ using namespace podgauge::itest;
 TEST(CgroupNamespaceTest, an_agent_in_its_own_cgroup_namespace_still_maps_pods_processes) {
   CgroupSandbox sandbox;
   sandbox.create("agent");
-  const auto uid = KubeletNames::random_pod_uid();
-  const auto cid = KubeletNames::random_container_id();
-  const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
-  sandbox.create(rel);
+  std::string uid, cid;
+  const auto rel = sandbox.create_container(&uid, &cid);
   ChildProcess burner(
       in_cgroup({helper_binary("burn").string(), "30", "pg-nsburn", "cpu"}, sandbox.dirs(rel)));
 

@@ -58,10 +58,7 @@ uint64_t host_pid_namespace() {
 
 // A CPU burner of uid/gid 65534 in a new container of `sandbox`; its container id in `cid`.
 ChildProcess nobody_burner(CgroupSandbox& sandbox, std::string& cid) {
-  const auto uid = KubeletNames::random_pod_uid();
-  cid = KubeletNames::random_container_id();
-  const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
-  sandbox.create(rel);
+  const auto rel = sandbox.create_container(nullptr, &cid);
   return ChildProcess(in_cgroup({kSetpriv, "--reuid", "65534", "--regid", "65534",
                                  "--clear-groups", helper_binary("burn").string(), "30",
                                  "pg-nobody", "cpu"},

@@ -35,17 +35,6 @@ class ProcessLifecycleTest : public ::testing::Test {
 };
 AgentProcess* ProcessLifecycleTest::agent_ = nullptr;
 
-std::string new_container(CgroupSandbox& sandbox, std::string* uid_out = nullptr,
-                          std::string* cid_out = nullptr) {
-  const auto uid = KubeletNames::random_pod_uid();
-  const auto cid = KubeletNames::random_container_id();
-  const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
-  sandbox.create(rel);
-  if (uid_out) *uid_out = uid;
-  if (cid_out) *cid_out = cid;
-  return rel;
-}
-
 double exits(const std::string& page, const std::string& cid, const std::string& reason) {
   return metric_value(page, "podgauge_container_process_exits_total",
                       {{"container_id", cid}, {"reason", reason}})
@@ -81,7 +70,7 @@ double metric_sum(const std::string& page, const std::string& name) {
 TEST_F(ProcessLifecycleTest, every_one_of_200_short_lived_processes_is_counted) {
   CgroupSandbox sandbox;
   std::string cid;
-  const auto rel = new_container(sandbox, nullptr, &cid);
+  const auto rel = sandbox.create_container(nullptr, &cid);
   // 200 children of 1 ms each: far shorter than the agent's 250 ms interval.
   ChildProcess forker(
       in_cgroup({helper_binary("forker").string(), "200", "0", "1"}, sandbox.dirs(rel)));
@@ -108,8 +97,8 @@ TEST_F(ProcessLifecycleTest, every_one_of_200_short_lived_processes_is_counted) 
 TEST_F(ProcessLifecycleTest, main_process_exit_code_and_kill_signal_reach_tail_and_events) {
   CgroupSandbox sandbox;
   std::string uid, cid_exit, cid_kill;
-  const auto rel_exit = new_container(sandbox, &uid, &cid_exit);
-  const auto rel_kill = new_container(sandbox, nullptr, &cid_kill);
+  const auto rel_exit = sandbox.create_container(&uid, &cid_exit);
+  const auto rel_kill = sandbox.create_container(nullptr, &cid_kill);
 
   ProcessSpec tail_spec;
   tail_spec.argv = {podgauge_binary().string(), "tail", "--agent", agent_->url, "-o", "json"};
@@ -198,7 +187,7 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
   sandbox.create(rel_b);
   // A second pod whose only container has its own namespace: not shared.
   std::string uid_alone, cid_alone;
-  const auto rel_alone = new_container(sandbox, &uid_alone, &cid_alone);
+  const auto rel_alone = sandbox.create_container(&uid_alone, &cid_alone);
 
   std::vector<std::string> argv{helper_binary("pidns_main").string(), "3000", "exit", "0"};
   for (const auto& d : sandbox.dirs(rel_b)) argv.push_back(d.string());
@@ -259,7 +248,7 @@ TEST_F(ProcessLifecycleTest, top_processes_and_a_pid_namespace_shared_by_two_con
 TEST_F(ProcessLifecycleTest, a_runtime_shims_cpu_and_memory_are_its_pods_overhead) {
   CgroupSandbox sandbox;
   std::string uid;
-  const auto rel = new_container(sandbox, &uid);
+  const auto rel = sandbox.create_container(&uid);
   std::vector<std::string> argv{helper_binary("fakeshim").string(), "400", "48"};
   for (const auto& d : sandbox.dirs(rel)) argv.push_back(d.string());
   ProcessSpec spec;
@@ -334,7 +323,7 @@ TEST(ProcessExitRateLimit,
         << program << " is not attached as raw_tp";
   CgroupSandbox sandbox;
   std::string cid;
-  const auto rel = new_container(sandbox, nullptr, &cid);
+  const auto rel = sandbox.create_container(nullptr, &cid);
   const double limited_before =
       metric_value(agent.metrics(), "podgauge_agent_bpf_rate_limited_total", {{"family", "proc"}})
           .value_or(-1);

@@ -446,6 +446,16 @@ std::uint64_t CgroupSandbox::read_key(std::string_view hierarchy, std::string_vi
   throw std::runtime_error("no key '" + std::string(key) + "' in " + path.string());
 }
 
+std::string CgroupSandbox::create_container(std::string* pod_uid, std::string* container_id) {
+  const auto uid = KubeletNames::random_pod_uid();
+  const auto cid = KubeletNames::random_container_id();
+  const auto rel = KubeletNames::systemd_container(QosClass::Burstable, uid, "cri-containerd", cid);
+  create(rel);
+  if (pod_uid) *pod_uid = uid;
+  if (container_id) *container_id = cid;
+  return rel;
+}
+
 void CgroupSandbox::set_cpu_quota(std::string_view relpath, std::int64_t quota_us, std::uint64_t period_us) const {
   if (fs::exists(path_in("cpu", relpath) / "cpu.cfs_quota_us")) {
     write("cpu", relpath, "cpu.cfs_period_us", std::to_string(period_us));

@@ -122,6 +122,10 @@ class CgroupSandbox {
   std::uint64_t read_key(std::string_view hierarchy, std::string_view relpath,
                          std::string_view file, std::string_view key) const;
 
+  /// A container of a new Burstable pod as kubelet's systemd driver with containerd lays it out,
+  /// created in every hierarchy: its relpath, and its pod uid and container id if asked for.
+  std::string create_container(std::string* pod_uid = nullptr, std::string* container_id = nullptr);
+
   /// v1: memory.limit_in_bytes (+ memory.memsw.limit_in_bytes when present, so swap cannot
   /// absorb the overrun); v2 with the memory controller: memory.max (+ memory.swap.max = 0).
   void set_memory_limit(std::string_view relpath, std::uint64_t bytes) const;
