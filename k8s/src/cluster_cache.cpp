@@ -23,6 +23,8 @@ std::string_view to_string(ClusterKind kind) noexcept {
       return "deployments.apps";
     case ClusterKind::HorizontalPodAutoscalers:
       return "horizontalpodautoscalers.autoscaling";
+    case ClusterKind::Jobs:
+      return "jobs.batch";
   }
   return "unknown";
 }
@@ -79,6 +81,10 @@ template <>
 struct KindOf<HorizontalPodAutoscaler> {
   static constexpr ClusterKind value = ClusterKind::HorizontalPodAutoscalers;
 };
+template <>
+struct KindOf<Job> {
+  static constexpr ClusterKind value = ClusterKind::Jobs;
+};
 
 template <class T>
 std::vector<std::shared_ptr<const T>> in_namespace(std::vector<std::shared_ptr<const T>> all,
@@ -113,7 +119,7 @@ struct ClusterCache::Informers {
              std::unique_ptr<Informer<Namespace>>, std::unique_ptr<Informer<ResourceQuota>>,
              std::unique_ptr<Informer<LimitRange>>, std::unique_ptr<Informer<ReplicaSet>>,
              std::unique_ptr<Informer<Deployment>>,
-             std::unique_ptr<Informer<HorizontalPodAutoscaler>>>
+             std::unique_ptr<Informer<HorizontalPodAutoscaler>>, std::unique_ptr<Informer<Job>>>
       all;
 
   template <class T>
@@ -258,6 +264,9 @@ std::vector<ClusterCache::Ptr<HorizontalPodAutoscaler>> ClusterCache::horizontal
     const std::string& ns) const {
   return in_namespace(informers_->get<HorizontalPodAutoscaler>().list(), ns);
 }
+std::vector<ClusterCache::Ptr<Job>> ClusterCache::jobs(const std::string& ns) const {
+  return in_namespace(informers_->get<Job>().list(), ns);
+}
 
 ClusterCache::Ptr<Pod> ClusterCache::pod(const std::string& ns, const std::string& name) const {
   return informers_->get<Pod>().get(ns, name);
@@ -288,6 +297,9 @@ ClusterCache::Ptr<HorizontalPodAutoscaler> ClusterCache::horizontal_pod_autoscal
     const std::string& ns, const std::string& name) const {
   return informers_->get<HorizontalPodAutoscaler>().get(ns, name);
 }
+ClusterCache::Ptr<Job> ClusterCache::job(const std::string& ns, const std::string& name) const {
+  return informers_->get<Job>().get(ns, name);
+}
 
 namespace {
 
@@ -295,24 +307,33 @@ namespace {
 // while a watch event replaces the cached object.
 class PinningLookup final : public OwnerLookup {
  public:
-  explicit PinningLookup(const ReplicaSetInformer& replica_sets) : replica_sets_(replica_sets) {}
+  PinningLookup(const ReplicaSetInformer& replica_sets, const JobInformer& jobs)
+      : replica_sets_(replica_sets), jobs_(jobs) {}
   const ReplicaSet* replica_set(std::string_view ns, std::string_view name) const override {
-    auto rs = replica_sets_.get(std::string(ns), std::string(name));
-    if (!rs) return nullptr;
-    pinned_.push_back(rs);
-    return rs.get();
+    return pin(replica_sets_, ns, name);
   }
-  const Job* job(std::string_view, std::string_view) const override { return nullptr; }
+  const Job* job(std::string_view ns, std::string_view name) const override {
+    return pin(jobs_, ns, name);
+  }
 
  private:
+  template <class T>
+  const T* pin(const Informer<T>& informer, std::string_view ns, std::string_view name) const {
+    auto o = informer.get(std::string(ns), std::string(name));
+    if (!o) return nullptr;
+    pinned_.push_back(o);
+    return o.get();
+  }
+
   const ReplicaSetInformer& replica_sets_;
-  mutable std::vector<std::shared_ptr<const ReplicaSet>> pinned_;
+  const JobInformer& jobs_;
+  mutable std::vector<std::shared_ptr<const void>> pinned_;
 };
 
 }  // namespace
 
 WorkloadRef ClusterCache::workload_of(const Pod& pod) const {
-  PinningLookup lookup(informers_->get<ReplicaSet>());
+  PinningLookup lookup(informers_->get<ReplicaSet>(), informers_->get<Job>());
   return resolve_workload(pod, &lookup);
 }
 

@@ -22,6 +22,7 @@ ResourceCatalog::ResourceCatalog(bool events_k8s_io) {
       {"", "v1", "events", "event", "Event", true, {"ev"}, {}},
       {"apps", "v1", "deployments", "deployment", "Deployment", true, {"deploy"}, {"all"}},
       {"apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, {"rs"}, {"all"}},
+      {"batch", "v1", "jobs", "job", "Job", true, {}, {"all"}},
       {"autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
        "HorizontalPodAutoscaler", true, {"hpa"}, {"all"}},
   };
@@ -90,7 +91,7 @@ std::optional<json> ResourceCatalog::api_resource_list(std::string_view group,
     if (!t.categories.empty()) r["categories"] = t.categories;
     resources.push_back(r);
     if (t.plural == "pods" || t.plural == "namespaces" || t.plural == "nodes" ||
-        t.plural == "deployments" || t.plural == "replicasets" ||
+        t.plural == "deployments" || t.plural == "replicasets" || t.plural == "jobs" ||
         t.plural == "horizontalpodautoscalers" || t.plural == "resourcequotas") {
       resources.push_back({{"name", t.plural + "/status"},
                            {"singularName", ""},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 
 namespace podgauge::fakeapi {
 
@@ -246,10 +247,17 @@ json resource_quota_cells(const json& rq) {
 
 }  // namespace
 
-std::string TablePrinter::age(const std::string& rfc3339) {
+namespace {
+
+// Seconds since the epoch of an RFC 3339 time; nullopt when absent or unreadable.
+std::optional<long long> epoch_seconds(const std::string& rfc3339) {
   std::tm tm{};
-  if (rfc3339.empty() || !strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "<unknown>";
-  long long s = static_cast<long long>(std::time(nullptr) - timegm(&tm));
+  if (rfc3339.empty() || !strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
+  return static_cast<long long>(timegm(&tm));
+}
+
+// apimachinery's duration.HumanDuration.
+std::string human_duration(long long s) {
   if (s < -1) return "<invalid>";
   if (s < 0) return "0s";
   auto n = [](long long v) { return std::to_string(v); };
@@ -265,6 +273,54 @@ std::string TablePrinter::age(const std::string& rfc3339) {
   long long d = h / 24;
   if (h < 24 * 365 * 8) return d % 365 == 0 ? n(d / 365) + "y" : n(d / 365) + "y" + n(d % 365) + "d";
   return n(d / 365) + "y";
+}
+
+// printers.go printJob: status from the conditions, completions, and the run's duration.
+json job_cells(const json& job) {
+  std::string status = "Running";
+  for (const auto& c : job.value("/status/conditions"_json_pointer, json::array())) {
+    if (c.value("status", "") != "True") continue;
+    const std::string type = c.value("type", "");
+    if (type == "Complete" || type == "Failed" || type == "Suspended" ||
+        type == "FailureTarget" || type == "SuccessCriteriaMet")
+      status = type;
+  }
+  const long long succeeded = job.value("/status/succeeded"_json_pointer, 0LL);
+  std::string completions;
+  if (job.contains("/spec/completions"_json_pointer))
+    completions = std::to_string(succeeded) + "/" +
+                  std::to_string(job.value("/spec/completions"_json_pointer, 0LL));
+  else if (job.value("/spec/parallelism"_json_pointer, 1LL) > 1)
+    completions = std::to_string(succeeded) + "/1 of " +
+                  std::to_string(job.value("/spec/parallelism"_json_pointer, 1LL));
+  else
+    completions = std::to_string(succeeded) + "/1";
+  std::string duration;
+  if (auto start = epoch_seconds(str(job, "/status/startTime"_json_pointer))) {
+    const auto end = epoch_seconds(str(job, "/status/completionTime"_json_pointer));
+    duration = human_duration(end.value_or(static_cast<long long>(std::time(nullptr))) - *start);
+  }
+  std::vector<std::string> names, images;
+  for (const auto& c : job.value("/spec/template/spec/containers"_json_pointer, json::array())) {
+    names.push_back(c.value("name", ""));
+    images.push_back(c.value("image", ""));
+  }
+  return {job["metadata"].value("name", ""),
+          status,
+          completions,
+          duration,
+          TablePrinter::age(str(job, "/metadata/creationTimestamp"_json_pointer)),
+          join(names, ","),
+          join(images, ","),
+          format_selector(job.value("/spec/selector"_json_pointer, json()))};
+}
+
+}  // namespace
+
+std::string TablePrinter::age(const std::string& rfc3339) {
+  const auto t = epoch_seconds(rfc3339);
+  if (!t) return "<unknown>";
+  return human_duration(static_cast<long long>(std::time(nullptr)) - *t);
 }
 
 json TablePrinter::columns(const ResourceType& type) {
@@ -289,6 +345,11 @@ json TablePrinter::columns(const ResourceType& type) {
   if (type.plural == "replicasets")
     return {column("Name", "string", 0, "name"), column("Desired", "integer"),
             column("Current", "integer"),        column("Ready", "integer"),
+            column("Age", "string"),             column("Containers", "string", 1),
+            column("Images", "string", 1),       column("Selector", "string", 1)};
+  if (type.plural == "jobs")
+    return {column("Name", "string", 0, "name"), column("Status", "string"),
+            column("Completions", "string"),     column("Duration", "string"),
             column("Age", "string"),             column("Containers", "string", 1),
             column("Images", "string", 1),       column("Selector", "string", 1)};
   if (type.plural == "horizontalpodautoscalers")
@@ -316,6 +377,7 @@ json TablePrinter::cells(const ResourceType& type, const json& o) {
   const std::string created = str(o, "/metadata/creationTimestamp"_json_pointer);
   if (type.plural == "events") return event_cells(o);
   if (type.plural == "replicasets") return replica_set_cells(o);
+  if (type.plural == "jobs") return job_cells(o);
   if (type.plural == "horizontalpodautoscalers") return hpa_cells(o);
   if (type.plural == "resourcequotas") return resource_quota_cells(o);
   if (type.plural == "namespaces")

@@ -107,11 +107,12 @@ const std::map<ClusterKind, std::string> kFakeResource = {
     {ClusterKind::LimitRanges, "limitranges"},
     {ClusterKind::ReplicaSets, "replicasets.apps"},
     {ClusterKind::Deployments, "deployments.apps"},
-    {ClusterKind::HorizontalPodAutoscalers, "horizontalpodautoscalers.autoscaling"}};
+    {ClusterKind::HorizontalPodAutoscalers, "horizontalpodautoscalers.autoscaling"},
+    {ClusterKind::Jobs, "jobs.batch"}};
 
 // What the seeded cluster holds, with the uids the server gave.
 struct Seeded {
-  std::string deployment_uid, replica_set_uid;
+  std::string deployment_uid, replica_set_uid, job_uid;
 };
 
 // Every fixture of tests/fixtures/k8s, with owner references rewired to the uids the server
@@ -130,6 +131,9 @@ Seeded seed_cluster(fa::FakeApiServer& api) {
   json rs = workloads["replicaset"];
   rs["metadata"]["ownerReferences"][0]["uid"] = s.deployment_uid;
   s.replica_set_uid = api.create("replicasets.apps", "shop", rs)["metadata"]["uid"];
+  json job = workloads["job"];  // owned by the CronJob "nightly-report"
+  job["metadata"]["namespace"] = "batch";
+  s.job_uid = api.create("jobs.batch", "batch", job)["metadata"]["uid"];
   json classic = fixture("pod-1.19-classic.json");
   classic["metadata"]["ownerReferences"][0]["uid"] = s.replica_set_uid;
   api.create("pods", "shop", classic);
@@ -174,6 +178,8 @@ std::map<std::string, std::string> cache_keyed(const ClusterCache& c, ClusterKin
       return keyed(c.deployments());
     case ClusterKind::HorizontalPodAutoscalers:
       return keyed(c.horizontal_pod_autoscalers());
+    case ClusterKind::Jobs:
+      return keyed(c.jobs());
   }
   return {};
 }
@@ -221,6 +227,8 @@ std::optional<std::string> cached_gen(const ClusterCache& c, ClusterKind kind,
       return gen_label(c.deployment(ns, name));
     case ClusterKind::HorizontalPodAutoscalers:
       return gen_label(c.horizontal_pod_autoscaler(ns, name));
+    case ClusterKind::Jobs:
+      return gen_label(c.job(ns, name));
   }
   return std::nullopt;
 }
@@ -252,6 +260,12 @@ json minimal_object(ClusterKind kind, const std::string& name) {
                  {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "checkout"}}},
                 {"minReplicas", 1},
                 {"maxReplicas", 3}}}};
+    case ClusterKind::Jobs:
+    {
+      const json pod_spec = {{"restartPolicy", "Never"},
+                             {"containers", {{{"name", "c"}, {"image", "busybox"}}}}};
+      return {{"metadata", meta}, {"spec", {{"template", {{"spec", pod_spec}}}}}};
+    }
   }
   return {};
 }
@@ -269,7 +283,8 @@ const std::map<ClusterKind, std::pair<std::string, std::string>> kSeededObject =
     {ClusterKind::LimitRanges, {"shop", "defaults"}},
     {ClusterKind::ReplicaSets, {"shop", "checkout-7d4b9c5f8"}},
     {ClusterKind::Deployments, {"shop", "checkout"}},
-    {ClusterKind::HorizontalPodAutoscalers, {"shop", "web"}}};
+    {ClusterKind::HorizontalPodAutoscalers, {"shop", "web"}},
+    {ClusterKind::Jobs, {"batch", "nightly-report-28745160"}}};
 
 // ---------------------------------------------------------------------------------------
 // The chart's RBAC rules, read as the chart ships them.
@@ -343,6 +358,19 @@ std::optional<ClusterKind> kind_of_rule(const fa::PolicyRule& r) {
       return k;
   }
   return std::nullopt;
+}
+
+// A pod of the Job `job` (uid `uid`), as the Job controller creates it.
+Pod job_pod(const std::string& job, const std::string& uid) {
+  const json pod = {
+      {"metadata",
+       {{"name", job + "-abcde"},
+        {"namespace", "batch"},
+        {"ownerReferences",
+         {{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", job}, {"uid", uid},
+           {"controller", true}}}}}},
+      {"spec", {{"containers", {{{"name", "report"}, {"image", "busybox"}}}}}}};
+  return Pod::parse(pod.dump());
 }
 
 class K8sClusterCache : public ::testing::Test {
@@ -439,6 +467,19 @@ TEST_F(K8sClusterCache, every_kind_syncs_with_the_fixtures_content) {
   auto resized = cache->pod("batch", "resizer-5f6d7c8b9-abcde");
   ASSERT_NE(resized, nullptr);
   EXPECT_EQ(cache->workload_of(*resized), (WorkloadRef{"Deployment", "resizer", "", true}));
+
+  // A CronJob's run: Pod -> Job (cached) -> CronJob; a pod of a Job whose uid differs (the
+  // Job was replaced by one of the same name) stays with the Job it names.
+  auto job = cache->job("batch", "nightly-report-28745160");
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->metadata.uid, seeded_.job_uid);
+  EXPECT_EQ(job->status_succeeded, 1);
+  EXPECT_EQ(job->completions, 4);
+  const Pod run = job_pod("nightly-report-28745160", seeded_.job_uid);
+  EXPECT_EQ(cache->workload_of(run), (WorkloadRef{"CronJob", "nightly-report", "cj-uid-1", false}));
+  const Pod stale = job_pod("nightly-report-28745160", "some-older-uid");
+  EXPECT_EQ(cache->workload_of(stale),
+            (WorkloadRef{"Job", "nightly-report-28745160", "some-older-uid", false}));
 }
 
 TEST_F(K8sClusterCache, watch_adds_updates_and_deletes_of_every_kind_are_reflected) {
@@ -545,7 +586,7 @@ TEST_F(K8sClusterCache, a_denied_kind_reports_a_clear_403_and_the_others_sync) {
   std::vector<fa::PolicyRule> rules;
   for (const auto& r : chart_rules("cluster-reader-rules.yaml"))
     if (kind_of_rule(r.rule) != ClusterKind::HorizontalPodAutoscalers) rules.push_back(r.rule);
-  ASSERT_EQ(rules.size(), 8u);
+  ASSERT_EQ(rules.size(), kClusterKinds.size());  // every other kind, plus pods/proxy
   auto cache = make_cache(user_with(*api_, "no-hpa", rules));
   cache->start();
   ASSERT_TRUE(cache->wait_until_settled(30s)) << describe(cache->status());
@@ -711,7 +752,7 @@ TEST_F(K8sClusterCache, chart_cluster_reader_rules_suffice_and_each_rule_and_ver
       EXPECT_EQ(cache->has_synced(*kind), verb == "watch");
     }
   }
-  EXPECT_EQ(checked, 8 * 3);
+  EXPECT_EQ(checked, static_cast<int>(kClusterKinds.size()) * 3);  // each kind's rule: whole, without list, without watch
 }
 
 TEST_F(K8sClusterCache, chart_pods_proxy_rule_is_what_reads_an_agent_through_the_api_server) {

@@ -337,7 +337,14 @@ TEST_F(KubectlFakeApi, get_every_kind_the_cluster_cache_watches) {
   hpa["status"] = {{"currentReplicas", 3}, {"desiredReplicas", 3}, {"currentMetrics", json::array({cpu_now})}};
   post("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers", hpa);
 
-  auto r = kubectl({"get", "nodes,namespaces,resourcequotas,limitranges,replicasets,deployments,hpa", "-A"});
+  const json job_pod = {{"restartPolicy", "Never"},
+                        {"containers", {{{"name", "report"}, {"image", "shop/report:2"}}}}};
+  post("/apis/batch/v1/namespaces/shop/jobs",
+       {{"metadata", {{"name", "nightly-report-28745160"}}},
+        {"spec", {{"parallelism", 2}, {"completions", 4}, {"template", {{"spec", job_pod}}}}},
+        {"status", {{"active", 2}, {"succeeded", 1}, {"startTime", "2026-01-01T00:00:00Z"}}}});
+
+  auto r = kubectl({"get", "nodes,namespaces,resourcequotas,limitranges,replicasets,deployments,jobs,hpa", "-A"});
   ASSERT_TRUE(r.status.success()) << r.err;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(node/n1\s+Ready\s+worker)"))) << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(namespace/shop\s+Active)"))) << r.out;
@@ -351,6 +358,11 @@ TEST_F(KubectlFakeApi, get_every_kind_the_cluster_cache_watches) {
       r.out, std::regex(R"(shop\s+horizontalpodautoscaler\.autoscaling/checkout\s+Deployment/checkout\s+cpu: 45%/60%, <unknown>/1k \+ 1 more\.\.\.\s+2\s+10\s+3\s)")))
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(REFERENCE\s+TARGETS\s+MINPODS\s+MAXPODS\s+REPLICAS\s+AGE)"))) << r.out;
+  // Running (no condition yet), 1 of 4 completions, running for months by now.
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(shop\s+job\.batch/nightly-report-28745160\s+Running\s+1/4\s+\d+d\s)")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(STATUS\s+COMPLETIONS\s+DURATION\s+AGE)"))) << r.out;
 
   auto wide = kubectl({"get", "rs", "-n", "shop", "-o", "wide"});
   ASSERT_TRUE(wide.status.success()) << wide.err;
@@ -358,13 +370,14 @@ TEST_F(KubectlFakeApi, get_every_kind_the_cluster_cache_watches) {
       wide.out, std::regex(R"(checkout-7d4b9c5f8\s+3\s+3\s+2\s+\S+\s+app\s+shop/checkout:1\.4\s+app=checkout,pod-template-hash=7d4b9c5f8)")))
       << wide.out;
 
-  auto j = kubectl({"get", "quota,limits,rs,deploy,hpa", "-n", "shop", "-o", "json"});
+  auto j = kubectl({"get", "quota,limits,rs,deploy,jobs,hpa", "-n", "shop", "-o", "json"});
   ASSERT_TRUE(j.status.success()) << j.err;
   std::multiset<std::string> kinds;
   const json list = json::parse(j.out);
   for (const auto& item : list["items"]) kinds.insert(item["apiVersion"].get<std::string>() + " " + item["kind"].get<std::string>());
   EXPECT_EQ(kinds, (std::multiset<std::string>{"v1 ResourceQuota", "v1 LimitRange", "apps/v1 ReplicaSet",
-                                               "apps/v1 Deployment", "autoscaling/v2 HorizontalPodAutoscaler"}))
+                                               "apps/v1 Deployment", "batch/v1 Job",
+                                               "autoscaling/v2 HorizontalPodAutoscaler"}))
       << j.out;
 }
 

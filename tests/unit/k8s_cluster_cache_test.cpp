@@ -31,6 +31,7 @@ TEST(K8sResourcePath, every_cluster_kind_has_its_upstream_collection_path) {
   EXPECT_EQ(resource_path<Deployment>(), "/apis/apps/v1/deployments");
   EXPECT_EQ(resource_path<HorizontalPodAutoscaler>(),
             "/apis/autoscaling/v2/horizontalpodautoscalers");
+  EXPECT_EQ(resource_path<Job>(), "/apis/batch/v1/jobs");
 }
 
 TEST(K8sResourcePath, namespaced_kinds_narrow_to_a_namespace_and_cluster_kinds_do_not) {
@@ -41,6 +42,7 @@ TEST(K8sResourcePath, namespaced_kinds_narrow_to_a_namespace_and_cluster_kinds_d
   EXPECT_EQ(resource_path<Deployment>("shop"), "/apis/apps/v1/namespaces/shop/deployments");
   EXPECT_EQ(resource_path<HorizontalPodAutoscaler>("shop"),
             "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers");
+  EXPECT_EQ(resource_path<Job>("shop"), "/apis/batch/v1/namespaces/shop/jobs");
   EXPECT_EQ(resource_path<Node>("shop"), "/api/v1/nodes");
   EXPECT_EQ(resource_path<Namespace>("shop"), "/api/v1/namespaces");
 }
@@ -55,9 +57,12 @@ TEST(K8sClusterKind, names_are_the_rbac_resource_and_group_of_each_informer) {
   EXPECT_EQ(to_string(ClusterKind::Deployments), qualified<Deployment>());
   EXPECT_EQ(to_string(ClusterKind::HorizontalPodAutoscalers),
             "horizontalpodautoscalers.autoscaling");
+  EXPECT_EQ(to_string(ClusterKind::Jobs), qualified<Job>());
+  EXPECT_EQ(to_string(ClusterKind::Jobs), "jobs.batch");
   std::set<std::string_view> distinct;
   for (ClusterKind k : kClusterKinds) distinct.insert(to_string(k));
-  EXPECT_EQ(distinct.size(), 8u);
+  EXPECT_EQ(distinct.size(), kClusterKinds.size());
+  EXPECT_EQ(kClusterKinds.size(), 9u);
 }
 
 TEST(K8sClusterCache, an_unreachable_server_fails_every_kind_with_its_address_and_never_syncs) {

@@ -1,5 +1,5 @@
 // The cluster as the CLI and the library's cluster mode see it: one informer per kind (pods,
-// nodes, namespaces, resourcequotas, limitranges, replicasets, deployments,
+// nodes, namespaces, resourcequotas, limitranges, replicasets, deployments, jobs,
 // horizontalpodautoscalers), each synced and failing on its own, so a missing RBAC rule
 // degrades one view and never the whole cache.
 #pragma once
@@ -26,12 +26,14 @@ enum class ClusterKind : std::uint8_t {
   ReplicaSets,
   Deployments,
   HorizontalPodAutoscalers,
+  Jobs,
 };
-inline constexpr std::array<ClusterKind, 8> kClusterKinds = {
+inline constexpr std::array<ClusterKind, 9> kClusterKinds = {
     ClusterKind::Pods,        ClusterKind::Nodes,
     ClusterKind::Namespaces,  ClusterKind::ResourceQuotas,
     ClusterKind::LimitRanges, ClusterKind::ReplicaSets,
-    ClusterKind::Deployments, ClusterKind::HorizontalPodAutoscalers};
+    ClusterKind::Deployments, ClusterKind::HorizontalPodAutoscalers,
+    ClusterKind::Jobs};
 
 /// "pods", "replicasets.apps", "horizontalpodautoscalers.autoscaling": as RBAC and kubectl
 /// name the resource.
@@ -107,6 +109,7 @@ class ClusterCache {
   std::vector<Ptr<Deployment>> deployments(const std::string& ns = "") const;
   std::vector<Ptr<HorizontalPodAutoscaler>> horizontal_pod_autoscalers(
       const std::string& ns = "") const;
+  std::vector<Ptr<Job>> jobs(const std::string& ns = "") const;
 
   Ptr<Pod> pod(const std::string& ns, const std::string& name) const;
   Ptr<Node> node(const std::string& name) const;
@@ -117,10 +120,11 @@ class ClusterCache {
   Ptr<Deployment> deployment(const std::string& ns, const std::string& name) const;
   Ptr<HorizontalPodAutoscaler> horizontal_pod_autoscaler(const std::string& ns,
                                                          const std::string& name) const;
+  Ptr<Job> job(const std::string& ns, const std::string& name) const;
 
-  /// The pod's workload (Deployment via its ReplicaSet, StatefulSet, ...), resolved with
-  /// resolve_workload() against the cached ReplicaSets. Jobs are not watched: a Job's pods
-  /// resolve to the Job, not its CronJob.
+  /// The pod's workload (Deployment via its ReplicaSet, CronJob via its Job, StatefulSet,
+  /// ...), resolved with resolve_workload() against the cached ReplicaSets and Jobs. While
+  /// the Job is not cached (not synced yet, or forbidden), its pods resolve to the Job.
   WorkloadRef workload_of(const Pod& pod) const;
   /// The cached Deployment owning `pod` through its ReplicaSet; nullptr when there is none
   /// (or it is not cached, or its uid differs from the owner reference).

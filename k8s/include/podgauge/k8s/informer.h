@@ -92,6 +92,14 @@ struct ResourcePath<Deployment> {
   static constexpr bool namespaced = true;
 };
 template <>
+struct ResourcePath<Job> {
+  static constexpr const char* path = "/apis/batch/v1/jobs";
+  static constexpr const char* prefix = "/apis/batch/v1";
+  static constexpr const char* group = "batch";
+  static constexpr const char* resource = "jobs";
+  static constexpr bool namespaced = true;
+};
+template <>
 struct ResourcePath<HorizontalPodAutoscaler> {
   static constexpr const char* path = "/apis/autoscaling/v2/horizontalpodautoscalers";
   static constexpr const char* prefix = "/apis/autoscaling/v2";
@@ -556,6 +564,7 @@ using ResourceQuotaInformer = Informer<ResourceQuota>;
 using LimitRangeInformer = Informer<LimitRange>;
 using ReplicaSetInformer = Informer<ReplicaSet>;
 using DeploymentInformer = Informer<Deployment>;
+using JobInformer = Informer<Job>;
 using HorizontalPodAutoscalerInformer = Informer<HorizontalPodAutoscaler>;
 
 }  // namespace podgauge::k8s
