@@ -408,6 +408,19 @@ void reset_peak_rss() {
   f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
 }
 
+void print_breakdown(const Store& s) {
+  const auto st = s.stats();
+  auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::printf("breakdown: raw chunks %.1f MiB, rollup chunks %.1f MiB (of which sketches %.1f), chunk index %.1f MiB "
+              "(%zu chunks, %llu heap blocks), series state %.1f MiB, open-chunk slack %.1f MiB\n",
+              mib(st.raw_bytes), mib(st.rollup_bytes - st.sketch_bytes), mib(st.sketch_bytes), mib(st.chunk_index_bytes),
+              st.chunks, static_cast<unsigned long long>(st.sealed_allocations), mib(st.series_struct_bytes),
+              mib(st.open_slack_bytes));
+  const struct mallinfo2 mi = mallinfo2();
+  std::printf("heap in use %.1f MiB, free in heap %.1f MiB\n", static_cast<double>(mi.uordblks) / (1 << 20),
+              static_cast<double>(mi.fordblks) / (1 << 20));
+}
+
 int restore_rss_mode(const char* path) {
   const long before = vm_rss_kib();
   Store s;
@@ -422,6 +435,7 @@ int restore_rss_mode(const char* path) {
               "restore peaked %.1f MiB above the restored store\n",
               path, static_cast<double>(std::filesystem::file_size(path, ec)) / (1 << 20), rep.series_loaded, secs,
               before, after, peak, static_cast<double>(peak - after) / 1024.0);
+  print_breakdown(s);
   if (!rep.ok()) return 1;
   // Then a checkpoint of what was restored, as the agent writes one every minute.
   malloc_trim(0);

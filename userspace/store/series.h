@@ -2,10 +2,13 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "podgauge/store/codec.h"
@@ -54,11 +57,92 @@ inline double corr_of(const Row& r, double prev_last, Tier tier) {
 /// A sealed chunk's bytes, each section behind its bit length (write_length): the sketch (rollup
 /// tier only), the times, then the columns in layout order; a gauge rollup chunk has one bit
 /// choosing plain columns or min-relative ones (count, sum - count*min, min, max - min,
-/// last - min) and one section holding them.
+/// last - min) and one section holding them. What seal() returns; a tier keeps it in its arena.
 struct SealedChunk {
   std::unique_ptr<std::uint8_t[]> data;
   std::uint32_t bits = 0;
   Summary sum;
+};
+
+/// A sealed chunk as a tier's arena holds it, decoded from its packed header: see ChunkArena.
+struct ChunkView {
+  Summary sum;
+  std::uint32_t bits = 0;
+  const std::uint8_t* bytes = nullptr;
+  std::uint32_t header_bytes = 0;  // of the packed header (the index's share of the arena)
+  const std::uint8_t* data() const { return bytes; }
+};
+
+/// A tier's sealed chunks, oldest first, in one heap block of exactly the size they need: no
+/// per-chunk allocation (a malloc header and rounding apiece), no capacity slack, and a query walks
+/// a series' chunks front to back through contiguous memory. A seal appends (a realloc of a few
+/// KiB, every 15 min or 4 h per series); expire drops from the front. Each chunk is a packed
+/// header then its bytes: t_first (8 bytes), t_last - t_first, rows, samples, bit length (4 each),
+/// one byte telling for each of the summary's doubles a, b, c, first, last whether it is +0.0,
+/// equal to the one before it or stored (8 bytes), and first_corr stored only when not +0.0. A
+/// constant or idle series' chunk (half a node's series) has a 30-byte header instead of 72.
+class ChunkArena {
+ public:
+  ChunkArena() = default;
+  ChunkArena(ChunkArena&& o) noexcept
+      : buf_(std::exchange(o.buf_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), count_(std::exchange(o.count_, 0)) {}
+  ChunkArena& operator=(ChunkArena&& o) noexcept {
+    if (this != &o) {
+      std::free(buf_);
+      buf_ = std::exchange(o.buf_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  ~ChunkArena() { std::free(buf_); }
+
+  /// Decodes a packed header at `p`; returns the address after the chunk.
+  static const std::uint8_t* view(const std::uint8_t* p, ChunkView& v);
+
+  class iterator {
+   public:
+    using value_type = ChunkView;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(const std::uint8_t* p, const std::uint8_t* end) : p_(p), end_(end) { load(); }
+    const ChunkView& operator*() const { return v_; }
+    const ChunkView* operator->() const { return &v_; }
+    iterator& operator++() {
+      p_ = next_;
+      load();
+      return *this;
+    }
+    const std::uint8_t* address() const { return p_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.p_ == b.p_; }
+
+   private:
+    void load() {
+      if (p_ != end_) next_ = view(p_, v_);
+    }
+    const std::uint8_t* p_ = nullptr;
+    const std::uint8_t* end_ = nullptr;
+    const std::uint8_t* next_ = nullptr;
+    ChunkView v_;
+  };
+  iterator begin() const { return iterator(buf_, buf_ + bytes_); }
+  iterator end() const { return iterator(buf_ + bytes_, buf_ + bytes_); }
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::size_t bytes() const { return bytes_; }
+  ChunkView front() const { return *begin(); }
+
+  void push_back(const Summary& sum, const std::uint8_t* data, std::uint32_t bits);
+  void push_back(const SealedChunk& c) { push_back(c.sum, c.data.get(), c.bits); }
+  /// Drops the `n` oldest chunks.
+  void pop_front(std::size_t n);
+  /// Replaces the oldest chunk by `with` (in order).
+  void replace_front(const std::vector<SealedChunk>& with);
+
+ private:
+  std::uint8_t* buf_ = nullptr;
+  std::uint32_t bytes_ = 0;
+  std::uint32_t count_ = 0;
 };
 
 /// The chunk being filled: rows interleaved (time dod, then Gorilla XOR per field); re-encoded
@@ -82,7 +166,7 @@ struct OpenChunk {
 };
 
 struct TierData {
-  std::vector<SealedChunk> sealed;
+  ChunkArena sealed;
   OpenChunk open;
   // Bytes the last open chunk took: the next one reserves about that much at once, instead of
   // doubling its way there (up to half of it unused, and a trail of freed blocks to fragment).

@@ -284,12 +284,12 @@ void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const
 
 /// Folds the rows of a sealed chunk that lie in the window, decoding only the columns the
 /// aggregation reads, straight from column buffers (no row vector per chunk).
-void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tier,
+void fold_sealed_columns(const detail::ChunkView& c, SeriesKind kind, Tier tier,
                          const WindowTest& wt, Aggregator& agg) {
   thread_local detail::Columns cols;
   unsigned want = agg.fields();
   if (tier == Tier::kRaw) want = 1u << kLast;  // a raw row is all its value
-  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols))
+  if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols))
     return;  // cannot happen for chunks sealed here or verified on restore
   const auto& t = cols.t;
   // Rows are in time order: skip those before the window by binary search, stop after it.
@@ -326,7 +326,7 @@ void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const
 /// Folds the rows in the window of a chunk cut by the window's start (rows i..n-1) as its summary
 /// minus rows 0..i-1, decoding only rows 0..i of the columns needed: half a chunk on average
 /// instead of all of it. Sums of integers (bytes, counts) subtract exactly.
-void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const WindowTest& wt,
+void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const WindowTest& wt,
                Aggregator& agg) {
   thread_local detail::Columns cols;
   // What the prefix must give: its sample count; a gauge's sum (avg, percentile) or the value
@@ -359,7 +359,7 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
     fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
     return static_cast<std::uint32_t>(t.size());
   };
-  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
+  if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
       first == 0 || first >= c.sum.rows)
     return;  // cannot happen: the chunk starts before the window and ends inside it
   if (whole) {
@@ -428,7 +428,7 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   agg.chunk(tail);
   if (agg.uses_sketch()) {
     BitReader rd(nullptr, 0);
-    if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+    if (detail::seek_sealed_sketch(c.data(), c.bits, kind, tier, rd))
       detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
     agg.apply_sketch_removals();
   }
@@ -447,11 +447,8 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       if (wt.in(r.t)) agg.row(r);
   };
   const bool sketches = agg.uses_sketch();
-  for (std::size_t i = 0; i < td.sealed.size(); ++i) {
-    const auto& c = td.sealed[i];
-    // Every chunk's sketch is read: start loading the next ones' first bytes now (each chunk is
-    // its own heap block, a cache miss apiece when taken one after the other).
-    if (sketches && i + 2 < td.sealed.size()) __builtin_prefetch(td.sealed[i + 2].data.get());
+  (void)sketches;
+  for (const detail::ChunkView& c : td.sealed) {
     if (wt.before(c.sum.t_last)) continue;
     if (wt.after(c.sum.t_first)) return;
     if (wt.before(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_tail()) {
@@ -462,7 +459,7 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       agg.chunk(c.sum);
       if (agg.uses_sketch()) {
         BitReader rd(nullptr, 0);
-        if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+        if (detail::seek_sealed_sketch(c.data(), c.bits, kind, tier, rd))
           detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
       }
       continue;
@@ -537,10 +534,10 @@ namespace {
 // by the same code that built them, so queries see a chunk like any other.
 void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int64_t slack) {
   if (td.sealed.empty() || td.sealed.front().sum.t_first >= keep_from - slack) return;
-  const detail::SealedChunk& c = td.sealed.front();
+  const detail::ChunkView& c = td.sealed.front();
   thread_local std::vector<Row> rows;
   rows.clear();
-  if (!detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
+  if (!detail::decode_sealed(c.data(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
   std::erase_if(rows, [&](const Row& r) { return r.t < keep_from; });
   std::vector<detail::SealedChunk> out;
   detail::OpenChunk o;
@@ -549,9 +546,7 @@ void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int
     detail::open_add(o, r, kind, Tier::kRollup);
   }
   if (o.sum.rows > 0) out.push_back(detail::seal(o, kind, Tier::kRollup));
-  td.sealed.erase(td.sealed.begin());
-  td.sealed.insert(td.sealed.begin(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
-  td.sealed.shrink_to_fit();
+  td.sealed.replace_front(out);
 }
 }  // namespace
 
@@ -568,10 +563,12 @@ ExpireResult Store::expire(std::int64_t now_ms) {
       continue;
     }
     auto drop_old = [&](TierData& td, std::int64_t cut) {
-      auto keep = std::find_if(td.sealed.begin(), td.sealed.end(),
-                               [&](const auto& c) { return c.sum.t_last >= cut; });
-      const auto n = static_cast<std::size_t>(keep - td.sealed.begin());
-      td.sealed.erase(td.sealed.begin(), keep);
+      std::size_t n = 0;
+      for (const detail::ChunkView& c : td.sealed) {
+        if (c.sum.t_last >= cut) break;
+        ++n;
+      }
+      td.sealed.pop_front(n);
       res.chunks_dropped += n;
       bool dropped = n > 0;
       if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
@@ -613,12 +610,14 @@ StoreStats Store::stats(const Selector& sel) const {
     st.chunks += s->raw.sealed.size() + s->rollup.sealed.size() + 2;
     for (const auto& c : s->rollup.sealed) {
       BitReader rd(nullptr, 0);
-      if (detail::seek_sealed_sketch(c.data.get(), c.bits, s->kind, Tier::kRollup, rd)) {
-        BitReader len_rd(c.data.get(), c.bits);
+      if (detail::seek_sealed_sketch(c.data(), c.bits, s->kind, Tier::kRollup, rd)) {
+        BitReader len_rd(c.data(), c.bits);
         st.sketch_bytes += (read_length(len_rd) + 7) / 8;
       }
     }
-    st.chunk_index_bytes += (s->raw.sealed.capacity() + s->rollup.sealed.capacity()) * sizeof(detail::SealedChunk);
+    // The chunks' packed headers in the tiers' arenas.
+    for (const detail::TierData* td : {&s->raw, &s->rollup})
+      for (const auto& c : td->sealed) st.chunk_index_bytes += c.header_bytes;
     st.series_struct_bytes += sizeof(Series) + sizeof(key) + 2 * sizeof(void*) + sizeof(std::size_t) +
                               s->rollup.open.sketch.size() * sizeof(detail::SketchBin) +
                               (s->raw.open.cols ? detail::layout(Tier::kRaw, s->kind).n * sizeof(detail::OpenColumn) : 0) +
@@ -626,7 +625,7 @@ StoreStats Store::stats(const Selector& sel) const {
     st.open_slack_bytes += s->raw.open.w.capacity() - s->raw.open.w.bytes().size() +
                            s->rollup.open.w.capacity() - s->rollup.open.w.bytes().size() +
                            (s->rollup.open.sketch.capacity() - s->rollup.open.sketch.size()) * sizeof(detail::SketchBin);
-    st.sealed_allocations += s->raw.sealed.size() + s->rollup.sealed.size();
+    st.sealed_allocations += (s->raw.sealed.empty() ? 0 : 1) + (s->rollup.sealed.empty() ? 0 : 1);
   }
   return st;
 }
@@ -643,7 +642,7 @@ std::vector<SeriesKey> Store::keys() const {
 namespace {
 std::vector<Row> all_rows(const TierData& td, SeriesKind kind, Tier tier) {
   std::vector<Row> rows;
-  for (const auto& c : td.sealed) detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows);
+  for (const auto& c : td.sealed) detail::decode_sealed(c.data(), c.bits, c.sum.rows, kind, tier, rows);
   detail::decode_open(td.open, kind, tier, rows);
   return rows;
 }

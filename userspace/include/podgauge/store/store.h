@@ -124,7 +124,7 @@ struct Options {
   std::int64_t history_ms = 86'400'000;
   std::int64_t rollup_step_ms = 10'000;
   std::uint32_t raw_chunk_samples = 900;   ///< 15 min at 1 s
-  std::uint32_t rollup_chunk_rows = 720;   ///< 2 h at 10 s
+  std::uint32_t rollup_chunk_rows = 1440;  ///< 4 h at 10 s
 };
 
 struct StoreStats {
