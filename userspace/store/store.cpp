@@ -1,9 +1,11 @@
 #include "podgauge/store/store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 #include "series.h"
 
@@ -18,7 +20,7 @@ using namespace detail;  // Field names
 Store::Store(Options options) : options_(options) {
   if (options_.rollup_step_ms <= 0 || options_.raw_chunk_samples == 0 ||
       options_.rollup_chunk_rows == 0 || options_.history_ms <= 0 ||
-      options_.raw_retention_ms <= 0) {
+      options_.raw_retention_ms <= 0 || options_.expire_lock_budget_us < 0) {
     throw StoreError("store options: steps, retentions and chunk sizes must be positive");
   }
 }
@@ -552,37 +554,57 @@ void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int
 
 ExpireResult Store::expire(std::int64_t now_ms) {
   ExpireResult res;
-  std::unique_lock lock(mutex_);
   const std::int64_t raw_cut = now_ms - options_.raw_retention_ms;
   const std::int64_t hist_cut = now_ms - options_.history_ms;
-  for (auto it = series_.begin(); it != series_.end();) {
-    Series& s = *it->second;
-    if (!s.has_last || s.last_t < hist_cut) {
-      it = series_.erase(it);
-      ++res.series_dropped;
-      continue;
-    }
-    auto drop_old = [&](TierData& td, std::int64_t cut) {
-      std::size_t n = 0;
-      for (const detail::ChunkView& c : td.sealed) {
-        if (c.sum.t_last >= cut) break;
-        ++n;
+  // Series are taken a slice at a time under the exclusive lock, a slice ending once the budget
+  // is spent (after at least one series): trimming every series of a restored, untrimmed file
+  // takes half a second, which appends and queries must not wait for in one piece. A series
+  // appended meanwhile is new (nothing to expire); one dropped meanwhile is skipped.
+  std::vector<SeriesKey> order;
+  {
+    std::shared_lock lock(mutex_);
+    order.reserve(series_.size());
+    for (const auto& entry : series_) order.push_back(entry.first);
+  }
+  const auto budget = std::chrono::microseconds(options_.expire_lock_budget_us);
+  for (std::size_t i = 0; i < order.size();) {
+    std::unique_lock lock(mutex_);
+    const auto held_from = std::chrono::steady_clock::now();
+    ++res.lock_holds;
+    do {
+      auto it = series_.find(order[i++]);
+      if (it == series_.end()) continue;
+      Series& s = *it->second;
+      if (!s.has_last || s.last_t < hist_cut) {
+        series_.erase(it);
+        ++res.series_dropped;
+        continue;
       }
-      td.sealed.pop_front(n);
-      res.chunks_dropped += n;
-      bool dropped = n > 0;
-      if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
-        td.open = detail::OpenChunk{};
-        ++res.chunks_dropped;
-        dropped = true;
-      }
-      return dropped;
-    };
-    if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
-    drop_old(s.rollup, hist_cut);
-    trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
-                options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
-    ++it;
+      auto drop_old = [&](TierData& td, std::int64_t cut) {
+        std::size_t n = 0;
+        for (const detail::ChunkView& c : td.sealed) {
+          if (c.sum.t_last >= cut) break;
+          ++n;
+        }
+        td.sealed.pop_front(n);
+        res.chunks_dropped += n;
+        bool dropped = n > 0;
+        if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
+          td.open = detail::OpenChunk{};
+          ++res.chunks_dropped;
+          dropped = true;
+        }
+        return dropped;
+      };
+      if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
+      drop_old(s.rollup, hist_cut);
+      trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
+                  options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
+    } while (i < order.size() && std::chrono::steady_clock::now() - held_from < budget);
+    const auto held = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - held_from);
+    res.longest_lock_hold_us = std::max<std::int64_t>(res.longest_lock_hold_us, held.count());
+    lock.unlock();
+    if (i < order.size()) std::this_thread::yield();  // let a waiting append in before the next slice
   }
   return res;
 }

@@ -125,6 +125,9 @@ struct Options {
   std::int64_t rollup_step_ms = 10'000;
   std::uint32_t raw_chunk_samples = 900;   ///< 15 min at 1 s
   std::uint32_t rollup_chunk_rows = 1440;  ///< 4 h at 10 s
+  /// expire() holds the exclusive lock at most about this long at a time (it releases it between
+  /// slices of series; at least one series a slice).
+  std::int64_t expire_lock_budget_us = 2'000;
 };
 
 struct StoreStats {
@@ -147,6 +150,8 @@ struct StoreStats {
 struct ExpireResult {
   std::size_t chunks_dropped = 0;
   std::size_t series_dropped = 0;
+  std::size_t lock_holds = 0;             ///< slices the call took the exclusive lock for
+  std::int64_t longest_lock_hold_us = 0;   ///< the longest of them
 };
 
 struct CheckpointInfo {
@@ -184,7 +189,7 @@ class ByteSource;
 }
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
-/// lock, queries a shared one; checkpoint takes a shared one per series while it serialises it
+/// lock (expire a slice at a time), queries a shared one; checkpoint takes a shared one per series while it serialises it
 /// (each series is consistent, the file as a whole is not one instant) and none while it writes.
 class Store {
  public:
@@ -212,7 +217,8 @@ class Store {
                                                            double quantile = 0.95) const;
 
   /// Drops raw chunks older than raw_retention, rollup chunks older than history, and series
-  /// whose last sample is older than history (their container is gone).
+  /// whose last sample is older than history (their container is gone). Works in slices of
+  /// Options::expire_lock_budget_us under the exclusive lock, so appends and queries interleave.
   ExpireResult expire(std::int64_t now_ms);
 
   /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory),
