@@ -71,8 +71,8 @@ TEST(StoreExpireSlices, expire_in_one_series_slices_leaves_exactly_what_one_pass
     ASSERT_EQ(sliced.raw_samples(k), whole.raw_samples(k)) << k.target << "/" << k.metric;
     const auto rows = sliced.rollup_rows(k);
     ASSERT_EQ(rows, whole.rollup_rows(k)) << k.target << "/" << k.metric;
-    // Trimmed: the rollup tier reaches back the history plus at most a quarter chunk (10 rows).
-    ASSERT_GE(rows.front().t_ms, end - 3'600'000 - 11 * 10'000) << k.target << "/" << k.metric;
+    // Trimmed: the rollup tier reaches back the history plus at most an eighth of a chunk (5 rows).
+    ASSERT_GE(rows.front().t_ms, end - 3'600'000 - 6 * 10'000) << k.target << "/" << k.metric;
     const Window w{end - 3'600'000, end};
     for (Agg agg : {Agg::kAvg, Agg::kMax, Agg::kRate, Agg::kPercentile}) {
       const auto x = sliced.query(k, w, agg, 0.9);

@@ -522,23 +522,17 @@ void ChunkArena::replace_front(const std::vector<SealedChunk>& with) {
 }
 
 void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  auto seal_open = [&] {
-    tier.open_bytes_hint = static_cast<std::uint32_t>(std::min<std::size_t>(tier.open.w.bytes().size(), 1u << 20));
-    tier.sealed.push_back(seal(tier.open, kind, which));
-  };
+  auto seal_open = [&] { tier.sealed.push_back(seal(tier.open, kind, which)); };
   // A sealed chunk's header holds its time span in 32 bits (49 days).
   if (!open_fits(tier.open, r, kind, which) ||
       (tier.open.sum.rows > 0 && static_cast<std::uint64_t>(r.t - tier.open.sum.t_first) > UINT32_MAX))
     seal_open();
-  // The open chunk's buffer grows by a sixteenth at a time (a doubling vector leaves a quarter
-  // of it unused on average, in 12,000 open chunks); a row that needs more than the headroom
-  // makes the vector double once, and the excess is handed back right after.
+  // The open chunk's buffer grows by an eighth at a time: a doubling vector leaves a quarter of
+  // it unused on average, and reserving the previous chunk's size up front half of it, in each of
+  // 12,000 open chunks. A row that needs more than the headroom makes the vector double once,
+  // and the excess is handed back right after.
   BitWriter& w = tier.open.w;
-  if (tier.open.sum.rows == 0 && tier.open_bytes_hint > 0 && w.capacity() < tier.open_bytes_hint) {
-    w.reserve_bytes(tier.open_bytes_hint + tier.open_bytes_hint / 32 + 8);
-  } else if (w.capacity() - w.bytes().size() < 16) {
-    w.reserve_bytes(w.bytes().size() + w.bytes().size() / 16 + 16);
-  }
+  if (w.capacity() - w.bytes().size() < 16) w.reserve_bytes(w.bytes().size() + w.bytes().size() / 8 + 16);
   const std::size_t cap = w.capacity();
   open_add(tier.open, r, kind, which);
   if (w.capacity() != cap) w.shrink();

@@ -168,9 +168,6 @@ struct OpenChunk {
 struct TierData {
   ChunkArena sealed;
   OpenChunk open;
-  // Bytes the last open chunk took: the next one reserves about that much at once, instead of
-  // doubling its way there (up to half of it unused, and a trail of freed blocks to fragment).
-  std::uint32_t open_bytes_hint = 0;
 };
 
 struct Bucket {

@@ -530,8 +530,8 @@ std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& 
 
 namespace {
 // A rollup chunk is dropped only once its last row is older than the history: until then it
-// holds up to a chunk (2 h) more than the 24 h asked for. Once `slack` of its front has expired,
-// it is re-encoded without the rows older than `keep_from` (a quarter chunk every half hour per
+// holds up to a chunk (4 h) more than the 24 h asked for. Once `slack` of its front has expired,
+// it is re-encoded without the rows older than `keep_from` (an eighth of a chunk every half hour per
 // series), so the tier holds the history plus at most `slack`. Its sketch and summary are rebuilt
 // by the same code that built them, so queries see a chunk like any other.
 void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int64_t slack) {
@@ -599,7 +599,7 @@ ExpireResult Store::expire(std::int64_t now_ms) {
       if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
       drop_old(s.rollup, hist_cut);
       trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
-                  options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
+                  options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 8));
     } while (i < order.size() && std::chrono::steady_clock::now() - held_from < budget);
     const auto held = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - held_from);
     res.longest_lock_hold_us = std::max<std::int64_t>(res.longest_lock_hold_us, held.count());

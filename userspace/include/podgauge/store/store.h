@@ -3,7 +3,7 @@
 //   raw tier     every sample, kept for `raw_retention` (default 1 h; evicted a chunk at a time,
 //                so up to one chunk longer)
 //   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h; the
-//                oldest chunk is re-encoded without expired rows once a quarter chunk has expired):
+//                oldest chunk is re-encoded without expired rows once an eighth of a chunk has expired):
 //                gauges keep count, sum, min, max, last; counters keep count, last and the
 //                increase lost to resets inside the bucket, so avg/min/max/last/rate over any
 //                window are exact at bucket resolution.
