@@ -319,6 +319,31 @@ void BM_AppendNodeTick(benchmark::State& state) {
 }
 BENCHMARK(BM_AppendNodeTick)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
+// The same tick through Store::append_batch: one lock for the 6,000 samples.
+void BM_AppendNodeTickBatch(benchmark::State& state) {
+  Store s;
+  set_kinds(s, -1);
+  std::vector<Container> cs;
+  for (int i = 0; i < kContainers; ++i) cs.emplace_back(i);
+  double v[kSeriesPerContainer];
+  std::vector<podgauge::store::AppendItem> items;
+  items.reserve(kContainers * kSeriesPerContainer);
+  std::int64_t t = kT0;
+  for (auto _ : state) {
+    t += 1000;
+    items.clear();
+    for (int i = 0; i < kContainers; ++i) {
+      cs[static_cast<std::size_t>(i)].tick(v);
+      for (int m = 0; m < kSeriesPerContainer; ++m)
+        items.push_back({{static_cast<std::uint64_t>(1000 + i), static_cast<std::uint16_t>(m)}, v[m]});
+    }
+    s.append_batch(t, items);
+  }
+  state.SetItemsProcessed(state.iterations() * kContainers * kSeriesPerContainer);
+  state.SetLabel("one 1 s tick of 6000 series, one append_batch");
+}
+BENCHMARK(BM_AppendNodeTickBatch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
 // ---- 24 h queries over the full node ----------------------------------------------------------
 
 void BM_Query24hAllSeries(benchmark::State& state) {

@@ -58,6 +58,22 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value) {
   if (!std::isfinite(value)) return AppendStatus::kNotFinite;
   std::unique_lock lock(mutex_);
+  return append_locked(key, t_ms, value);
+}
+
+std::size_t Store::append_batch(std::int64_t t_ms, std::span<const AppendItem> items, AppendStatus* statuses) {
+  std::size_t ok = 0;
+  std::unique_lock lock(mutex_);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const AppendStatus st = std::isfinite(items[i].value) ? append_locked(items[i].key, t_ms, items[i].value)
+                                                          : AppendStatus::kNotFinite;
+    ok += st == AppendStatus::kOk;
+    if (statuses) statuses[i] = st;
+  }
+  return ok;
+}
+
+AppendStatus Store::append_locked(const SeriesKey& key, std::int64_t t_ms, double value) {
   if (key.metric < precision_.size() && precision_[key.metric] >= 0) {
     static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     const double p = kPow10[precision_[key.metric]];

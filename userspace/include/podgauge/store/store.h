@@ -56,6 +56,7 @@
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -169,6 +170,12 @@ struct RestoreReport {
   bool ok() const { return errors.empty(); }
 };
 
+/// One series' value of a tick, for Store::append_batch.
+struct AppendItem {
+  SeriesKey key;
+  double value;
+};
+
 struct Sample {
   std::int64_t t_ms;
   double value;
@@ -209,6 +216,11 @@ class Store {
   void set_precision(std::uint16_t metric, int decimals);
 
   AppendStatus append(const SeriesKey& key, std::int64_t t_ms, double value);
+  /// The same for many series at one time stamp (a sampler's tick), under one hold of the lock
+  /// instead of one per sample. `statuses`, when given, receives one status per item; returns
+  /// how many were kOk.
+  std::size_t append_batch(std::int64_t t_ms, std::span<const AppendItem> items,
+                           AppendStatus* statuses = nullptr);
 
   std::optional<QueryResult> query(const SeriesKey& key, Window w, Agg agg,
                                    double quantile = 0.95) const;
@@ -252,6 +264,7 @@ class Store {
   };
 
  private:
+  AppendStatus append_locked(const SeriesKey& key, std::int64_t t_ms, double value);
   std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
                                           double quantile) const;
   /// Streams the checkpoint to `emit` in pieces of a few hundred KiB (one series at a time under
