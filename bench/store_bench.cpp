@@ -530,8 +530,10 @@ int rss_mode(const char* save_path) {
   std::printf("VmRSS before fill %ld KiB, after %ld KiB: the store costs %.1f MiB (heap in use %.1f MiB, free in heap %.1f MiB)\n",
               before, after, static_cast<double>(after - before) / 1024.0, static_cast<double>(mi.uordblks) / (1 << 20),
               static_cast<double>(mi.fordblks) / (1 << 20));
+  const auto tt = std::chrono::steady_clock::now();
   malloc_trim(0);
-  std::printf("after malloc_trim(0): VmRSS %ld KiB\n", vm_rss_kib());
+  std::printf("after malloc_trim(0) (%.1f ms): VmRSS %ld KiB\n",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tt).count(), vm_rss_kib());
   if (save_path) {
     reset_peak_rss();
     const long at = vm_rss_kib();

@@ -118,7 +118,10 @@ class ChunkArena {
 
    private:
     void load() {
-      if (p_ != end_) next_ = view(p_, v_);
+      if (p_ == end_) return;
+      next_ = view(p_, v_);
+      // The next header is a chunk's bytes away: start loading it while this chunk is used.
+      __builtin_prefetch(next_);
     }
     const std::uint8_t* p_ = nullptr;
     const std::uint8_t* end_ = nullptr;

@@ -1,5 +1,7 @@
 #include "podgauge/store/store.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -284,17 +286,20 @@ class Aggregator {
 };
 
 /// Row membership in a window: raw rows by time; rollup rows by their bucket overlapping it.
+/// A row's bucket overlaps [start, end] exactly when lo <= t <= hi, with lo the start of the
+/// start's bucket and hi the end of the end's: two compares a row instead of a 64-bit division.
 struct WindowTest {
-  Window w;
-  Tier tier;
-  std::int64_t step;
-  bool in(std::int64_t t) const {
-    if (tier == Tier::kRaw) return t >= w.start_ms && t <= w.end_ms;
-    const std::int64_t b = floor_div(t, step) * step;
-    return b <= w.end_ms && b + step > w.start_ms;
+  WindowTest(Window w, Tier tier, std::int64_t step) : lo(w.start_ms), hi(w.end_ms) {
+    if (tier == Tier::kRaw) return;
+    std::int64_t b;
+    lo = __builtin_mul_overflow(floor_div(w.start_ms, step), step, &b) ? INT64_MIN : b;
+    if (__builtin_mul_overflow(floor_div(w.end_ms, step), step, &b) || __builtin_add_overflow(b, step - 1, &hi))
+      hi = INT64_MAX;
   }
-  bool before(std::int64_t t) const { return !in(t) && t < w.start_ms; }
-  bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
+  std::int64_t lo, hi;
+  bool in(std::int64_t t) const { return t >= lo && t <= hi; }
+  bool before(std::int64_t t) const { return t < lo; }
+  bool after(std::int64_t t) const { return t > hi; }
 };
 
 void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
@@ -371,8 +376,11 @@ void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const Win
         std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
     // kLast's prefix is its counts only; min and max may need the whole chunk after the prefix,
     // so they take it only when it is short.
+    // What sums subtracts: decoding the prefix is cheaper than decoding the whole chunk and
+    // folding the rest row by row, wherever the window starts.
     const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
-    whole = agg.agg() != Agg::kLast && first > t.size() / (extreme ? 4 : 2);
+    // A gauge's extreme: the prefix first, and the whole chunk only when the extreme is in it.
+    whole = extreme && kind == SeriesKind::kCounter && first > t.size() / 4;
     if (!whole) return first + 1;
     fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
     return static_cast<std::uint32_t>(t.size());
@@ -430,11 +438,21 @@ void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const Win
   }
   // A chunk whose values (rates) are all equal has its extreme everywhere (an idle series).
   const bool flat = c.sum.b == c.sum.c && (kind == SeriesKind::kGauge || first + 1 < c.sum.rows);
-  if (!flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)))) {
+  const bool extreme_before = !flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) ||
+                                        (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)));
+  Summary tail = c.sum;
+  if (extreme_before && kind == SeriesKind::kGauge) {
+    // The extreme of the rows in the window, in one pass over the decoded column.
+    const unsigned f = tier == Tier::kRaw ? kLast : agg.agg() == Agg::kMin ? kMin : kMax;
+    if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols)) return;
+    const double* v = cols.f[f].data();
+    double m = v[first];
+    for (std::uint32_t i = first + 1; i < c.sum.rows; ++i) m = agg.agg() == Agg::kMin ? std::min(m, v[i]) : std::max(m, v[i]);
+    (agg.agg() == Agg::kMin ? tail.b : tail.c) = m;
+  } else if (extreme_before) {
     fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
     return;
   }
-  Summary tail = c.sum;
   tail.t_first = t[first];
   tail.rows = c.sum.rows - first;
   tail.samples = c.sum.samples - static_cast<std::uint32_t>(pre_samples);
@@ -622,6 +640,12 @@ ExpireResult Store::expire(std::int64_t now_ms) {
     lock.unlock();
     if (i < order.size()) std::this_thread::yield();  // let a waiting append in before the next slice
   }
+#ifdef __GLIBC__
+  // Dropped chunks and re-encoded ones leave free blocks all over the heap that glibc keeps
+  // resident (a full store: ~9 MiB of 50); handing back their whole pages takes a few ms a
+  // minute, outside the lock.
+  if (res.chunks_dropped > 0 && options_.trim_heap_after_expire) ::malloc_trim(0);
+#endif
   return res;
 }
 

@@ -129,6 +129,9 @@ struct Options {
   /// expire() holds the exclusive lock at most about this long at a time (it releases it between
   /// slices of series; at least one series a slice).
   std::int64_t expire_lock_budget_us = 2'000;
+  /// After an expire that dropped chunks, return the heap's free pages to the system (glibc's
+  /// malloc_trim): the store's freed blocks are otherwise kept resident.
+  bool trim_heap_after_expire = true;
 };
 
 struct StoreStats {
