@@ -190,10 +190,13 @@ Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
       }
       last = kT0 + (26 * 3600 - 1) * 1000;
       const auto e = std::chrono::steady_clock::now();
-      st->expire(last);  // as the agent does every minute (and fill_node at its end)
-      std::fprintf(stderr, "restored %zu series from %s in %.1f s wall, then expire in %.0f ms\n", rep.series_loaded,
-                   g_store_from, std::chrono::duration<double>(e - a).count(),
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e).count());
+      const auto ex = st->expire(last);  // as the agent does every minute (and fill_node at its end)
+      std::fprintf(stderr,
+                   "restored %zu series from %s in %.1f s wall, then expire in %.0f ms (%zu holds of the lock, "
+                   "longest %.2f ms)\n",
+                   rep.series_loaded, g_store_from, std::chrono::duration<double>(e - a).count(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e).count(),
+                   ex.lock_holds, static_cast<double>(ex.longest_lock_hold_us) / 1000.0);
       return st;
     }
     last = fill_node(*st, 26, time_major, g_cpu_decimals);

@@ -78,9 +78,10 @@ struct ChunkView {
 /// a series' chunks front to back through contiguous memory. A seal appends (a realloc of a few
 /// KiB, every 15 min or 4 h per series); expire drops from the front. Each chunk is a packed
 /// header then its bytes: t_first (8 bytes), t_last - t_first, rows, samples, bit length (4 each),
-/// one byte telling for each of the summary's doubles a, b, c, first, last whether it is +0.0,
-/// equal to the one before it or stored (8 bytes), and first_corr stored only when not +0.0. A
-/// constant or idle series' chunk (half a node's series) has a 30-byte header instead of 72.
+/// two bytes telling for each of the summary's doubles a, b, c, first, last whether it is +0.0,
+/// equal to the one before it or stored (8 bytes), and whether first_corr (else +0.0) follows.
+/// A constant series' chunk (half a node's series are: swap, limits, OOM kills, an idle
+/// container's throttling and PSI) has a 26- to 42-byte header where an index entry took 88.
 class ChunkArena {
  public:
   ChunkArena() = default;

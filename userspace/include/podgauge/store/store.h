@@ -145,10 +145,10 @@ struct StoreStats {
   std::size_t chunks = 0;
   /// Where the rest of the memory goes (for the benchmark's breakdown and self-metrics):
   std::uint64_t sketch_bytes = 0;          ///< of rollup_bytes: the percentile sketches
-  std::uint64_t chunk_index_bytes = 0;     ///< sealed chunks' summaries and pointers
+  std::uint64_t chunk_index_bytes = 0;     ///< sealed chunks' packed headers (summaries)
   std::uint64_t series_struct_bytes = 0;   ///< per-series state: open chunks and their sketches, bucket, hash node
   std::uint64_t open_slack_bytes = 0;      ///< reserved but unused capacity of open chunks
-  std::uint64_t sealed_allocations = 0;    ///< one heap block per sealed chunk (malloc overhead)
+  std::uint64_t sealed_allocations = 0;    ///< heap blocks holding sealed chunks (one per non-empty tier)
 };
 
 struct ExpireResult {
