@@ -368,30 +368,16 @@ void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const Win
   if (tier == Tier::kRollup) want |= 1u << kCount;
   if (tier == Tier::kRaw && want == 0) want = 1u << kLast;  // the times are all a raw kLast needs
   std::uint32_t first = 0;  // the first row in the window
-  bool whole = false;
-  // Decoding runs from the chunk's start either way: when the window starts in the chunk's second
-  // half, all of it is decoded and the rows in the window folded one by one, as for any edge.
-  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned& fields) {
+  // Decoding runs from the chunk's start: only the prefix, wherever the window starts (what sums
+  // subtracts; min and max decode the rest only when the chunk's extreme lies in the prefix).
+  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned&) {
     first = static_cast<std::uint32_t>(
         std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
-    // kLast's prefix is its counts only; min and max may need the whole chunk after the prefix,
-    // so they take it only when it is short.
-    // What sums subtracts: decoding the prefix is cheaper than decoding the whole chunk and
-    // folding the rest row by row, wherever the window starts.
-    const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
-    // A gauge's extreme: the prefix first, and the whole chunk only when the extreme is in it.
-    whole = extreme && kind == SeriesKind::kCounter && first > t.size() / 4;
-    if (!whole) return first + 1;
-    fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
-    return static_cast<std::uint32_t>(t.size());
+    return first + 1;
   };
   if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
       first == 0 || first >= c.sum.rows)
     return;  // cannot happen: the chunk starts before the window and ends inside it
-  if (whole) {
-    fold_columns(cols, kind, tier, wt, agg, first);
-    return;
-  }
   // The rows before the window, summed as the chunk's summary was built (same order, so a
   // counter's increase is the same partial sum); a counter's row `first` steps from outside.
   const auto& t = cols.t;
@@ -441,17 +427,26 @@ void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const Win
   const bool extreme_before = !flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) ||
                                         (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)));
   Summary tail = c.sum;
-  if (extreme_before && kind == SeriesKind::kGauge) {
-    // The extreme of the rows in the window, in one pass over the decoded column.
-    const unsigned f = tier == Tier::kRaw ? kLast : agg.agg() == Agg::kMin ? kMin : kMax;
+  if (extreme_before) {
+    // The extreme of the values (a counter's per-step rates) in the window, in one pass over the
+    // whole chunk's decoded columns.
     if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols)) return;
-    const double* v = cols.f[f].data();
-    double m = v[first];
-    for (std::uint32_t i = first + 1; i < c.sum.rows; ++i) m = agg.agg() == Agg::kMin ? std::min(m, v[i]) : std::max(m, v[i]);
-    (agg.agg() == Agg::kMin ? tail.b : tail.c) = m;
-  } else if (extreme_before) {
-    fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
-    return;
+    const bool is_min = agg.agg() == Agg::kMin;
+    double m = is_min ? detail::kInf : -detail::kInf;
+    if (kind == SeriesKind::kGauge) {
+      const double* v = cols.f[tier == Tier::kRaw ? kLast : is_min ? kMin : kMax].data();
+      for (std::uint32_t i = first; i < c.sum.rows; ++i) m = is_min ? std::min(m, v[i]) : std::max(m, v[i]);
+    } else {
+      // The window's first row steps from outside it: its rates start at the row after.
+      const double* last = cols.f[kLast].data();
+      const double* corr = rollup ? cols.f[kCorr].data() : nullptr;
+      for (std::uint32_t i = first + 1; i < c.sum.rows; ++i) {
+        const double inc = last[i] - last[i - 1] + (rollup ? corr[i] : (last[i] < last[i - 1] ? last[i - 1] : 0.0));
+        const double rate = inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0);
+        m = is_min ? std::min(m, rate) : std::max(m, rate);
+      }
+    }
+    (is_min ? tail.b : tail.c) = m;
   }
   tail.t_first = t[first];
   tail.rows = c.sum.rows - first;
