@@ -49,10 +49,10 @@ TEST(StoreArena, packed_summaries_answer_like_the_rows_they_summarise) {
   double c = 0;
   for (int i = 0; i < 600; ++i) {
     const std::int64_t t = kT0 + i * 1000;
-    s.append({1, 1}, t, 0.0);                                   // all zero
-    s.append({2, 1}, t, 4096.0);                                // constant
+    s.append({1, 1}, t, 0.0);                                  // all zero
+    s.append({2, 1}, t, 4096.0);                               // constant
     s.append({3, 1}, t, static_cast<double>((i * 37) % 101));  // moving
-    c = (i == 333) ? 1.5 : c + 0.25 * (i % 3);                   // a reset
+    c = (i == 333) ? 1.5 : c + 0.25 * (i % 3);                 // a reset
     s.append({4, 2}, t, c);
   }
   for (std::uint64_t target = 1; target <= 4; ++target) {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <thread>
 #include <vector>
@@ -20,8 +20,12 @@ constexpr std::uint16_t kMem = 1;
 constexpr std::uint16_t kCpu = 2;
 
 Options small_options(std::int64_t budget_us) {
-  return {.raw_retention_ms = 300'000, .history_ms = 3'600'000, .rollup_step_ms = 10'000,
-          .raw_chunk_samples = 60, .rollup_chunk_rows = 40, .expire_lock_budget_us = budget_us};
+  return {.raw_retention_ms = 300'000,
+          .history_ms = 3'600'000,
+          .rollup_step_ms = 10'000,
+          .raw_chunk_samples = 60,
+          .rollup_chunk_rows = 40,
+          .expire_lock_budget_us = budget_us};
 }
 
 // `targets` containers x 2 series over 90 min at 1 s, never expired (as a checkpoint written by an
@@ -114,7 +118,8 @@ TEST(StoreExpireSlices, appends_from_another_thread_go_through_while_expire_trim
   // One pass under one lock would let at most the append already waiting through.
   EXPECT_GE(during, 10u) << "appends waited for the whole expire";
   std::printf("%llu appends went through during an expire of %zu slices (longest %lld us)\n",
-              static_cast<unsigned long long>(during), r.lock_holds, static_cast<long long>(r.longest_lock_hold_us));
+              static_cast<unsigned long long>(during), r.lock_holds,
+              static_cast<long long>(r.longest_lock_hold_us));
 }
 
 }  // namespace
