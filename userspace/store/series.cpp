@@ -450,17 +450,20 @@ void ChunkArena::push_back(const Summary& sum, const std::uint8_t* data, std::ui
   }
   std::memcpy(head + codes_at, &codes, 2);
   const std::size_t len = (std::size_t{bits} + 7) / 8;
-  const std::size_t span = n + len;
-  auto* grown = static_cast<std::uint8_t*>(std::realloc(buf_, bytes_ + span));
+  if (std::size_t{bytes_} + n + len > UINT32_MAX) throw std::length_error("store tier exceeds 4 GiB");
+  auto* grown = static_cast<std::uint8_t*>(std::realloc(buf_, bytes_ + n + len));
   if (!grown) throw std::bad_alloc();
   buf_ = grown;
-  std::memcpy(buf_ + bytes_, head, n);
+  // The new header goes after the others, the bytes after all the bytes.
+  std::memmove(buf_ + headers_ + n, buf_ + headers_, bytes_ - headers_);
+  std::memcpy(buf_ + headers_, head, n);
   if (len > 0) std::memcpy(buf_ + bytes_ + n, data, len);
-  bytes_ += static_cast<std::uint32_t>(span);
+  headers_ += static_cast<std::uint32_t>(n);
+  bytes_ += static_cast<std::uint32_t>(n + len);
   ++count_;
 }
 
-const std::uint8_t* ChunkArena::view(const std::uint8_t* p, ChunkView& v) {
+const std::uint8_t* ChunkArena::view(const std::uint8_t* p, const std::uint8_t* data, ChunkView& v) {
   const std::uint8_t* const start = p;
   auto get = [&](void* dst, std::size_t len) {
     std::memcpy(dst, p, len);
@@ -488,8 +491,8 @@ const std::uint8_t* ChunkArena::view(const std::uint8_t* p, ChunkView& v) {
   if (codes & 0x400) get(&corr, 8);
   v.sum.first_corr = std::bit_cast<double>(corr);
   v.header_bytes = static_cast<std::uint32_t>(p - start);
-  v.bytes = p;
-  return p + (std::size_t{v.bits} + 7) / 8;
+  v.bytes = data;
+  return p;
 }
 
 void ChunkArena::pop_front(std::size_t n) {
@@ -497,14 +500,19 @@ void ChunkArena::pop_front(std::size_t n) {
   if (n >= count_) {
     std::free(buf_);
     buf_ = nullptr;
-    bytes_ = count_ = 0;
+    bytes_ = headers_ = count_ = 0;
     return;
   }
+  std::size_t hcut = 0, dcut = 0;
   auto it = begin();
-  for (std::size_t i = 0; i < n; ++i) ++it;
-  const auto cut = static_cast<std::size_t>(it.address() - buf_);
-  std::memmove(buf_, buf_ + cut, bytes_ - cut);
-  bytes_ -= static_cast<std::uint32_t>(cut);
+  for (std::size_t i = 0; i < n; ++i, ++it) {
+    hcut += it->header_bytes;
+    dcut += (std::size_t{it->bits} + 7) / 8;
+  }
+  std::memmove(buf_, buf_ + hcut, headers_ - hcut);
+  std::memmove(buf_ + headers_ - hcut, buf_ + headers_ + dcut, bytes_ - headers_ - dcut);
+  headers_ -= static_cast<std::uint32_t>(hcut);
+  bytes_ -= static_cast<std::uint32_t>(hcut + dcut);
   count_ -= static_cast<std::uint32_t>(n);
   // Shrinking in place gives the tail back to malloc without copying.
   if (auto* p = static_cast<std::uint8_t*>(std::realloc(buf_, bytes_))) buf_ = p;

@@ -74,63 +74,70 @@ struct ChunkView {
 };
 
 /// A tier's sealed chunks, oldest first, in one heap block of exactly the size they need: no
-/// per-chunk allocation (a malloc header and rounding apiece), no capacity slack, and a query walks
-/// a series' chunks front to back through contiguous memory. A seal appends (a realloc of a few
-/// KiB, every 15 min or 4 h per series); expire drops from the front. Each chunk is a packed
-/// header then its bytes: t_first (8 bytes), t_last - t_first, rows, samples, bit length (4 each),
-/// two bytes telling for each of the summary's doubles a, b, c, first, last whether it is +0.0,
-/// equal to the one before it or stored (8 bytes), and whether first_corr (else +0.0) follows.
-/// A constant series' chunk (half a node's series are: swap, limits, OOM kills, an idle
-/// container's throttling and PSI) has a 26- to 42-byte header where an index entry took 88.
+/// per-chunk allocation (a malloc header and rounding apiece), no capacity slack. The block holds
+/// the chunks' packed headers one after the other, then their bytes in the same order, so a query
+/// walks a series' summaries through a few contiguous cache lines and touches a chunk's bytes only
+/// when it decodes them. A seal appends (a realloc of a few KiB, every 15 min or 4 h per series);
+/// expire drops from the front. A packed header: t_first (8 bytes), t_last - t_first, rows,
+/// samples, bit length (4 each), two bytes telling for each of the summary's doubles a, b, c,
+/// first, last whether it is +0.0, equal to the one before it or stored (8 bytes), and whether
+/// first_corr (else +0.0) follows. A constant series' chunk (half a node's series are: swap,
+/// limits, OOM kills, an idle container's throttling and PSI) has a 26- to 42-byte header where
+/// an index entry took 88.
 class ChunkArena {
  public:
   ChunkArena() = default;
   ChunkArena(ChunkArena&& o) noexcept
-      : buf_(std::exchange(o.buf_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), count_(std::exchange(o.count_, 0)) {}
+      : buf_(std::exchange(o.buf_, nullptr)),
+        bytes_(std::exchange(o.bytes_, 0)),
+        headers_(std::exchange(o.headers_, 0)),
+        count_(std::exchange(o.count_, 0)) {}
   ChunkArena& operator=(ChunkArena&& o) noexcept {
     if (this != &o) {
       std::free(buf_);
       buf_ = std::exchange(o.buf_, nullptr);
       bytes_ = std::exchange(o.bytes_, 0);
+      headers_ = std::exchange(o.headers_, 0);
       count_ = std::exchange(o.count_, 0);
     }
     return *this;
   }
   ~ChunkArena() { std::free(buf_); }
 
-  /// Decodes a packed header at `p`; returns the address after the chunk.
-  static const std::uint8_t* view(const std::uint8_t* p, ChunkView& v);
+  /// Decodes the packed header at `h` of the chunk whose bytes start at `data`; returns the
+  /// address after the header.
+  static const std::uint8_t* view(const std::uint8_t* h, const std::uint8_t* data, ChunkView& v);
 
   class iterator {
    public:
     using value_type = ChunkView;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    iterator(const std::uint8_t* p, const std::uint8_t* end) : p_(p), end_(end) { load(); }
+    iterator(const std::uint8_t* h, const std::uint8_t* end, const std::uint8_t* data) : h_(h), end_(end), data_(data) {
+      load();
+    }
     const ChunkView& operator*() const { return v_; }
     const ChunkView* operator->() const { return &v_; }
     iterator& operator++() {
-      p_ = next_;
+      h_ = next_;
+      data_ += (std::size_t{v_.bits} + 7) / 8;
       load();
       return *this;
     }
-    const std::uint8_t* address() const { return p_; }
-    friend bool operator==(const iterator& a, const iterator& b) { return a.p_ == b.p_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.h_ == b.h_; }
 
    private:
     void load() {
-      if (p_ == end_) return;
-      next_ = view(p_, v_);
-      // The next header is a chunk's bytes away: start loading it while this chunk is used.
-      __builtin_prefetch(next_);
+      if (h_ != end_) next_ = view(h_, data_, v_);
     }
-    const std::uint8_t* p_ = nullptr;
+    const std::uint8_t* h_ = nullptr;
     const std::uint8_t* end_ = nullptr;
+    const std::uint8_t* data_ = nullptr;
     const std::uint8_t* next_ = nullptr;
     ChunkView v_;
   };
-  iterator begin() const { return iterator(buf_, buf_ + bytes_); }
-  iterator end() const { return iterator(buf_ + bytes_, buf_ + bytes_); }
+  iterator begin() const { return iterator(buf_, buf_ + headers_, buf_ + headers_); }
+  iterator end() const { return iterator(buf_ + headers_, buf_ + headers_, nullptr); }
   std::size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
   std::size_t bytes() const { return bytes_; }
@@ -145,7 +152,8 @@ class ChunkArena {
 
  private:
   std::uint8_t* buf_ = nullptr;
-  std::uint32_t bytes_ = 0;
+  std::uint32_t bytes_ = 0;    // headers and chunk bytes
+  std::uint32_t headers_ = 0;  // the headers' share, at the front
   std::uint32_t count_ = 0;
 };
 
