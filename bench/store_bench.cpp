@@ -190,10 +190,13 @@ Store& full_store(std::int64_t* now = nullptr, bool time_major = false) {
       }
       last = kT0 + (26 * 3600 - 1) * 1000;
       const auto e = std::chrono::steady_clock::now();
-      st->expire(last);  // as the agent does every minute (and fill_node at its end)
-      std::fprintf(stderr, "restored %zu series from %s in %.1f s wall, then expire in %.0f ms\n", rep.series_loaded,
-                   g_store_from, std::chrono::duration<double>(e - a).count(),
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e).count());
+      const auto ex = st->expire(last);  // as the agent does every minute (and fill_node at its end)
+      std::fprintf(stderr,
+                   "restored %zu series from %s in %.1f s wall, then expire in %.0f ms (%zu holds of the lock, "
+                   "longest %.2f ms)\n",
+                   rep.series_loaded, g_store_from, std::chrono::duration<double>(e - a).count(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e).count(),
+                   ex.lock_holds, static_cast<double>(ex.longest_lock_hold_us) / 1000.0);
       return st;
     }
     last = fill_node(*st, 26, time_major, g_cpu_decimals);
@@ -319,6 +322,31 @@ void BM_AppendNodeTick(benchmark::State& state) {
 }
 BENCHMARK(BM_AppendNodeTick)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
+// The same tick through Store::append_batch: one lock for the 6,000 samples.
+void BM_AppendNodeTickBatch(benchmark::State& state) {
+  Store s;
+  set_kinds(s, -1);
+  std::vector<Container> cs;
+  for (int i = 0; i < kContainers; ++i) cs.emplace_back(i);
+  double v[kSeriesPerContainer];
+  std::vector<podgauge::store::AppendItem> items;
+  items.reserve(kContainers * kSeriesPerContainer);
+  std::int64_t t = kT0;
+  for (auto _ : state) {
+    t += 1000;
+    items.clear();
+    for (int i = 0; i < kContainers; ++i) {
+      cs[static_cast<std::size_t>(i)].tick(v);
+      for (int m = 0; m < kSeriesPerContainer; ++m)
+        items.push_back({{static_cast<std::uint64_t>(1000 + i), static_cast<std::uint16_t>(m)}, v[m]});
+    }
+    s.append_batch(t, items);
+  }
+  state.SetItemsProcessed(state.iterations() * kContainers * kSeriesPerContainer);
+  state.SetLabel("one 1 s tick of 6000 series, one append_batch");
+}
+BENCHMARK(BM_AppendNodeTickBatch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
 // ---- 24 h queries over the full node ----------------------------------------------------------
 
 void BM_Query24hAllSeries(benchmark::State& state) {
@@ -408,6 +436,19 @@ void reset_peak_rss() {
   f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
 }
 
+void print_breakdown(const Store& s) {
+  const auto st = s.stats();
+  auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::printf("breakdown: raw chunks %.1f MiB, rollup chunks %.1f MiB (of which sketches %.1f), chunk index %.1f MiB "
+              "(%zu chunks, %llu heap blocks), series state %.1f MiB, open-chunk slack %.1f MiB\n",
+              mib(st.raw_bytes), mib(st.rollup_bytes - st.sketch_bytes), mib(st.sketch_bytes), mib(st.chunk_index_bytes),
+              st.chunks, static_cast<unsigned long long>(st.sealed_allocations), mib(st.series_struct_bytes),
+              mib(st.open_slack_bytes));
+  const struct mallinfo2 mi = mallinfo2();
+  std::printf("heap in use %.1f MiB, free in heap %.1f MiB\n", static_cast<double>(mi.uordblks) / (1 << 20),
+              static_cast<double>(mi.fordblks) / (1 << 20));
+}
+
 int restore_rss_mode(const char* path) {
   const long before = vm_rss_kib();
   Store s;
@@ -422,6 +463,7 @@ int restore_rss_mode(const char* path) {
               "restore peaked %.1f MiB above the restored store\n",
               path, static_cast<double>(std::filesystem::file_size(path, ec)) / (1 << 20), rep.series_loaded, secs,
               before, after, peak, static_cast<double>(peak - after) / 1024.0);
+  print_breakdown(s);
   if (!rep.ok()) return 1;
   // Then a checkpoint of what was restored, as the agent writes one every minute.
   malloc_trim(0);
@@ -491,8 +533,10 @@ int rss_mode(const char* save_path) {
   std::printf("VmRSS before fill %ld KiB, after %ld KiB: the store costs %.1f MiB (heap in use %.1f MiB, free in heap %.1f MiB)\n",
               before, after, static_cast<double>(after - before) / 1024.0, static_cast<double>(mi.uordblks) / (1 << 20),
               static_cast<double>(mi.fordblks) / (1 << 20));
+  const auto tt = std::chrono::steady_clock::now();
   malloc_trim(0);
-  std::printf("after malloc_trim(0): VmRSS %ld KiB\n", vm_rss_kib());
+  std::printf("after malloc_trim(0) (%.1f ms): VmRSS %ld KiB\n",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tt).count(), vm_rss_kib());
   if (save_path) {
     reset_peak_rss();
     const long at = vm_rss_kib();

@@ -290,7 +290,7 @@ TEST(StoreQuery, day_long_windows_use_the_rollup_tier_and_match_the_reference) {
     for (const auto& x : all) s.append(k, x.t_ms, x.value);
     s.expire(now);
     // What the store may still hold: the last 24 h (and the bucket reaching into them), plus up
-    // to 30 min (a quarter of a 2 h chunk) before the oldest chunk is re-encoded without them.
+    // to 30 min (an eighth of a 4 h chunk) before the oldest chunk is re-encoded without them.
     const auto rows = s.rollup_rows(k);
     ASSERT_FALSE(rows.empty());
     EXPECT_GE(rows.front().t_ms, now - 24 * 3'600'000 - kStep - 1'800'000);
@@ -560,14 +560,14 @@ TEST(StoreExpire, series_of_a_container_gone_longer_than_the_history_are_dropped
   EXPECT_EQ(avg->samples, 100u);
 }
 
-// Expired rows at the front of the oldest rollup chunk are re-encoded away once a quarter chunk
+// Expired rows at the front of the oldest rollup chunk are re-encoded away once an eighth of a chunk
 // has expired: the tier holds the history plus at most that, and the re-encoded chunk answers
 // like any other (its summary and sketch rebuilt), through restarts of a counter and a checkpoint.
 TEST(StoreExpire, the_oldest_rollup_chunk_sheds_expired_rows_and_still_answers_exactly) {
   std::mt19937_64 rng(41);
   const Options o{.raw_retention_ms = 600'000, .history_ms = 3 * 3'600'000, .rollup_step_ms = kStep,
                   .raw_chunk_samples = 120, .rollup_chunk_rows = 40};
-  const std::int64_t slack = 10 * kStep;  // a quarter of 40 rows
+  const std::int64_t slack = 5 * kStep;  // an eighth of 40 rows
   Store s(o);
   s.set_kind(kCpu, SeriesKind::kCounter);
   std::vector<Sample> mem = make_series(rng, SeriesKind::kGauge, kT0, 5 * 3600);
@@ -583,7 +583,7 @@ TEST(StoreExpire, the_oldest_rollup_chunk_sheds_expired_rows_and_still_answers_e
       const SeriesKey k{1, metric};
       const auto rows = s.rollup_rows(k);
       const std::int64_t cut = now - o.history_ms;
-      ASSERT_GE(rows.front().t_ms, cut - kStep - slack) << "held more than the history plus a quarter chunk";
+      ASSERT_GE(rows.front().t_ms, cut - kStep - slack) << "held more than the history plus an eighth of a chunk";
       std::vector<Sample> upto;
       for (const auto& x : *all)
         if (x.t_ms <= now) upto.push_back(x);

@@ -99,7 +99,7 @@ void write_tier(Out& o, const TierData& td) {
   for (const auto& c : td.sealed) {
     o.u32(c.sum.rows);
     o.u32(c.bits);
-    o.bytes(c.data.get(), (c.bits + 7) / 8);
+    o.bytes(c.data(), (c.bits + 7) / 8);
   }
   o.u32(td.open.sum.rows);
   o.u32(static_cast<std::uint32_t>(td.open.w.bit_size()));
@@ -155,7 +155,6 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
   const auto n = in.get<std::uint32_t>();
   if (!in.ok() || n > in.left() / 8) return std::string(name) + ": bad chunk count";
   std::vector<Row> rows;
-  td.sealed.reserve(n);  // exact: see push_sealed() in series.cpp
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto nrows = in.get<std::uint32_t>();
     const auto bits = in.get<std::uint32_t>();
@@ -168,13 +167,15 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
       return std::string(name) + ": chunk " + std::to_string(i) + " does not decode";
     if (auto e = check_rows(rows, last_t, have_t, tier, step); !e.empty())
       return std::string(name) + ": chunk " + std::to_string(i) + ": " + e;
-    SealedChunk c;
+    ChunkView c;
     std::vector<SketchBin> expect;
     for (const Row& r : rows) {
       double v;
       if (tier == Tier::kRollup && sketch_value_of(r, c.sum, kind, tier, v)) sketch_add(expect, sketch_key(v));
       c.sum.add(r, kind, tier);
     }
+    if (static_cast<std::uint64_t>(c.sum.t_last - c.sum.t_first) > UINT32_MAX)
+      return std::string(name) + ": chunk " + std::to_string(i) + " spans more than 49 days";
     if (tier == Tier::kRollup) {
       // Percentiles are answered from the sketch without decoding rows: it must match them.
       BitReader sk(p, bits);
@@ -190,10 +191,7 @@ std::string read_tier(In& in, TierData& td, SeriesKind kind, Tier tier, std::int
                         });
       if (!same) return std::string(name) + ": chunk " + std::to_string(i) + ": sketch does not match its rows";
     }
-    c.bits = bits;
-    c.data = std::make_unique<std::uint8_t[]>((bits + 7) / 8);
-    std::memcpy(c.data.get(), p, (bits + 7) / 8);
-    td.sealed.push_back(std::move(c));
+    td.sealed.push_back(c.sum, p, bits);
   }
   const auto nrows = in.get<std::uint32_t>();
   const auto bits = in.get<std::uint32_t>();

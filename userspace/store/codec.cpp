@@ -623,8 +623,9 @@ bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out) {
     const std::uint64_t first = r.read(64);
     const std::uint64_t step = r.read(64);
     if (r.overrun() || n < 2) return false;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::int64_t>(first + step * i));
+    out.resize(n);
+    std::int64_t* o = out.data();
+    for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<std::int64_t>(first + step * i);
     return true;
   }
   out.reserve(n);

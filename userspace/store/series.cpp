@@ -1,7 +1,10 @@
 #include "series.h"
 
 #include <algorithm>
+#include <bit>
+#include <stdexcept>
 #include <cstring>
+#include <new>
 
 namespace podgauge::store::detail {
 
@@ -407,27 +410,140 @@ bool seek_sealed_sketch(const std::uint8_t* data, std::uint32_t bits, SeriesKind
 }
 
 namespace {
-// A series holds a dozen sealed chunks for its day and sheds one from the front as it adds one:
-// doubling growth would leave ~3 of every 16 88-byte slots empty in each of 6,000 series (3 MB).
-void push_sealed(std::vector<SealedChunk>& v, SealedChunk c) {
-  if (v.size() == v.capacity()) v.reserve(v.size() + 1);
-  v.push_back(std::move(c));
-}
+constexpr std::size_t kFixedHeader = 8 + 4 * 4 + 2;
+std::uint64_t bits_of(double v) { return std::bit_cast<std::uint64_t>(v); }
 }  // namespace
 
-void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
-  auto seal_open = [&] {
-    tier.open_bytes_hint = static_cast<std::uint32_t>(std::min<std::size_t>(tier.open.w.bytes().size(), 1u << 20));
-    push_sealed(tier.sealed, seal(tier.open, kind, which));
+void ChunkArena::push_back(const Summary& sum, const std::uint8_t* data, std::uint32_t bits) {
+  // A chunk spans at most a day or so of a series; a longer one (samples days apart) would not
+  // fit its 32-bit time span, and cannot happen: add_row seals before.
+  const auto dt = static_cast<std::uint64_t>(sum.t_last - sum.t_first);
+  if (dt > UINT32_MAX) throw std::length_error("store chunk spans more than 49 days");
+  std::uint8_t head[kFixedHeader + 6 * 8];
+  std::size_t n = 0;
+  auto put = [&](const void* p, std::size_t len) {
+    std::memcpy(head + n, p, len);
+    n += len;
   };
-  if (!open_fits(tier.open, r, kind, which)) seal_open();
-  BitWriter& w = tier.open.w;
-  if (tier.open.sum.rows == 0 && tier.open_bytes_hint > 0) {
-    w.reserve_bytes(tier.open_bytes_hint + tier.open_bytes_hint / 16 + 16);
-  } else if (w.capacity() - w.bytes().size() < 64) {
-    w.reserve_bytes(w.bytes().size() + w.bytes().size() / 8 + 64);  // a row takes < 64 bytes
+  const auto dt32 = static_cast<std::uint32_t>(dt);
+  put(&sum.t_first, 8);
+  put(&dt32, 4);
+  put(&sum.rows, 4);
+  put(&sum.samples, 4);
+  put(&bits, 4);
+  const std::size_t codes_at = n;
+  n += 2;
+  std::uint16_t codes = 0;
+  const double vals[5] = {sum.a, sum.b, sum.c, sum.first, sum.last};
+  std::uint64_t prev = 0;
+  for (unsigned i = 0; i < 5; ++i) {
+    const std::uint64_t x = bits_of(vals[i]);
+    const unsigned code = x == 0 ? 0 : i > 0 && x == prev ? 1 : 2;
+    codes = static_cast<std::uint16_t>(codes | code << (2 * i));
+    if (code == 2) put(&x, 8);
+    prev = x;
   }
+  if (bits_of(sum.first_corr) != 0) {
+    codes |= 0x400;
+    const std::uint64_t x = bits_of(sum.first_corr);
+    put(&x, 8);
+  }
+  std::memcpy(head + codes_at, &codes, 2);
+  const std::size_t len = (std::size_t{bits} + 7) / 8;
+  if (std::size_t{bytes_} + n + len > UINT32_MAX) throw std::length_error("store tier exceeds 4 GiB");
+  auto* grown = static_cast<std::uint8_t*>(std::realloc(buf_, bytes_ + n + len));
+  if (!grown) throw std::bad_alloc();
+  buf_ = grown;
+  // The new header goes after the others, the bytes after all the bytes.
+  std::memmove(buf_ + headers_ + n, buf_ + headers_, bytes_ - headers_);
+  std::memcpy(buf_ + headers_, head, n);
+  if (len > 0) std::memcpy(buf_ + bytes_ + n, data, len);
+  headers_ += static_cast<std::uint32_t>(n);
+  bytes_ += static_cast<std::uint32_t>(n + len);
+  ++count_;
+}
+
+const std::uint8_t* ChunkArena::view(const std::uint8_t* p, const std::uint8_t* data, ChunkView& v) {
+  const std::uint8_t* const start = p;
+  auto get = [&](void* dst, std::size_t len) {
+    std::memcpy(dst, p, len);
+    p += len;
+  };
+  std::uint32_t dt;
+  get(&v.sum.t_first, 8);
+  get(&dt, 4);
+  v.sum.t_last = v.sum.t_first + dt;
+  get(&v.sum.rows, 4);
+  get(&v.sum.samples, 4);
+  get(&v.bits, 4);
+  std::uint16_t codes;
+  get(&codes, 2);
+  double* vals[5] = {&v.sum.a, &v.sum.b, &v.sum.c, &v.sum.first, &v.sum.last};
+  std::uint64_t prev = 0;
+  for (unsigned i = 0; i < 5; ++i) {
+    const unsigned code = (codes >> (2 * i)) & 3u;
+    std::uint64_t x = code == 0 ? 0 : prev;
+    if (code == 2) get(&x, 8);
+    *vals[i] = std::bit_cast<double>(x);
+    prev = x;
+  }
+  std::uint64_t corr = 0;
+  if (codes & 0x400) get(&corr, 8);
+  v.sum.first_corr = std::bit_cast<double>(corr);
+  v.header_bytes = static_cast<std::uint32_t>(p - start);
+  v.bytes = data;
+  return p;
+}
+
+void ChunkArena::pop_front(std::size_t n) {
+  if (n == 0) return;
+  if (n >= count_) {
+    std::free(buf_);
+    buf_ = nullptr;
+    bytes_ = headers_ = count_ = 0;
+    return;
+  }
+  std::size_t hcut = 0, dcut = 0;
+  auto it = begin();
+  for (std::size_t i = 0; i < n; ++i, ++it) {
+    hcut += it->header_bytes;
+    dcut += (std::size_t{it->bits} + 7) / 8;
+  }
+  std::memmove(buf_, buf_ + hcut, headers_ - hcut);
+  std::memmove(buf_ + headers_ - hcut, buf_ + headers_ + dcut, bytes_ - headers_ - dcut);
+  headers_ -= static_cast<std::uint32_t>(hcut);
+  bytes_ -= static_cast<std::uint32_t>(hcut + dcut);
+  count_ -= static_cast<std::uint32_t>(n);
+  // Shrinking in place gives the tail back to malloc without copying.
+  if (auto* p = static_cast<std::uint8_t*>(std::realloc(buf_, bytes_))) buf_ = p;
+}
+
+void ChunkArena::replace_front(const std::vector<SealedChunk>& with) {
+  ChunkArena out;
+  for (const SealedChunk& c : with) out.push_back(c);
+  bool first = true;
+  for (const ChunkView& h : *this) {
+    if (!first) out.push_back(h.sum, h.data(), h.bits);
+    first = false;
+  }
+  *this = std::move(out);
+}
+
+void add_row(TierData& tier, const Row& r, SeriesKind kind, Tier which, std::uint32_t chunk_rows) {
+  auto seal_open = [&] { tier.sealed.push_back(seal(tier.open, kind, which)); };
+  // A sealed chunk's header holds its time span in 32 bits (49 days).
+  if (!open_fits(tier.open, r, kind, which) ||
+      (tier.open.sum.rows > 0 && static_cast<std::uint64_t>(r.t - tier.open.sum.t_first) > UINT32_MAX))
+    seal_open();
+  // The open chunk's buffer grows by an eighth at a time: a doubling vector leaves a quarter of
+  // it unused on average, and reserving the previous chunk's size up front half of it, in each of
+  // 12,000 open chunks. A row that needs more than the headroom makes the vector double once,
+  // and the excess is handed back right after.
+  BitWriter& w = tier.open.w;
+  if (w.capacity() - w.bytes().size() < 16) w.reserve_bytes(w.bytes().size() + w.bytes().size() / 8 + 16);
+  const std::size_t cap = w.capacity();
   open_add(tier.open, r, kind, which);
+  if (w.capacity() != cap) w.shrink();
   if (tier.open.sum.rows >= chunk_rows) seal_open();
 }
 

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "podgauge/store/codec.h"
@@ -54,11 +57,104 @@ inline double corr_of(const Row& r, double prev_last, Tier tier) {
 /// A sealed chunk's bytes, each section behind its bit length (write_length): the sketch (rollup
 /// tier only), the times, then the columns in layout order; a gauge rollup chunk has one bit
 /// choosing plain columns or min-relative ones (count, sum - count*min, min, max - min,
-/// last - min) and one section holding them.
+/// last - min) and one section holding them. What seal() returns; a tier keeps it in its arena.
 struct SealedChunk {
   std::unique_ptr<std::uint8_t[]> data;
   std::uint32_t bits = 0;
   Summary sum;
+};
+
+/// A sealed chunk as a tier's arena holds it, decoded from its packed header: see ChunkArena.
+struct ChunkView {
+  Summary sum;
+  std::uint32_t bits = 0;
+  const std::uint8_t* bytes = nullptr;
+  std::uint32_t header_bytes = 0;  // of the packed header (the index's share of the arena)
+  const std::uint8_t* data() const { return bytes; }
+};
+
+/// A tier's sealed chunks, oldest first, in one heap block of exactly the size they need: no
+/// per-chunk allocation (a malloc header and rounding apiece), no capacity slack. The block holds
+/// the chunks' packed headers one after the other, then their bytes in the same order, so a query
+/// walks a series' summaries through a few contiguous cache lines and touches a chunk's bytes only
+/// when it decodes them. A seal appends (a realloc of a few KiB, every 15 min or 4 h per series);
+/// expire drops from the front. A packed header: t_first (8 bytes), t_last - t_first, rows,
+/// samples, bit length (4 each), two bytes telling for each of the summary's doubles a, b, c,
+/// first, last whether it is +0.0, equal to the one before it or stored (8 bytes), and whether
+/// first_corr (else +0.0) follows. A constant series' chunk (half a node's series are: swap,
+/// limits, OOM kills, an idle container's throttling and PSI) has a 26- to 42-byte header where
+/// an index entry took 88.
+class ChunkArena {
+ public:
+  ChunkArena() = default;
+  ChunkArena(ChunkArena&& o) noexcept
+      : buf_(std::exchange(o.buf_, nullptr)),
+        bytes_(std::exchange(o.bytes_, 0)),
+        headers_(std::exchange(o.headers_, 0)),
+        count_(std::exchange(o.count_, 0)) {}
+  ChunkArena& operator=(ChunkArena&& o) noexcept {
+    if (this != &o) {
+      std::free(buf_);
+      buf_ = std::exchange(o.buf_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+      headers_ = std::exchange(o.headers_, 0);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  ~ChunkArena() { std::free(buf_); }
+
+  /// Decodes the packed header at `h` of the chunk whose bytes start at `data`; returns the
+  /// address after the header.
+  static const std::uint8_t* view(const std::uint8_t* h, const std::uint8_t* data, ChunkView& v);
+
+  class iterator {
+   public:
+    using value_type = ChunkView;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(const std::uint8_t* h, const std::uint8_t* end, const std::uint8_t* data) : h_(h), end_(end), data_(data) {
+      load();
+    }
+    const ChunkView& operator*() const { return v_; }
+    const ChunkView* operator->() const { return &v_; }
+    iterator& operator++() {
+      h_ = next_;
+      data_ += (std::size_t{v_.bits} + 7) / 8;
+      load();
+      return *this;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.h_ == b.h_; }
+
+   private:
+    void load() {
+      if (h_ != end_) next_ = view(h_, data_, v_);
+    }
+    const std::uint8_t* h_ = nullptr;
+    const std::uint8_t* end_ = nullptr;
+    const std::uint8_t* data_ = nullptr;
+    const std::uint8_t* next_ = nullptr;
+    ChunkView v_;
+  };
+  iterator begin() const { return iterator(buf_, buf_ + headers_, buf_ + headers_); }
+  iterator end() const { return iterator(buf_ + headers_, buf_ + headers_, nullptr); }
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::size_t bytes() const { return bytes_; }
+  ChunkView front() const { return *begin(); }
+
+  void push_back(const Summary& sum, const std::uint8_t* data, std::uint32_t bits);
+  void push_back(const SealedChunk& c) { push_back(c.sum, c.data.get(), c.bits); }
+  /// Drops the `n` oldest chunks.
+  void pop_front(std::size_t n);
+  /// Replaces the oldest chunk by `with` (in order).
+  void replace_front(const std::vector<SealedChunk>& with);
+
+ private:
+  std::uint8_t* buf_ = nullptr;
+  std::uint32_t bytes_ = 0;    // headers and chunk bytes
+  std::uint32_t headers_ = 0;  // the headers' share, at the front
+  std::uint32_t count_ = 0;
 };
 
 /// The chunk being filled: rows interleaved (time dod, then Gorilla XOR per field); re-encoded
@@ -82,11 +178,8 @@ struct OpenChunk {
 };
 
 struct TierData {
-  std::vector<SealedChunk> sealed;
+  ChunkArena sealed;
   OpenChunk open;
-  // Bytes the last open chunk took: the next one reserves about that much at once, instead of
-  // doubling its way there (up to half of it unused, and a trail of freed blocks to fragment).
-  std::uint32_t open_bytes_hint = 0;
 };
 
 struct Bucket {

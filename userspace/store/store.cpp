@@ -1,9 +1,13 @@
 #include "podgauge/store/store.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 #include "series.h"
 
@@ -18,7 +22,7 @@ using namespace detail;  // Field names
 Store::Store(Options options) : options_(options) {
   if (options_.rollup_step_ms <= 0 || options_.raw_chunk_samples == 0 ||
       options_.rollup_chunk_rows == 0 || options_.history_ms <= 0 ||
-      options_.raw_retention_ms <= 0) {
+      options_.raw_retention_ms <= 0 || options_.expire_lock_budget_us < 0) {
     throw StoreError("store options: steps, retentions and chunk sizes must be positive");
   }
 }
@@ -56,6 +60,22 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 AppendStatus Store::append(const SeriesKey& key, std::int64_t t_ms, double value) {
   if (!std::isfinite(value)) return AppendStatus::kNotFinite;
   std::unique_lock lock(mutex_);
+  return append_locked(key, t_ms, value);
+}
+
+std::size_t Store::append_batch(std::int64_t t_ms, std::span<const AppendItem> items, AppendStatus* statuses) {
+  std::size_t ok = 0;
+  std::unique_lock lock(mutex_);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const AppendStatus st = std::isfinite(items[i].value) ? append_locked(items[i].key, t_ms, items[i].value)
+                                                          : AppendStatus::kNotFinite;
+    ok += st == AppendStatus::kOk;
+    if (statuses) statuses[i] = st;
+  }
+  return ok;
+}
+
+AppendStatus Store::append_locked(const SeriesKey& key, std::int64_t t_ms, double value) {
   if (key.metric < precision_.size() && precision_[key.metric] >= 0) {
     static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     const double p = kPow10[precision_[key.metric]];
@@ -266,17 +286,20 @@ class Aggregator {
 };
 
 /// Row membership in a window: raw rows by time; rollup rows by their bucket overlapping it.
+/// A row's bucket overlaps [start, end] exactly when lo <= t <= hi, with lo the start of the
+/// start's bucket and hi the end of the end's: two compares a row instead of a 64-bit division.
 struct WindowTest {
-  Window w;
-  Tier tier;
-  std::int64_t step;
-  bool in(std::int64_t t) const {
-    if (tier == Tier::kRaw) return t >= w.start_ms && t <= w.end_ms;
-    const std::int64_t b = floor_div(t, step) * step;
-    return b <= w.end_ms && b + step > w.start_ms;
+  WindowTest(Window w, Tier tier, std::int64_t step) : lo(w.start_ms), hi(w.end_ms) {
+    if (tier == Tier::kRaw) return;
+    std::int64_t b;
+    lo = __builtin_mul_overflow(floor_div(w.start_ms, step), step, &b) ? INT64_MIN : b;
+    if (__builtin_mul_overflow(floor_div(w.end_ms, step), step, &b) || __builtin_add_overflow(b, step - 1, &hi))
+      hi = INT64_MAX;
   }
-  bool before(std::int64_t t) const { return !in(t) && t < w.start_ms; }
-  bool after(std::int64_t t) const { return !in(t) && t > w.end_ms; }
+  std::int64_t lo, hi;
+  bool in(std::int64_t t) const { return t >= lo && t <= hi; }
+  bool before(std::int64_t t) const { return t < lo; }
+  bool after(std::int64_t t) const { return t > hi; }
 };
 
 void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const WindowTest& wt,
@@ -284,12 +307,12 @@ void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const
 
 /// Folds the rows of a sealed chunk that lie in the window, decoding only the columns the
 /// aggregation reads, straight from column buffers (no row vector per chunk).
-void fold_sealed_columns(const detail::SealedChunk& c, SeriesKind kind, Tier tier,
+void fold_sealed_columns(const detail::ChunkView& c, SeriesKind kind, Tier tier,
                          const WindowTest& wt, Aggregator& agg) {
   thread_local detail::Columns cols;
   unsigned want = agg.fields();
   if (tier == Tier::kRaw) want = 1u << kLast;  // a raw row is all its value
-  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols))
+  if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols))
     return;  // cannot happen for chunks sealed here or verified on restore
   const auto& t = cols.t;
   // Rows are in time order: skip those before the window by binary search, stop after it.
@@ -326,7 +349,7 @@ void fold_columns(const detail::Columns& cols, SeriesKind kind, Tier tier, const
 /// Folds the rows in the window of a chunk cut by the window's start (rows i..n-1) as its summary
 /// minus rows 0..i-1, decoding only rows 0..i of the columns needed: half a chunk on average
 /// instead of all of it. Sums of integers (bytes, counts) subtract exactly.
-void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const WindowTest& wt,
+void fold_tail(const detail::ChunkView& c, SeriesKind kind, Tier tier, const WindowTest& wt,
                Aggregator& agg) {
   thread_local detail::Columns cols;
   // What the prefix must give: its sample count; a gauge's sum (avg, percentile) or the value
@@ -345,27 +368,16 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   if (tier == Tier::kRollup) want |= 1u << kCount;
   if (tier == Tier::kRaw && want == 0) want = 1u << kLast;  // the times are all a raw kLast needs
   std::uint32_t first = 0;  // the first row in the window
-  bool whole = false;
-  // Decoding runs from the chunk's start either way: when the window starts in the chunk's second
-  // half, all of it is decoded and the rows in the window folded one by one, as for any edge.
-  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned& fields) {
+  // Decoding runs from the chunk's start: only the prefix, wherever the window starts (what sums
+  // subtracts; min and max decode the rest only when the chunk's extreme lies in the prefix).
+  const detail::PrefixOf prefix = [&](const std::vector<std::int64_t>& t, unsigned&) {
     first = static_cast<std::uint32_t>(
         std::partition_point(t.begin(), t.end(), [&](std::int64_t x) { return wt.before(x); }) - t.begin());
-    // kLast's prefix is its counts only; min and max may need the whole chunk after the prefix,
-    // so they take it only when it is short.
-    const bool extreme = agg.agg() == Agg::kMin || agg.agg() == Agg::kMax;
-    whole = agg.agg() != Agg::kLast && first > t.size() / (extreme ? 4 : 2);
-    if (!whole) return first + 1;
-    fields = tier == Tier::kRaw ? 1u << kLast : agg.fields();
-    return static_cast<std::uint32_t>(t.size());
+    return first + 1;
   };
-  if (!detail::decode_sealed_columns(c.data.get(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
+  if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols, &prefix) ||
       first == 0 || first >= c.sum.rows)
     return;  // cannot happen: the chunk starts before the window and ends inside it
-  if (whole) {
-    fold_columns(cols, kind, tier, wt, agg, first);
-    return;
-  }
   // The rows before the window, summed as the chunk's summary was built (same order, so a
   // counter's increase is the same partial sum); a counter's row `first` steps from outside.
   const auto& t = cols.t;
@@ -412,11 +424,30 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   }
   // A chunk whose values (rates) are all equal has its extreme everywhere (an idle series).
   const bool flat = c.sum.b == c.sum.c && (kind == SeriesKind::kGauge || first + 1 < c.sum.rows);
-  if (!flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) || (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)))) {
-    fold_sealed_columns(c, kind, tier, wt, agg);  // the extreme may be before the window
-    return;
-  }
+  const bool extreme_before = !flat && ((agg.agg() == Agg::kMin && !(pre_min > c.sum.b)) ||
+                                        (agg.agg() == Agg::kMax && !(pre_max < c.sum.c)));
   Summary tail = c.sum;
+  if (extreme_before) {
+    // The extreme of the values (a counter's per-step rates) in the window, in one pass over the
+    // whole chunk's decoded columns.
+    if (!detail::decode_sealed_columns(c.data(), c.bits, c.sum.rows, kind, tier, want, cols)) return;
+    const bool is_min = agg.agg() == Agg::kMin;
+    double m = is_min ? detail::kInf : -detail::kInf;
+    if (kind == SeriesKind::kGauge) {
+      const double* v = cols.f[tier == Tier::kRaw ? kLast : is_min ? kMin : kMax].data();
+      for (std::uint32_t i = first; i < c.sum.rows; ++i) m = is_min ? std::min(m, v[i]) : std::max(m, v[i]);
+    } else {
+      // The window's first row steps from outside it: its rates start at the row after.
+      const double* last = cols.f[kLast].data();
+      const double* corr = rollup ? cols.f[kCorr].data() : nullptr;
+      for (std::uint32_t i = first + 1; i < c.sum.rows; ++i) {
+        const double inc = last[i] - last[i - 1] + (rollup ? corr[i] : (last[i] < last[i - 1] ? last[i - 1] : 0.0));
+        const double rate = inc / (static_cast<double>(t[i] - t[i - 1]) / 1000.0);
+        m = is_min ? std::min(m, rate) : std::max(m, rate);
+      }
+    }
+    (is_min ? tail.b : tail.c) = m;
+  }
   tail.t_first = t[first];
   tail.rows = c.sum.rows - first;
   tail.samples = c.sum.samples - static_cast<std::uint32_t>(pre_samples);
@@ -428,7 +459,7 @@ void fold_tail(const detail::SealedChunk& c, SeriesKind kind, Tier tier, const W
   agg.chunk(tail);
   if (agg.uses_sketch()) {
     BitReader rd(nullptr, 0);
-    if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+    if (detail::seek_sealed_sketch(c.data(), c.bits, kind, tier, rd))
       detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
     agg.apply_sketch_removals();
   }
@@ -447,11 +478,8 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       if (wt.in(r.t)) agg.row(r);
   };
   const bool sketches = agg.uses_sketch();
-  for (std::size_t i = 0; i < td.sealed.size(); ++i) {
-    const auto& c = td.sealed[i];
-    // Every chunk's sketch is read: start loading the next ones' first bytes now (each chunk is
-    // its own heap block, a cache miss apiece when taken one after the other).
-    if (sketches && i + 2 < td.sealed.size()) __builtin_prefetch(td.sealed[i + 2].data.get());
+  (void)sketches;
+  for (const detail::ChunkView& c : td.sealed) {
     if (wt.before(c.sum.t_last)) continue;
     if (wt.after(c.sum.t_first)) return;
     if (wt.before(c.sum.t_first) && wt.in(c.sum.t_last) && agg.can_take_tail()) {
@@ -462,7 +490,7 @@ void fold_tier(const TierData& td, const detail::Bucket* bucket, SeriesKind kind
       agg.chunk(c.sum);
       if (agg.uses_sketch()) {
         BitReader rd(nullptr, 0);
-        if (detail::seek_sealed_sketch(c.data.get(), c.bits, kind, tier, rd))
+        if (detail::seek_sealed_sketch(c.data(), c.bits, kind, tier, rd))
           detail::read_sketch(rd, [&](std::uint32_t k, std::uint32_t n) { agg.sketch_bin(k, n); });
       }
       continue;
@@ -531,16 +559,16 @@ std::vector<std::pair<SeriesKey, QueryResult>> Store::query_all(const Selector& 
 
 namespace {
 // A rollup chunk is dropped only once its last row is older than the history: until then it
-// holds up to a chunk (2 h) more than the 24 h asked for. Once `slack` of its front has expired,
-// it is re-encoded without the rows older than `keep_from` (a quarter chunk every half hour per
+// holds up to a chunk (4 h) more than the 24 h asked for. Once `slack` of its front has expired,
+// it is re-encoded without the rows older than `keep_from` (an eighth of a chunk every half hour per
 // series), so the tier holds the history plus at most `slack`. Its sketch and summary are rebuilt
 // by the same code that built them, so queries see a chunk like any other.
 void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int64_t slack) {
   if (td.sealed.empty() || td.sealed.front().sum.t_first >= keep_from - slack) return;
-  const detail::SealedChunk& c = td.sealed.front();
+  const detail::ChunkView& c = td.sealed.front();
   thread_local std::vector<Row> rows;
   rows.clear();
-  if (!detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
+  if (!detail::decode_sealed(c.data(), c.bits, c.sum.rows, kind, Tier::kRollup, rows)) return;
   std::erase_if(rows, [&](const Row& r) { return r.t < keep_from; });
   std::vector<detail::SealedChunk> out;
   detail::OpenChunk o;
@@ -549,44 +577,70 @@ void trim_oldest(TierData& td, SeriesKind kind, std::int64_t keep_from, std::int
     detail::open_add(o, r, kind, Tier::kRollup);
   }
   if (o.sum.rows > 0) out.push_back(detail::seal(o, kind, Tier::kRollup));
-  td.sealed.erase(td.sealed.begin());
-  td.sealed.insert(td.sealed.begin(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
-  td.sealed.shrink_to_fit();
+  td.sealed.replace_front(out);
 }
 }  // namespace
 
 ExpireResult Store::expire(std::int64_t now_ms) {
   ExpireResult res;
-  std::unique_lock lock(mutex_);
   const std::int64_t raw_cut = now_ms - options_.raw_retention_ms;
   const std::int64_t hist_cut = now_ms - options_.history_ms;
-  for (auto it = series_.begin(); it != series_.end();) {
-    Series& s = *it->second;
-    if (!s.has_last || s.last_t < hist_cut) {
-      it = series_.erase(it);
-      ++res.series_dropped;
-      continue;
-    }
-    auto drop_old = [&](TierData& td, std::int64_t cut) {
-      auto keep = std::find_if(td.sealed.begin(), td.sealed.end(),
-                               [&](const auto& c) { return c.sum.t_last >= cut; });
-      const auto n = static_cast<std::size_t>(keep - td.sealed.begin());
-      td.sealed.erase(td.sealed.begin(), keep);
-      res.chunks_dropped += n;
-      bool dropped = n > 0;
-      if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
-        td.open = detail::OpenChunk{};
-        ++res.chunks_dropped;
-        dropped = true;
-      }
-      return dropped;
-    };
-    if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
-    drop_old(s.rollup, hist_cut);
-    trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
-                options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 4));
-    ++it;
+  // Series are taken a slice at a time under the exclusive lock, a slice ending once the budget
+  // is spent (after at least one series): trimming every series of a restored, untrimmed file
+  // takes half a second, which appends and queries must not wait for in one piece. A series
+  // appended meanwhile is new (nothing to expire); one dropped meanwhile is skipped.
+  std::vector<SeriesKey> order;
+  {
+    std::shared_lock lock(mutex_);
+    order.reserve(series_.size());
+    for (const auto& entry : series_) order.push_back(entry.first);
   }
+  const auto budget = std::chrono::microseconds(options_.expire_lock_budget_us);
+  for (std::size_t i = 0; i < order.size();) {
+    std::unique_lock lock(mutex_);
+    const auto held_from = std::chrono::steady_clock::now();
+    ++res.lock_holds;
+    do {
+      auto it = series_.find(order[i++]);
+      if (it == series_.end()) continue;
+      Series& s = *it->second;
+      if (!s.has_last || s.last_t < hist_cut) {
+        series_.erase(it);
+        ++res.series_dropped;
+        continue;
+      }
+      auto drop_old = [&](TierData& td, std::int64_t cut) {
+        std::size_t n = 0;
+        for (const detail::ChunkView& c : td.sealed) {
+          if (c.sum.t_last >= cut) break;
+          ++n;
+        }
+        td.sealed.pop_front(n);
+        res.chunks_dropped += n;
+        bool dropped = n > 0;
+        if (td.sealed.empty() && td.open.sum.rows > 0 && td.open.sum.t_last < cut) {
+          td.open = detail::OpenChunk{};
+          ++res.chunks_dropped;
+          dropped = true;
+        }
+        return dropped;
+      };
+      if (drop_old(s.raw, raw_cut)) s.raw_evicted = true;
+      drop_old(s.rollup, hist_cut);
+      trim_oldest(s.rollup, s.kind, hist_cut - options_.rollup_step_ms,
+                  options_.rollup_step_ms * std::max<std::int64_t>(1, options_.rollup_chunk_rows / 8));
+    } while (i < order.size() && std::chrono::steady_clock::now() - held_from < budget);
+    const auto held = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - held_from);
+    res.longest_lock_hold_us = std::max<std::int64_t>(res.longest_lock_hold_us, held.count());
+    lock.unlock();
+    if (i < order.size()) std::this_thread::yield();  // let a waiting append in before the next slice
+  }
+#ifdef __GLIBC__
+  // Dropped chunks and re-encoded ones leave free blocks all over the heap that glibc keeps
+  // resident (a full store: ~9 MiB of 50); handing back their whole pages takes a few ms a
+  // minute, outside the lock.
+  if (res.chunks_dropped > 0 && options_.trim_heap_after_expire) ::malloc_trim(0);
+#endif
   return res;
 }
 
@@ -613,12 +667,14 @@ StoreStats Store::stats(const Selector& sel) const {
     st.chunks += s->raw.sealed.size() + s->rollup.sealed.size() + 2;
     for (const auto& c : s->rollup.sealed) {
       BitReader rd(nullptr, 0);
-      if (detail::seek_sealed_sketch(c.data.get(), c.bits, s->kind, Tier::kRollup, rd)) {
-        BitReader len_rd(c.data.get(), c.bits);
+      if (detail::seek_sealed_sketch(c.data(), c.bits, s->kind, Tier::kRollup, rd)) {
+        BitReader len_rd(c.data(), c.bits);
         st.sketch_bytes += (read_length(len_rd) + 7) / 8;
       }
     }
-    st.chunk_index_bytes += (s->raw.sealed.capacity() + s->rollup.sealed.capacity()) * sizeof(detail::SealedChunk);
+    // The chunks' packed headers in the tiers' arenas.
+    for (const detail::TierData* td : {&s->raw, &s->rollup})
+      for (const auto& c : td->sealed) st.chunk_index_bytes += c.header_bytes;
     st.series_struct_bytes += sizeof(Series) + sizeof(key) + 2 * sizeof(void*) + sizeof(std::size_t) +
                               s->rollup.open.sketch.size() * sizeof(detail::SketchBin) +
                               (s->raw.open.cols ? detail::layout(Tier::kRaw, s->kind).n * sizeof(detail::OpenColumn) : 0) +
@@ -626,7 +682,7 @@ StoreStats Store::stats(const Selector& sel) const {
     st.open_slack_bytes += s->raw.open.w.capacity() - s->raw.open.w.bytes().size() +
                            s->rollup.open.w.capacity() - s->rollup.open.w.bytes().size() +
                            (s->rollup.open.sketch.capacity() - s->rollup.open.sketch.size()) * sizeof(detail::SketchBin);
-    st.sealed_allocations += s->raw.sealed.size() + s->rollup.sealed.size();
+    st.sealed_allocations += (s->raw.sealed.empty() ? 0 : 1) + (s->rollup.sealed.empty() ? 0 : 1);
   }
   return st;
 }
@@ -643,7 +699,7 @@ std::vector<SeriesKey> Store::keys() const {
 namespace {
 std::vector<Row> all_rows(const TierData& td, SeriesKind kind, Tier tier) {
   std::vector<Row> rows;
-  for (const auto& c : td.sealed) detail::decode_sealed(c.data.get(), c.bits, c.sum.rows, kind, tier, rows);
+  for (const auto& c : td.sealed) detail::decode_sealed(c.data(), c.bits, c.sum.rows, kind, tier, rows);
   detail::decode_open(td.open, kind, tier, rows);
   return rows;
 }

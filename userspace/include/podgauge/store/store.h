@@ -3,7 +3,7 @@
 //   raw tier     every sample, kept for `raw_retention` (default 1 h; evicted a chunk at a time,
 //                so up to one chunk longer)
 //   rollup tier  one row per `rollup_step` bucket (default 10 s), kept for `history` (24 h; the
-//                oldest chunk is re-encoded without expired rows once a quarter chunk has expired):
+//                oldest chunk is re-encoded without expired rows once an eighth of a chunk has expired):
 //                gauges keep count, sum, min, max, last; counters keep count, last and the
 //                increase lost to resets inside the bucket, so avg/min/max/last/rate over any
 //                window are exact at bucket resolution.
@@ -56,6 +56,7 @@
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -124,7 +125,13 @@ struct Options {
   std::int64_t history_ms = 86'400'000;
   std::int64_t rollup_step_ms = 10'000;
   std::uint32_t raw_chunk_samples = 900;   ///< 15 min at 1 s
-  std::uint32_t rollup_chunk_rows = 720;   ///< 2 h at 10 s
+  std::uint32_t rollup_chunk_rows = 1440;  ///< 4 h at 10 s
+  /// expire() holds the exclusive lock at most about this long at a time (it releases it between
+  /// slices of series; at least one series a slice).
+  std::int64_t expire_lock_budget_us = 2'000;
+  /// After an expire that dropped chunks, return the heap's free pages to the system (glibc's
+  /// malloc_trim): the store's freed blocks are otherwise kept resident.
+  bool trim_heap_after_expire = true;
 };
 
 struct StoreStats {
@@ -138,15 +145,17 @@ struct StoreStats {
   std::size_t chunks = 0;
   /// Where the rest of the memory goes (for the benchmark's breakdown and self-metrics):
   std::uint64_t sketch_bytes = 0;          ///< of rollup_bytes: the percentile sketches
-  std::uint64_t chunk_index_bytes = 0;     ///< sealed chunks' summaries and pointers
+  std::uint64_t chunk_index_bytes = 0;     ///< sealed chunks' packed headers (summaries)
   std::uint64_t series_struct_bytes = 0;   ///< per-series state: open chunks and their sketches, bucket, hash node
   std::uint64_t open_slack_bytes = 0;      ///< reserved but unused capacity of open chunks
-  std::uint64_t sealed_allocations = 0;    ///< one heap block per sealed chunk (malloc overhead)
+  std::uint64_t sealed_allocations = 0;    ///< heap blocks holding sealed chunks (one per non-empty tier)
 };
 
 struct ExpireResult {
   std::size_t chunks_dropped = 0;
   std::size_t series_dropped = 0;
+  std::size_t lock_holds = 0;             ///< slices the call took the exclusive lock for
+  std::int64_t longest_lock_hold_us = 0;   ///< the longest of them
 };
 
 struct CheckpointInfo {
@@ -162,6 +171,12 @@ struct RestoreReport {
   /// One line per problem, naming the file, what is wrong and what was skipped.
   std::vector<std::string> errors;
   bool ok() const { return errors.empty(); }
+};
+
+/// One series' value of a tick, for Store::append_batch.
+struct AppendItem {
+  SeriesKey key;
+  double value;
 };
 
 struct Sample {
@@ -184,7 +199,7 @@ class ByteSource;
 }
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
-/// lock, queries a shared one; checkpoint takes a shared one per series while it serialises it
+/// lock (expire a slice at a time), queries a shared one; checkpoint takes a shared one per series while it serialises it
 /// (each series is consistent, the file as a whole is not one instant) and none while it writes.
 class Store {
  public:
@@ -204,6 +219,11 @@ class Store {
   void set_precision(std::uint16_t metric, int decimals);
 
   AppendStatus append(const SeriesKey& key, std::int64_t t_ms, double value);
+  /// The same for many series at one time stamp (a sampler's tick), under one hold of the lock
+  /// instead of one per sample. `statuses`, when given, receives one status per item; returns
+  /// how many were kOk.
+  std::size_t append_batch(std::int64_t t_ms, std::span<const AppendItem> items,
+                           AppendStatus* statuses = nullptr);
 
   std::optional<QueryResult> query(const SeriesKey& key, Window w, Agg agg,
                                    double quantile = 0.95) const;
@@ -212,7 +232,8 @@ class Store {
                                                            double quantile = 0.95) const;
 
   /// Drops raw chunks older than raw_retention, rollup chunks older than history, and series
-  /// whose last sample is older than history (their container is gone).
+  /// whose last sample is older than history (their container is gone). Works in slices of
+  /// Options::expire_lock_budget_us under the exclusive lock, so appends and queries interleave.
   ExpireResult expire(std::int64_t now_ms);
 
   /// Writes everything to `path` atomically (temp file, fsync, rename, fsync of the directory),
@@ -246,6 +267,7 @@ class Store {
   };
 
  private:
+  AppendStatus append_locked(const SeriesKey& key, std::int64_t t_ms, double value);
   std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
                                           double quantile) const;
   /// Streams the checkpoint to `emit` in pieces of a few hundred KiB (one series at a time under
