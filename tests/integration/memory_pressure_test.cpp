@@ -214,8 +214,9 @@ TEST_F(MemoryPressureTest, a_container_at_its_memory_limit_stalls_in_reclaim_and
     EXPECT_EQ(agent_->metrics().find("podgauge_node_pressure_stalled_seconds_total{"),
               std::string::npos);
   }
-  for (const auto& p : summary["programs"])
+  for (const auto& p : summary["programs"]) {
     if (p["family"] == "mem") EXPECT_NE(p["attach"], "not_loaded") << p.dump();
+  }
 }
 
 // OOM kills through the mark_oom_victim() variants, for kernels whose mark_victim tracepoint
