@@ -4,7 +4,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bitset>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -136,7 +135,10 @@ class JsonScanner {
   // bit masks of quotes, backslashes and brackets; escaped characters from the runs of
   // backslashes; what lies inside strings from a prefix XOR of the unescaped quotes.
   void skip_container(int depth) {
-    std::bitset<kMaxDepth + 1> is_array;
+    // Whether each open level is a '[' (not a '{'): the innermost 64 in a register (bit 0: the
+    // current level), the levels above them spilled here.
+    std::uint64_t open_square = 0;
+    unsigned char spilled[kMaxDepth + 1];
     int level = 0;
     std::uint64_t next_escaped = 0;  // the block before ended with an escaping backslash
     std::uint64_t in_string = 0;     // ... inside a string (all ones)
@@ -156,33 +158,41 @@ class JsonScanner {
       const std::uint64_t inside = prefix_xor(quotes) ^ in_string;
       in_string = static_cast<std::uint64_t>(static_cast<std::int64_t>(inside) >> 63);
 
-      // The brackets outside strings, in order, up to the one closing the container.
-      std::uint64_t brackets = (m.open | m.close) & ~inside;
+      // The brackets outside strings, in order, up to the one closing the container. Which
+      // bracket it is comes from its byte: '[' 0x5B, '{' 0x7B, ']' 0x5D, '}' 0x7D.
+      std::uint64_t brackets = m.bracket & ~inside;
       std::uint64_t upto = ~std::uint64_t{0};  // the bytes this container owns in the block
       bool closed = false;
       bool mismatch = false;
       while (brackets != 0) {
         const int at = __builtin_ctzll(brackets);
-        const std::uint64_t bit = std::uint64_t{1} << at;
         brackets &= brackets - 1;
-        const bool square = (m.square & bit) != 0;
-        if (m.open & bit) {
+        const auto c = static_cast<unsigned char>(block[at]);
+        const std::uint64_t square = (~c >> 5) & 1;
+        if (c & 2) {  // opening
           if (depth + level + 1 > kMaxDepth) {
             pos_ = base + static_cast<std::size_t>(at);
             fail("nesting deeper than 512 levels");
           }
-          is_array[static_cast<std::size_t>(++level)] = square;
+          if (level >= 64) [[unlikely]]
+            spilled[level - 63] = static_cast<unsigned char>(open_square >> 63);
+          open_square = (open_square << 1) | square;
+          ++level;
           continue;
         }
-        upto = at == 63 ? ~std::uint64_t{0} : (bit << 1) - 1;
-        if (level == 0 || is_array[static_cast<std::size_t>(level)] != square) {
+        if (level == 0 || (open_square & 1) != square) {
+          upto = at == 63 ? ~std::uint64_t{0} : (std::uint64_t{2} << at) - 1;
           mismatch = true;
           break;
         }
+        open_square >>= 1;
         if (--level == 0) {
+          upto = at == 63 ? ~std::uint64_t{0} : (std::uint64_t{2} << at) - 1;
           closed = true;
           break;
         }
+        if (level >= 64) [[unlikely]]
+          open_square |= static_cast<std::uint64_t>(spilled[level - 63]) << 63;
       }
       if (have < 64) upto &= (std::uint64_t{1} << have) - 1;
 
@@ -213,7 +223,7 @@ class JsonScanner {
   }
 
   struct Masks {
-    std::uint64_t quote = 0, backslash = 0, control = 0, open = 0, close = 0, square = 0;
+    std::uint64_t quote = 0, backslash = 0, control = 0, bracket = 0;
   };
 
   static Masks classify(const char* p) {
@@ -225,22 +235,16 @@ class JsonScanner {
     const __m128i case_bit = _mm_set1_epi8(0x20);
     const __m128i open = _mm_set1_epi8('{');   // '[' | 0x20
     const __m128i close = _mm_set1_epi8('}');  // ']' | 0x20
-    const __m128i zero = _mm_setzero_si128();
     for (int i = 0; i < 4; ++i) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
       const __m128i folded = _mm_or_si128(v, case_bit);
-      const __m128i is_open = _mm_cmpeq_epi8(folded, open);
-      const __m128i is_close = _mm_cmpeq_epi8(folded, close);
-      const __m128i upper = _mm_cmpeq_epi8(_mm_and_si128(v, case_bit), zero);  // '[' or ']'
       auto bits = [&](__m128i x) {
         return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(x))) << (16 * i);
       };
       m.quote |= bits(_mm_cmpeq_epi8(v, quote));
       m.backslash |= bits(_mm_cmpeq_epi8(v, backslash));
       m.control |= bits(_mm_cmpeq_epi8(_mm_max_epu8(v, below_space), below_space));
-      m.open |= bits(is_open);
-      m.close |= bits(is_close);
-      m.square |= bits(_mm_and_si128(_mm_or_si128(is_open, is_close), upper));
+      m.bracket |= bits(_mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)));
     }
 #else
     for (int i = 0; i < 64; ++i) {
@@ -249,9 +253,7 @@ class JsonScanner {
       if (c == '"') m.quote |= bit;
       if (c == '\\') m.backslash |= bit;
       if (c < 0x20) m.control |= bit;
-      if (c == '{' || c == '[') m.open |= bit;
-      if (c == '}' || c == ']') m.close |= bit;
-      if (c == '[' || c == ']') m.square |= bit;
+      if (c == '{' || c == '[' || c == '}' || c == ']') m.bracket |= bit;
     }
 #endif
     return m;

@@ -8,6 +8,7 @@
 #include "podgauge/k8s/pod_direct.h"
 
 #include <charconv>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <utility>
@@ -28,6 +29,33 @@ struct Bail {};
 template <std::size_t N>
 [[gnu::always_inline]] inline bool is(std::string_view key, const char (&literal)[N]) noexcept {
   return key.size() == N - 1 && __builtin_memcmp(key.data(), literal, N - 1) == 0;
+}
+
+// parse_rfc3339 for the form the API server writes, "2024-05-01T10:00:00Z", with its checks and
+// result (days from civil, Howard Hinnant's algorithm); any other form goes to parse_rfc3339.
+std::optional<std::int64_t> parse_time(std::string_view s) noexcept {
+  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z') {
+    return parse_rfc3339(s);
+  }
+  unsigned d[20];
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+    d[i] = static_cast<unsigned>(static_cast<unsigned char>(s[i])) - '0';
+    if (d[i] > 9) return parse_rfc3339(s);
+  }
+  const int y = static_cast<int>(d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]);
+  const int mo = static_cast<int>(d[5] * 10 + d[6]);
+  const int day = static_cast<int>(d[8] * 10 + d[9]);
+  const int h = static_cast<int>(d[11] * 10 + d[12]);
+  const int mi = static_cast<int>(d[14] * 10 + d[15]);
+  const int sec = static_cast<int>(d[17] * 10 + d[18]);
+  if (mo < 1 || mo > 12 || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  const int yy = y - (mo <= 2 ? 1 : 0);
+  const int era = (yy >= 0 ? yy : yy - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(yy - era * 400);
+  const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(day) - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+  return days * 86400 + h * 3600 + mi * 60 + sec;
 }
 
 // kPodUnreadSubtrees by length: the tape parser skips these keys' objects and arrays checking
@@ -84,9 +112,11 @@ class PodReader : JsonScanner {
       : JsonScanner(text, pos), unread_(unread_keys()), scratch_(scratch) {}
 
   using JsonScanner::pos;
+  using JsonScanner::skip_ws;
 
   // {"type": ..., "object": {...}} and nothing after it.
   void watch_event(WatchEvent<Pod>& out) {
+    skip_ws();
     std::optional<WatchEventType> type;
     bool have_object = false;
     object(1, [&](std::string_view key) {
@@ -130,8 +160,9 @@ class PodReader : JsonScanner {
   }
 
  private:
+  // The first byte of the value at pos_: every caller stands where the tape parser would read
+  // a value, after the whitespace (colon(), array(), the entry points skip it).
   char peek() {
-    skip_ws();
     if (pos_ >= s_.size()) fail("unexpected end of input");
     return s_[pos_];
   }
@@ -151,7 +182,6 @@ class PodReader : JsonScanner {
       return;
     }
     while (true) {
-      skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
       const std::size_t begin = pos_ + 1;
       if (scan_string()) bail();  // an escaped key: the tape decoder matches its unescaped text
@@ -162,6 +192,7 @@ class PodReader : JsonScanner {
       if (pos_ >= s_.size()) fail("unterminated object");
       if (s_[pos_] == ',') {
         ++pos_;
+        skip_ws();
         continue;
       }
       if (s_[pos_] == '}') {
@@ -202,7 +233,7 @@ class PodReader : JsonScanner {
     }
   }
 
-  void colon() {
+  [[gnu::always_inline]] void colon() {
     if (pos_ + 1 < s_.size() && s_[pos_] == ':' && static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
       ++pos_;  // compact "key":value
       return;
@@ -216,7 +247,6 @@ class PodReader : JsonScanner {
   // The value of a member no field is read from, in an object at `depth`: checked as the tape
   // parser checks it.
   void skip_member(std::string_view key, int depth) {
-    skip_ws();
     if (pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') && unread_.contains(key)) {
       skip_container(depth);
     } else {
@@ -245,7 +275,6 @@ class PodReader : JsonScanner {
       return;
     }
     while (true) {
-      skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
       const std::size_t begin = pos_ + 1;
       const bool escaped = scan_string();
@@ -260,6 +289,7 @@ class PodReader : JsonScanner {
       if (pos_ >= s_.size()) fail("unterminated object");
       if (s_[pos_] == ',') {
         ++pos_;
+        skip_ws();
         continue;
       }
       if (s_[pos_] == '}') {
@@ -296,7 +326,7 @@ class PodReader : JsonScanner {
   }
 
   // A string's raw text (escapes untouched) at pos_; `escaped` says whether it has any.
-  std::string_view raw_string(bool& escaped) {
+  [[gnu::always_inline]] std::string_view raw_string(bool& escaped) {
     const std::size_t begin = pos_ + 1;
     escaped = scan_string();
     return s_.substr(begin, pos_ - 1 - begin);
@@ -357,8 +387,15 @@ class PodReader : JsonScanner {
     }
     if (c != '"') bail();
     bool escaped = false;
-    const auto t = parse_rfc3339(raw_string(escaped));
+    const std::string_view raw = raw_string(escaped);
+    // A pod repeats its timestamps (conditions, container starts): the last one is kept.
+    if (!raw.empty() && raw.size() == last_time_text_.size() && std::memcmp(raw.data(), last_time_text_.data(), raw.size()) == 0) {
+      return last_time_;
+    }
+    const auto t = parse_time(raw);
     if (!t) bail();
+    last_time_text_ = raw;
+    last_time_ = *t;
     return *t;
   }
 
@@ -668,6 +705,8 @@ class PodReader : JsonScanner {
 
   const UnreadKeys& unread_;
   Scratch& scratch_;
+  std::string_view last_time_text_;  // of the last time parsed (never "", which does not parse)
+  std::int64_t last_time_ = 0;
 };
 
 Scratch& scratch() {
@@ -697,6 +736,7 @@ std::optional<Pod> decode_pod_at(std::string_view text, std::size_t& pos) {
   try {
     Pod out;
     detail::PodReader reader(text, pos, detail::scratch());
+    reader.skip_ws();
     reader.pod(1, out);
     pos = reader.pos();
     return out;
