@@ -25,8 +25,6 @@ class JsonScanner {
  public:
   explicit JsonScanner(std::string_view text, std::size_t pos = 0) : s_(text), pos_(pos) {}
 
-  std::size_t pos() const noexcept { return pos_; }
-
   [[noreturn]] [[gnu::noinline, gnu::cold]] void fail(std::string_view what) const {
     throw JsonSyntaxError("invalid JSON at byte " + std::to_string(pos_) + ": " + std::string(what));
   }

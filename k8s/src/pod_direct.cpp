@@ -111,8 +111,6 @@ class PodReader : JsonScanner {
   PodReader(std::string_view text, std::size_t pos, Scratch& scratch)
       : JsonScanner(text, pos), unread_(unread_keys()), scratch_(scratch) {}
 
-  using JsonScanner::pos;
-  using JsonScanner::skip_ws;
 
   // {"type": ..., "object": {...}} and nothing after it.
   void watch_event(WatchEvent<Pod>& out) {
@@ -378,6 +376,25 @@ class PodReader : JsonScanner {
     }
   }
 
+  // A condition's status: "True", "False" or "Unknown" (interned once), else read_interned.
+  void condition_status(InternedString& out) {
+    static const InternedString kTrue("True");
+    static const InternedString kFalse("False");
+    static const InternedString kUnknown("Unknown");
+    if (peek() == '"') {
+      const std::size_t begin = pos_;
+      bool escaped = false;
+      const std::string_view raw = raw_string(escaped);
+      if (!escaped) {
+        if (is(raw, "True")) return void(out = kTrue);
+        if (is(raw, "False")) return void(out = kFalse);
+        if (is(raw, "Unknown")) return void(out = kUnknown);
+      }
+      pos_ = begin;
+    }
+    interned(out);
+  }
+
   // read_time: RFC 3339 (the raw text, as the tape decoder parses it), null for 0.
   std::int64_t time() {
     const char c = peek();
@@ -458,9 +475,20 @@ class PodReader : JsonScanner {
       Quantity q = quantity();
       entries.emplace_back(key, std::move(q));
     });
+    // Nearly every list names cpu and memory: interned once, not looked up for each pod.
+    static const InternedString cpu(kResourceCpu);
+    static const InternedString memory(kResourceMemory);
     ResourceList out;
     out.reserve(members);
-    for (auto& [key, q] : entries) out.set(key, std::move(q));
+    for (auto& [key, q] : entries) {
+      if (is(key, "cpu")) {
+        out.set_interned(cpu, std::move(q));
+      } else if (is(key, "memory")) {
+        out.set_interned(memory, std::move(q));
+      } else {
+        out.set(key, std::move(q));
+      }
+    }
     entries.clear();
     return out;
   }
@@ -630,7 +658,7 @@ class PodReader : JsonScanner {
       Condition& c = list.emplace_back();
       object(depth + 1, [&](std::string_view k) {
         if (is(k, "type")) interned(c.type);
-        else if (is(k, "status")) interned(c.status);
+        else if (is(k, "status")) condition_status(c.status);
         else if (is(k, "reason")) interned(c.reason);
         else if (is(k, "message")) string(c.message);
         else if (is(k, "lastTransitionTime")) c.last_transition_time = time();
@@ -727,20 +755,6 @@ std::optional<WatchEvent<Pod>> decode_watch_event(std::string_view text) {
     return out;
   } catch (...) {
     // Bail, JsonSyntaxError, QuantityError: the tape decoder decides (and words the error).
-    return std::nullopt;
-  }
-}
-
-std::optional<Pod> decode_pod_at(std::string_view text, std::size_t& pos) {
-  if (text.size() >= std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
-  try {
-    Pod out;
-    detail::PodReader reader(text, pos, detail::scratch());
-    reader.skip_ws();
-    reader.pod(1, out);
-    pos = reader.pos();
-    return out;
-  } catch (...) {
     return std::nullopt;
   }
 }

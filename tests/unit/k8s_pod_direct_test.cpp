@@ -279,3 +279,50 @@ TEST(K8sPodDirect, timestamps_decode_as_the_tape_decoder_reads_them) {
   }
   EXPECT_GT(taken, 100);
 }
+
+// The skipper of unread subtrees keeps the innermost 64 open brackets in a register and spills
+// the ones above: nesting well past 64 levels, with one closing bracket of the wrong kind at
+// any level, is judged as the full parse (which skips nothing) judges it.
+TEST(K8sPodDirect, deeply_nested_unread_subtrees_are_judged_as_a_full_parse_judges_them) {
+  auto nested = [](int levels, int wrong) {
+    std::string open;
+    std::string close;
+    for (int i = 0; i < levels; ++i) {
+      const bool square = i % 3 != 1;
+      open += square ? "[" : R"({"a":)";
+      char c = square ? ']' : '}';
+      if (i == wrong) c = square ? '}' : ']';
+      close.insert(close.begin(), c);
+    }
+    return open + "1" + close;
+  };
+  auto pod = [](const std::string& env) {
+    return R"({"metadata":{"name":"a"},"spec":{"containers":[{"name":"c","env":)" + env + "}]}}";
+  };
+  int accepted = 0;
+  int refused = 0;
+  for (int levels : {1, 63, 64, 65, 130, 505, 506, 507, 600}) {
+    for (int wrong : {-1, 0, 1, 62, 63, 64, 65, 100, 129, levels - 1}) {
+      if (wrong >= levels) continue;
+      SCOPED_TRACE(std::to_string(levels) + " levels, wrong at " + std::to_string(wrong));
+      const std::string text = pod(nested(levels, wrong));
+      bool full_ok = true;
+      try {
+        (void)Pod::parse(text);
+      } catch (const podgauge::k8s::JsonSyntaxError&) {
+        full_ok = false;
+      }
+      bool watch_ok = true;
+      try {
+        (void)WatchEvent<Pod>::parse(event("ADDED", text));
+      } catch (const podgauge::k8s::JsonSyntaxError&) {
+        watch_ok = false;
+      }
+      EXPECT_EQ(watch_ok, full_ok);
+      check_agrees(event("ADDED", text));
+      (full_ok ? accepted : refused)++;
+    }
+  }
+  EXPECT_GT(accepted, 5);
+  EXPECT_GT(refused, 40);
+}
