@@ -9,7 +9,6 @@
 
 #include <charconv>
 #include <cstring>
-#include <iterator>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -86,25 +85,32 @@ const UnreadKeys& unread_keys() {
   return keys;
 }
 
-// Vectors are filled here first and then copied out at their exact size, as the tape decoder
-// reserves them after counting: a cached pod keeps no spare capacity.
+// Vectors are reserved at the length the same field had in the last pod decoded (a watch
+// stream repeats the same shapes) and trimmed when that guess was wrong: a cached pod keeps no
+// spare capacity, as the tape decoder reserves exactly after counting.
 struct Scratch {
-  std::vector<Container> containers;
-  std::vector<ContainerStatus> statuses;
-  std::vector<Condition> conditions;
-  std::vector<OwnerReference> owners;
+  std::size_t containers = 0, init_containers = 0, statuses = 0, init_statuses = 0,
+              conditions = 0, owners = 0;  // the last lengths
   std::vector<std::pair<std::string_view, std::string>> strings;
   std::vector<std::pair<std::string_view, Quantity>> quantities;
-  std::size_t members = 0;  // of the last map, nulls and repeats included
-  std::string text;         // an unescaped string
+  std::string text;  // an unescaped string
 };
 
 template <class T>
-std::vector<T> take_exact(std::vector<T>& scratch) {
-  std::vector<T> out(std::make_move_iterator(scratch.begin()), std::make_move_iterator(scratch.end()));
-  scratch.clear();
-  return out;
-}
+class ExactVector {
+ public:
+  explicit ExactVector(std::size_t& last) : last_(last) { items_.reserve(last); }
+  T& add() { return items_.emplace_back(); }
+  std::vector<T> take() {
+    if (items_.capacity() != items_.size()) items_.shrink_to_fit();
+    last_ = items_.size();
+    return std::move(items_);
+  }
+
+ private:
+  std::size_t& last_;
+  std::vector<T> items_;
+};
 
 class PodReader : JsonScanner {
  public:
@@ -536,10 +542,9 @@ class PodReader : JsonScanner {
   }
 
   void owner_references(int depth, std::vector<OwnerReference>& out) {
-    auto& refs = scratch_.owners;
-    refs.clear();
+    ExactVector<OwnerReference> refs(scratch_.owners);
     array(depth, [&] {
-      OwnerReference& ref = refs.emplace_back();
+      OwnerReference& ref = refs.add();
       object(depth + 1, [&](std::string_view k) {
         if (is(k, "apiVersion")) interned(ref.api_version);
         else if (is(k, "kind")) interned(ref.kind);
@@ -549,7 +554,7 @@ class PodReader : JsonScanner {
         else skip_member(k, depth + 1);
       });
     });
-    out = take_exact(refs);
+    out = refs.take();
   }
 
   ResourceRequirements requirements(int depth) {
@@ -562,11 +567,10 @@ class PodReader : JsonScanner {
     return out;
   }
 
-  std::vector<Container> containers(int depth) {
-    auto& list = scratch_.containers;
-    list.clear();
+  std::vector<Container> containers(int depth, std::size_t& last) {
+    ExactVector<Container> list(last);
     array(depth, [&] {
-      Container& c = list.emplace_back();
+      Container& c = list.add();
       object(depth + 1, [&](std::string_view key) {
         if (is(key, "name")) {
           interned(c.name);
@@ -583,7 +587,7 @@ class PodReader : JsonScanner {
       });
       if (c.name.empty()) bail();
     });
-    return take_exact(list);
+    return list.take();
   }
 
   ContainerState state(int depth) {
@@ -612,11 +616,10 @@ class PodReader : JsonScanner {
     return out;
   }
 
-  std::vector<ContainerStatus> statuses(int depth) {
-    auto& list = scratch_.statuses;
-    list.clear();
+  std::vector<ContainerStatus> statuses(int depth, std::size_t& last) {
+    ExactVector<ContainerStatus> list(last);
     array(depth, [&] {
-      ContainerStatus& s = list.emplace_back();
+      ContainerStatus& s = list.add();
       const int d = depth + 1;
       object(d, [&](std::string_view key) {
         if (is(key, "name")) {
@@ -648,14 +651,13 @@ class PodReader : JsonScanner {
       });
       if (s.name.empty()) bail();
     });
-    return take_exact(list);
+    return list.take();
   }
 
   std::vector<Condition> conditions(int depth) {
-    auto& list = scratch_.conditions;
-    list.clear();
+    ExactVector<Condition> list(scratch_.conditions);
     array(depth, [&] {
-      Condition& c = list.emplace_back();
+      Condition& c = list.add();
       object(depth + 1, [&](std::string_view k) {
         if (is(k, "type")) interned(c.type);
         else if (is(k, "status")) condition_status(c.status);
@@ -665,7 +667,7 @@ class PodReader : JsonScanner {
         else skip_member(k, depth + 1);
       });
     });
-    return take_exact(list);
+    return list.take();
   }
 
   void spec(int depth, PodSpec& out) {
@@ -673,9 +675,9 @@ class PodReader : JsonScanner {
       if (is(key, "nodeName")) {
         string(out.node_name);
       } else if (is(key, "containers")) {
-        out.containers = containers(depth + 1);
+        out.containers = containers(depth + 1, scratch_.containers);
       } else if (is(key, "initContainers")) {
-        out.init_containers = containers(depth + 1);
+        out.init_containers = containers(depth + 1, scratch_.init_containers);
       } else if (is(key, "resources") && peek() != 'n') {
         out.resources = requirements(depth + 1);
       } else if (is(key, "overhead")) {
@@ -720,9 +722,9 @@ class PodReader : JsonScanner {
       } else if (is(key, "conditions")) {
         out.conditions = conditions(depth + 1);
       } else if (is(key, "containerStatuses")) {
-        out.container_statuses = statuses(depth + 1);
+        out.container_statuses = statuses(depth + 1, scratch_.statuses);
       } else if (is(key, "initContainerStatuses")) {
-        out.init_container_statuses = statuses(depth + 1);
+        out.init_container_statuses = statuses(depth + 1, scratch_.init_statuses);
       } else if (is(key, "resize")) {
         interned(out.resize);
       } else {
