@@ -26,7 +26,8 @@ class JsonScanner {
   explicit JsonScanner(std::string_view text, std::size_t pos = 0) : s_(text), pos_(pos) {}
 
   [[noreturn]] [[gnu::noinline, gnu::cold]] void fail(std::string_view what) const {
-    throw JsonSyntaxError("invalid JSON at byte " + std::to_string(pos_) + ": " + std::string(what));
+    throw JsonSyntaxError("invalid JSON at byte " + std::to_string(pos_) + ": " +
+                          std::string(what));
   }
 
   [[gnu::always_inline]] void skip_ws() {
@@ -91,9 +92,9 @@ class JsonScanner {
     const __m128i below_space = _mm_set1_epi8(0x1f);
     while (pos_ + 16 <= s_.size()) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + pos_));
-      const __m128i special = _mm_or_si128(
-          _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-          _mm_cmpeq_epi8(_mm_max_epu8(v, below_space), below_space));
+      const __m128i special =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                       _mm_cmpeq_epi8(_mm_max_epu8(v, below_space), below_space));
       const int mask = _mm_movemask_epi8(special);
       if (mask != 0) {
         pos_ += static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));

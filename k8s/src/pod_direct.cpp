@@ -33,7 +33,8 @@ template <std::size_t N>
 // parse_rfc3339 for the form the API server writes, "2024-05-01T10:00:00Z", with its checks and
 // result (days from civil, Howard Hinnant's algorithm); any other form goes to parse_rfc3339.
 std::optional<std::int64_t> parse_time(std::string_view s) noexcept {
-  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z') {
+  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || s[19] != 'Z') {
     return parse_rfc3339(s);
   }
   unsigned d[20];
@@ -47,13 +48,16 @@ std::optional<std::int64_t> parse_time(std::string_view s) noexcept {
   const int h = static_cast<int>(d[11] * 10 + d[12]);
   const int mi = static_cast<int>(d[14] * 10 + d[15]);
   const int sec = static_cast<int>(d[17] * 10 + d[18]);
-  if (mo < 1 || mo > 12 || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (mo < 1 || mo > 12 || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;
   const int yy = y - (mo <= 2 ? 1 : 0);
   const int era = (yy >= 0 ? yy : yy - 399) / 400;
   const unsigned yoe = static_cast<unsigned>(yy - era * 400);
-  const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(day) - 1;
+  const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 +
+                       static_cast<unsigned>(day) - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+  const std::int64_t days =
+      static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
   return days * 86400 + h * 3600 + mi * 60 + sec;
 }
 
@@ -89,8 +93,8 @@ const UnreadKeys& unread_keys() {
 // stream repeats the same shapes) and trimmed when that guess was wrong: a cached pod keeps no
 // spare capacity, as the tape decoder reserves exactly after counting.
 struct Scratch {
-  std::size_t containers = 0, init_containers = 0, statuses = 0, init_statuses = 0,
-              conditions = 0, owners = 0;  // the last lengths
+  std::size_t containers = 0, init_containers = 0, statuses = 0, init_statuses = 0, conditions = 0,
+              owners = 0;  // the last lengths
   std::vector<std::pair<std::string_view, std::string>> strings;
   std::vector<std::pair<std::string_view, Quantity>> quantities;
   std::string text;  // an unescaped string
@@ -114,9 +118,8 @@ class ExactVector {
 
 class PodReader : JsonScanner {
  public:
-  PodReader(std::string_view text, std::size_t pos, Scratch& scratch)
-      : JsonScanner(text, pos), unread_(unread_keys()), scratch_(scratch) {}
-
+  PodReader(std::string_view text, Scratch& scratch)
+      : JsonScanner(text), unread_(unread_keys()), scratch_(scratch) {}
 
   // {"type": ..., "object": {...}} and nothing after it.
   void watch_event(WatchEvent<Pod>& out) {
@@ -126,10 +129,14 @@ class PodReader : JsonScanner {
     object(1, [&](std::string_view key) {
       if (is(key, "type")) {
         std::string_view text = plain_string();
-        if (is(text, "ADDED")) type = WatchEventType::Added;
-        else if (is(text, "MODIFIED")) type = WatchEventType::Modified;
-        else if (is(text, "DELETED")) type = WatchEventType::Deleted;
-        else bail();  // BOOKMARK, ERROR and unknown types: the tape decoder's
+        if (is(text, "ADDED"))
+          type = WatchEventType::Added;
+        else if (is(text, "MODIFIED"))
+          type = WatchEventType::Modified;
+        else if (is(text, "DELETED"))
+          type = WatchEventType::Deleted;
+        else
+          bail();  // BOOKMARK, ERROR and unknown types: the tape decoder's
       } else if (is(key, "object")) {
         if (have_object || peek() != '{') bail();
         have_object = true;
@@ -260,13 +267,21 @@ class PodReader : JsonScanner {
 
   void skip_value(int depth) {
     switch (peek()) {
-      case '{': return skip_object(depth + 1);
-      case '[': return skip_array(depth + 1);
-      case '"': scan_string(); return;
-      case 't': return scan_literal("true");
-      case 'f': return scan_literal("false");
-      case 'n': return scan_literal("null");
-      default: return scan_number();
+      case '{':
+        return skip_object(depth + 1);
+      case '[':
+        return skip_array(depth + 1);
+      case '"':
+        scan_string();
+        return;
+      case 't':
+        return scan_literal("true");
+      case 'f':
+        return scan_literal("false");
+      case 'n':
+        return scan_literal("null");
+      default:
+        return scan_number();
     }
   }
 
@@ -412,7 +427,8 @@ class PodReader : JsonScanner {
     bool escaped = false;
     const std::string_view raw = raw_string(escaped);
     // A pod repeats its timestamps (conditions, container starts): the last one is kept.
-    if (!raw.empty() && raw.size() == last_time_text_.size() && std::memcmp(raw.data(), last_time_text_.data(), raw.size()) == 0) {
+    if (!raw.empty() && raw.size() == last_time_text_.size() &&
+        std::memcmp(raw.data(), last_time_text_.data(), raw.size()) == 0) {
       return last_time_;
     }
     const auto t = parse_time(raw);
@@ -424,10 +440,17 @@ class PodReader : JsonScanner {
 
   bool boolean() {
     switch (peek()) {
-      case 't': scan_literal("true"); return true;
-      case 'f': scan_literal("false"); return false;
-      case 'n': scan_literal("null"); return false;
-      default: bail();
+      case 't':
+        scan_literal("true");
+        return true;
+      case 'f':
+        scan_literal("false");
+        return false;
+      case 'n':
+        scan_literal("null");
+        return false;
+      default:
+        bail();
     }
   }
 
@@ -446,11 +469,15 @@ class PodReader : JsonScanner {
     std::int64_t value = 0;
     const auto [end, ec] = std::from_chars(first, last, value);
     if (ec != std::errc() || end != last) bail();
-    if (value < std::numeric_limits<std::int32_t>::min() || value > std::numeric_limits<std::int32_t>::max()) bail();
+    if (value < std::numeric_limits<std::int32_t>::min() ||
+        value > std::numeric_limits<std::int32_t>::max())
+      bail();
     return static_cast<std::int32_t>(value);
   }
 
-  static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+  static bool space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  }
 
   // read_quantity: a quantity string or a number.
   Quantity quantity() {
@@ -546,12 +573,18 @@ class PodReader : JsonScanner {
     array(depth, [&] {
       OwnerReference& ref = refs.add();
       object(depth + 1, [&](std::string_view k) {
-        if (is(k, "apiVersion")) interned(ref.api_version);
-        else if (is(k, "kind")) interned(ref.kind);
-        else if (is(k, "name")) string(ref.name);
-        else if (is(k, "uid")) string(ref.uid);
-        else if (is(k, "controller")) ref.controller = boolean();
-        else skip_member(k, depth + 1);
+        if (is(k, "apiVersion"))
+          interned(ref.api_version);
+        else if (is(k, "kind"))
+          interned(ref.kind);
+        else if (is(k, "name"))
+          string(ref.name);
+        else if (is(k, "uid"))
+          string(ref.uid);
+        else if (is(k, "controller"))
+          ref.controller = boolean();
+        else
+          skip_member(k, depth + 1);
       });
     });
     out = refs.take();
@@ -560,9 +593,12 @@ class PodReader : JsonScanner {
   ResourceRequirements requirements(int depth) {
     ResourceRequirements out;
     object(depth, [&](std::string_view key) {
-      if (is(key, "requests")) out.requests = resource_list(depth + 1);
-      else if (is(key, "limits")) out.limits = resource_list(depth + 1);
-      else skip_member(key, depth);
+      if (is(key, "requests"))
+        out.requests = resource_list(depth + 1);
+      else if (is(key, "limits"))
+        out.limits = resource_list(depth + 1);
+      else
+        skip_member(key, depth);
     });
     return out;
   }
@@ -604,13 +640,20 @@ class PodReader : JsonScanner {
         return skip_member(key, depth);
       }
       object(depth + 1, [&](std::string_view k) {
-        if (is(k, "reason")) interned(out.reason);
-        else if (is(k, "message")) string(out.message);
-        else if (is(k, "startedAt")) out.started_at = time();
-        else if (is(k, "finishedAt")) out.finished_at = time();
-        else if (is(k, "exitCode")) out.exit_code = int32();
-        else if (is(k, "signal")) out.signal = int32();
-        else skip_member(k, depth + 1);
+        if (is(k, "reason"))
+          interned(out.reason);
+        else if (is(k, "message"))
+          string(out.message);
+        else if (is(k, "startedAt"))
+          out.started_at = time();
+        else if (is(k, "finishedAt"))
+          out.finished_at = time();
+        else if (is(k, "exitCode"))
+          out.exit_code = int32();
+        else if (is(k, "signal"))
+          out.signal = int32();
+        else
+          skip_member(k, depth + 1);
       });
     });
     return out;
@@ -659,12 +702,18 @@ class PodReader : JsonScanner {
     array(depth, [&] {
       Condition& c = list.add();
       object(depth + 1, [&](std::string_view k) {
-        if (is(k, "type")) interned(c.type);
-        else if (is(k, "status")) condition_status(c.status);
-        else if (is(k, "reason")) interned(c.reason);
-        else if (is(k, "message")) string(c.message);
-        else if (is(k, "lastTransitionTime")) c.last_transition_time = time();
-        else skip_member(k, depth + 1);
+        if (is(k, "type"))
+          interned(c.type);
+        else if (is(k, "status"))
+          condition_status(c.status);
+        else if (is(k, "reason"))
+          interned(c.reason);
+        else if (is(k, "message"))
+          string(c.message);
+        else if (is(k, "lastTransitionTime"))
+          c.last_transition_time = time();
+        else
+          skip_member(k, depth + 1);
       });
     });
     return list.take();
@@ -753,7 +802,7 @@ std::optional<WatchEvent<Pod>> decode_watch_event(std::string_view text) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
   try {
     WatchEvent<Pod> out;
-    detail::PodReader(text, 0, detail::scratch()).watch_event(out);
+    detail::PodReader(text, detail::scratch()).watch_event(out);
     return out;
   } catch (...) {
     // Bail, JsonSyntaxError, QuantityError: the tape decoder decides (and words the error).

@@ -16,7 +16,8 @@ namespace {
 
 using namespace podgauge::k8s;
 
-[[noreturn]] void differ(const char* what, std::string_view input, const std::string& a, const std::string& b) {
+[[noreturn]] void differ(const char* what, std::string_view input, const std::string& a,
+                         const std::string& b) {
   std::fprintf(stderr, "pod_direct differs from the tape decoder: %s\ninput: %.*s\n%s\n%s\n", what,
                static_cast<int>(input.size()), input.data(), a.c_str(), b.c_str());
   std::abort();
@@ -42,7 +43,8 @@ std::string outcome(F&& f, bool& ok) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   bool tape_ok = false;
-  const std::string tape = outcome([&] { return pod_direct::parse_watch_event_with_tape(text); }, tape_ok);
+  const std::string tape =
+      outcome([&] { return pod_direct::parse_watch_event_with_tape(text); }, tape_ok);
   if (const auto direct = pod_direct::decode_watch_event(text)) {
     const std::string got = testing::event_text(*direct);
     if (!tape_ok) differ("direct accepted a line the tape decoder refuses", text, got, tape);

@@ -30,8 +30,9 @@ namespace {
 std::string fixture(const std::string& name) {
   // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
   const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
-  const auto root = dir && *dir ? std::filesystem::path(dir)
-                                : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
+  const auto root = dir && *dir
+                        ? std::filesystem::path(dir)
+                        : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
   const auto path = root / "k8s" / name;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open fixture " + path.string());
@@ -66,7 +67,8 @@ bool check_agrees(const std::string& line) {
   const std::string want = tape(line, tape_ok);
   const auto direct = pod_direct::decode_watch_event(line);
   if (direct) {
-    EXPECT_TRUE(tape_ok) << "direct accepted what the tape decoder refuses (" << want << "): " << line;
+    EXPECT_TRUE(tape_ok) << "direct accepted what the tape decoder refuses (" << want
+                         << "): " << line;
     if (tape_ok) {
       EXPECT_EQ(event_text(*direct), want) << line;
     }
@@ -97,7 +99,8 @@ TEST(K8sPodDirect, takes_and_matches_the_pod_fixtures_of_every_version) {
     SCOPED_TRACE(name);
     const std::string pod = fixture(name);
     for (const char* type : {"ADDED", "MODIFIED", "DELETED"}) {
-      EXPECT_TRUE(check_agrees(event(type, pod))) << "the direct decoder left a plain " << type << " event";
+      EXPECT_TRUE(check_agrees(event(type, pod)))
+          << "the direct decoder left a plain " << type << " event";
     }
     const auto ev = pod_direct::decode_watch_event(event("MODIFIED", pod));
     ASSERT_TRUE(ev);
@@ -140,19 +143,20 @@ TEST(K8sPodDirect, unusual_but_valid_shapes_give_the_tape_decoders_result) {
       R"("status":{"qosClass":"","containerStatuses":[{"name":"c","started":null,"state":{"waiting":null,)"
       R"("terminated":{"exitCode":-1,"signal":9,"reason":"OOMKilled"}},"resources":null}]}})";
   const std::vector<std::string> lines = {
-      R"({"object":)" + pod + R"(,"type":"MODIFIED"})",                   // object first
-      " \n" + event("ADDED", pod) + " \r\n",                               // surrounding whitespace
-      R"({"type" : "ADDED" , "object" : )" + small + " }",                // spaced tokens
-      event("ADDED", small),                                               // nulls, repeats, escapes
+      R"({"object":)" + pod + R"(,"type":"MODIFIED"})",     // object first
+      " \n" + event("ADDED", pod) + " \r\n",                // surrounding whitespace
+      R"({"type" : "ADDED" , "object" : )" + small + " }",  // spaced tokens
+      event("ADDED", small),                                // nulls, repeats, escapes
       R"({"type":"MODIFIED","object":)" + pod + R"(,"object":)" + small + "}",  // repeated object
       R"({"type":"MODIFIED","object":null,"object":)" + small + "}",
       R"({"type":"BOOKMARK","type":"ADDED","object":)" + small + "}",
-      R"({"ty\u0070e":"ADDED","object":)" + small + "}",                  // escaped key
-      R"({"type":"ADD\u0045D","object":)" + small + "}",                  // escaped value
+      R"({"ty\u0070e":"ADDED","object":)" + small + "}",  // escaped key
+      R"({"type":"ADD\u0045D","object":)" + small + "}",  // escaped value
       R"({"type":"ADDED","extra":{"env":[1 2],"x":[{"y":null}]},"object":)" + small + "}",
-      R"({"type":"ADDED","object":)" + small + R"(,"env":[1 2]})",        // unread subtree, lenient
-      event("ADDED", R"({"metadata":{"name":"a","labels":{"a\"b":"c"}}})"),   // escaped label key
-      event("ADDED", R"({"metadata":{"name":"a","labels":{"env":{"a":1}}}})"),  // unread key as a label
+      R"({"type":"ADDED","object":)" + small + R"(,"env":[1 2]})",  // unread subtree, lenient
+      event("ADDED", R"({"metadata":{"name":"a","labels":{"a\"b":"c"}}})"),  // escaped label key
+      event("ADDED",
+            R"({"metadata":{"name":"a","labels":{"env":{"a":1}}}})"),  // unread key as a label
   };
   for (const auto& line : lines) {
     SCOPED_TRACE(line.substr(0, 80));
@@ -165,15 +169,20 @@ TEST(K8sPodDirect, unusual_but_valid_shapes_give_the_tape_decoders_result) {
 }
 
 TEST(K8sPodDirect, refuses_what_the_tape_decoder_refuses) {
-  const std::string small = R"({"metadata":{"name":"a","uid":"u"},"spec":{"containers":[{"name":"c"}]}})";
+  const std::string small =
+      R"({"metadata":{"name":"a","uid":"u"},"spec":{"containers":[{"name":"c"}]}})";
   const std::vector<std::string> bad = {
-      event("ADDED", R"({"metadata":{"namespace":"x"}})"),                               // no name
-      event("ADDED", R"({"metadata":{"name":"a"},"spec":{"containers":[{"image":"x"}]}})"),  // no container name
+      event("ADDED", R"({"metadata":{"namespace":"x"}})"),  // no name
+      event("ADDED",
+            R"({"metadata":{"name":"a"},"spec":{"containers":[{"image":"x"}]}})"),  // no container
+                                                                                    // name
       event("ADDED", R"({"metadata":{"name":"a"},"status":{"qosClass":"Gold"}})"),
       event("ADDED", R"({"metadata":{"name":"a","creationTimestamp":"yesterday"}})"),
       event("ADDED", R"({"metadata":{"name":"a"},"spec":{"priority":1.5}})"),
       event("ADDED", R"({"metadata":{"name":"a"},"spec":{"priority":4294967296}})"),
-      event("ADDED", R"({"metadata":{"name":"a"},"spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":"2x"}}}]}})"),
+      event(
+          "ADDED",
+          R"({"metadata":{"name":"a"},"spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":"2x"}}}]}})"),
       event("ADDED", R"({"metadata":{"name":"a","labels":{"k":1}}})"),
       event("ADDED", R"({"metadata":{"name":7}})"),
       event("NOPE", small),
@@ -185,7 +194,8 @@ TEST(K8sPodDirect, refuses_what_the_tape_decoder_refuses) {
       event("ADDED", R"({"metadata":{"name":"a","x":01}})"),
       event("ADDED", R"({"metadata":{"name":"a","x":tru}})"),
       event("ADDED", R"({"metadata":{"name":"a","env":["x"}}})"),
-      event("ADDED", std::string(R"({"metadata":{"name":"a","x":)") + std::string(600, '[') + std::string(600, ']') + "}}"),
+      event("ADDED", std::string(R"({"metadata":{"name":"a","x":)") + std::string(600, '[') +
+                         std::string(600, ']') + "}}"),
   };
   for (const auto& line : bad) {
     SCOPED_TRACE(line.substr(0, 120));
@@ -231,9 +241,15 @@ TEST(K8sPodDirect, randomly_edited_events_decode_as_the_tape_decoder_does) {
         const std::size_t at = next() % line.size();
         const char c = significant[next() % (sizeof significant - 1)];
         switch (next() % 3) {
-          case 0: line[at] = c; break;
-          case 1: line.insert(line.begin() + static_cast<std::ptrdiff_t>(at), c); break;
-          default: line.erase(at, 1 + next() % 4); break;
+          case 0:
+            line[at] = c;
+            break;
+          case 1:
+            line.insert(line.begin() + static_cast<std::ptrdiff_t>(at), c);
+            break;
+          default:
+            line.erase(at, 1 + next() % 4);
+            break;
         }
       }
       bool ok = false;
@@ -250,31 +266,38 @@ TEST(K8sPodDirect, randomly_edited_events_decode_as_the_tape_decoder_does) {
 // Timestamps take a shortcut for the API server's own form: it must agree with the general
 // RFC 3339 reader the tape decoder uses, at the edges of every field and on random dates.
 TEST(K8sPodDirect, timestamps_decode_as_the_tape_decoder_reads_them) {
-  std::vector<std::string> times = {
-      "0000-01-01T00:00:00Z", "0000-02-29T23:59:59Z", "0000-03-01T00:00:00Z", "0001-01-01T00:00:00Z",
-      "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2000-02-29T12:00:00Z", "2024-05-01T10:00:00Z",
-      "9999-12-31T23:59:60Z", "2024-00-01T00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-00T00:00:00Z",
-      "2024-01-32T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:61Z",
-      "2024-01-01t00:00:00Z", "2024-01-01T00:00:00z", "2024-01-01T00:00:00.5Z", "2024-01-01T00:00:00+02:00",
-      "2024-01-01T00:00:0aZ", "2024-01-01T00:00:00", "2024-1-01T00:00:00Z", "+024-01-01T00:00:00Z",
-      "2024-01-01 00:00:00Z", "2024/01/01T00:00:00Z", "2024-01-01T00:00:00ZZ", ""};
+  std::vector<std::string> times = {"0000-01-01T00:00:00Z",   "0000-02-29T23:59:59Z",
+                                    "0000-03-01T00:00:00Z",   "0001-01-01T00:00:00Z",
+                                    "1969-12-31T23:59:59Z",   "1970-01-01T00:00:00Z",
+                                    "2000-02-29T12:00:00Z",   "2024-05-01T10:00:00Z",
+                                    "9999-12-31T23:59:60Z",   "2024-00-01T00:00:00Z",
+                                    "2024-13-01T00:00:00Z",   "2024-01-00T00:00:00Z",
+                                    "2024-01-32T00:00:00Z",   "2024-01-01T24:00:00Z",
+                                    "2024-01-01T00:60:00Z",   "2024-01-01T00:00:61Z",
+                                    "2024-01-01t00:00:00Z",   "2024-01-01T00:00:00z",
+                                    "2024-01-01T00:00:00.5Z", "2024-01-01T00:00:00+02:00",
+                                    "2024-01-01T00:00:0aZ",   "2024-01-01T00:00:00",
+                                    "2024-1-01T00:00:00Z",    "+024-01-01T00:00:00Z",
+                                    "2024-01-01 00:00:00Z",   "2024/01/01T00:00:00Z",
+                                    "2024-01-01T00:00:00ZZ",  ""};
   std::uint64_t x = 12345;
   for (int i = 0; i < 300; ++i) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%04u-%02u-%02uT%02u:%02u:%02uZ", static_cast<unsigned>(x >> 20) % 10000,
-                  static_cast<unsigned>(x >> 34) % 14, static_cast<unsigned>(x >> 40) % 33,
-                  static_cast<unsigned>(x >> 46) % 25, static_cast<unsigned>(x >> 52) % 61,
-                  static_cast<unsigned>(x >> 58) % 62);
+    std::snprintf(buf, sizeof buf, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+                  static_cast<unsigned>(x >> 20) % 10000, static_cast<unsigned>(x >> 34) % 14,
+                  static_cast<unsigned>(x >> 40) % 33, static_cast<unsigned>(x >> 46) % 25,
+                  static_cast<unsigned>(x >> 52) % 61, static_cast<unsigned>(x >> 58) % 62);
     times.emplace_back(buf);
   }
   int taken = 0;
   for (const auto& t : times) {
     SCOPED_TRACE(t);
     // Twice in a row (the second from the decoder's memo), and in a container state.
-    const std::string pod = R"({"metadata":{"name":"a","creationTimestamp":")" + t +
-                            R"("},"status":{"startTime":")" + t +
-                            R"(","containerStatuses":[{"name":"c","state":{"running":{"startedAt":")" + t + R"("}}}]}})";
+    const std::string pod =
+        R"({"metadata":{"name":"a","creationTimestamp":")" + t + R"("},"status":{"startTime":")" +
+        t + R"(","containerStatuses":[{"name":"c","state":{"running":{"startedAt":")" + t +
+        R"("}}}]}})";
     if (check_agrees(event("ADDED", pod))) ++taken;
   }
   EXPECT_GT(taken, 100);

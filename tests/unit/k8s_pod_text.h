@@ -86,7 +86,8 @@ inline std::string pod_text(const Pod& pod) {
       put(out, "name", c.name.str());
       put(out, "image", c.image.str());
       put(out, "resources", c.resources);
-      put(out, "restartPolicy", c.restart_policy ? "set:" + c.restart_policy->str() : std::string("unset"));
+      put(out, "restartPolicy",
+          c.restart_policy ? "set:" + c.restart_policy->str() : std::string("unset"));
       out += "} ";
     }
     out += "] ";
@@ -135,7 +136,8 @@ inline std::string pod_text(const Pod& pod) {
 }
 
 inline std::string event_text(const WatchEvent<Pod>& ev) {
-  std::string out = "type=" + std::string(to_string(ev.type)) + " rv=\"" + ev.resource_version + "\" ";
+  std::string out =
+      "type=" + std::string(to_string(ev.type)) + " rv=\"" + ev.resource_version + "\" ";
   out += ev.object ? pod_text(*ev.object) : std::string("no-object");
   out += ev.error ? " error" : "";
   out += ev.initial_events_end ? " initial-events-end" : "";
