@@ -132,6 +132,10 @@ void JsonValue::for_each_element(F&& f) const {
   for (std::uint32_t i = index_ + 1; i < end; i = doc_->node(i).end) f(JsonValue(doc_, i), n++);
 }
 
+/// The contents of a well-formed JSON string literal (without its quotes) with the escapes
+/// resolved; lone surrogates become U+FFFD, as Go's decoder does.
+std::string unescape_json(std::string_view raw);
+
 /// Appends `text` as a JSON string literal (with quotes).
 void append_json_string(std::string& out, std::string_view text);
 

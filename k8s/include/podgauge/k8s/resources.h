@@ -43,6 +43,15 @@ class FlatMap {
       entries_.emplace(it, InternedString(key), std::move(value));
     }
   }
+  /// set() with a key already interned: a decoder's common names skip the table lookup.
+  void set_interned(InternedString key, Value value) {
+    auto it = lower(key);
+    if (it != entries_.end() && it->first == key) {
+      it->second = std::move(value);
+    } else {
+      entries_.emplace(it, std::move(key), std::move(value));
+    }
+  }
   bool erase(std::string_view key) {
     auto it = lower(key);
     if (it == entries_.end() || it->first != key) return false;
