@@ -72,6 +72,10 @@ std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& n
     }
     if (n == 0) break;
     len += std::size_t(n);
+    // kernfs and procfs seq_files hand over all they generated that fits: a short read is the
+    // end. Asking again to see 0 would regenerate the file (seq_file's traverse() on a pread at
+    // a new offset), doubling the kernel's cost of every read (memory.stat walks the cgroup).
+    if (len < buf_.size()) break;
     if (len == buf_.size()) {
       if (buf_.size() >= kMaxFile) throw CgroupError(name + ": larger than 1 MiB");
       buf_.resize(buf_.size() * 2);
