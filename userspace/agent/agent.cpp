@@ -114,7 +114,7 @@ const cgroup::CgroupHierarchy* cfs_hierarchy_for(const cgroup::CgroupHierarchies
 }
 
 std::optional<CfsStats> read_cfs_stats(cgroup::FileReader& files, const std::filesystem::path& dir) {
-  const auto text = files.read(dir / "cpu.stat");
+  const auto text = files.read(dir, "cpu.stat");
   return text ? parse_cfs_stats(*text) : std::nullopt;
 }
 

@@ -85,7 +85,17 @@ std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& n
 }
 
 std::optional<std::string_view> FileReader::read(const std::filesystem::path& file) {
-  const std::string& name = file.native();
+  return read_name(file.native());
+}
+
+std::optional<std::string_view> FileReader::read(const std::filesystem::path& dir, std::string_view name) {
+  name_buf_.assign(dir.native());
+  if (!name_buf_.empty() && name_buf_.back() != '/') name_buf_.push_back('/');
+  name_buf_.append(name);
+  return read_name(name_buf_);
+}
+
+std::optional<std::string_view> FileReader::read_name(const std::string& name) {
   if (!keep_open_) {
     const detail::UniqueFd fd(open_file(name));
     if (!fd) return std::nullopt;
