@@ -21,6 +21,7 @@
 #include "podgauge/agent/usage_model.h"
 #include "podgauge/agent/process_lifecycle.h"
 #include "podgauge/agent/process_scan.h"
+#include "podgauge/agent/sorted_cursor.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/analysis/trend.h"
 #include "podgauge/cgroup/cpu_limit.h"
@@ -438,6 +439,9 @@ struct Agent::Impl {
     refresh_container_dirs(rescan_all, live_containers);
     auto& readings = round_readings;
     readings.resize(containers.size());
+    // The containers come in target order, as these maps are sorted.
+    SortedCursor slow_at(slow_cache);
+    SortedCursor mem_at(mem_paths);
     for (size_t i = 0; i < containers.size(); ++i) {
       const auto& c = containers[i];
       ContainerReading& r = fresh_reading(readings[i], c.target);
@@ -450,7 +454,7 @@ struct Agent::Impl {
               r.memory_request_bytes = q->as_double();
           }
       try {
-        auto cached = slow_cache.find(c.target);
+        auto cached = slow_at.find(c.target);
         const bool full = slow_round || cached == slow_cache.end();
         // Every round only what can breach: throttling needs a CPU limit, the working set's
         // trend matters against a memory limit; the rest at the slow cadence.
@@ -469,7 +473,7 @@ struct Agent::Impl {
             r.cpu_limit_cores = cached->second.cpu_limit_cores;
         }
         if (mem_h)
-          if (auto mpath = memory_path_of(c.target, c.cgroup_path)) {
+          if (auto mpath = memory_path_of(c.target, c.cgroup_path, mem_at)) {
             const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
             if (full) {
               r.memory = cgroup::read_memory_usage(files, mem_h->absolute_path(*mpath), v2);
@@ -484,7 +488,8 @@ struct Agent::Impl {
               }
             }
           }
-        if (full) slow_cache[c.target] = r;
+        if (full && cached != slow_cache.end()) cached->second = r;
+        else if (full) slow_cache.emplace(c.target, r);
       } catch (const std::exception& e) {
         report_read_error(e.what());
       }
@@ -512,10 +517,11 @@ struct Agent::Impl {
   // Each container's own cgroup in the memory hierarchy when that is not the CPU one (v1
   // hierarchies may place the same pod at different depths: kubelet itself never does, but a
   // node's own cgroups can differ per hierarchy). Sampling thread only.
-  const std::string* memory_path_of(const UsageTarget& t, const std::string& cpu_path) const {
+  const std::string* memory_path_of(const UsageTarget& t, const std::string& cpu_path,
+                                    SortedCursor<std::map<UsageTarget, std::string>>& mem_at) const {
     if (!memory_resolver) return &cpu_path;
-    auto it = mem_paths.find(t);
-    if (it == mem_paths.end()) return nullptr;
+    auto it = mem_at.find(t);
+    if (it == mem_at.end()) return nullptr;
     return &it->second;
   }
 

@@ -1,5 +1,7 @@
 #include "podgauge/agent/usage_model.h"
 
+#include "podgauge/agent/sorted_cursor.h"
+
 namespace podgauge::agent {
 
 std::string target_key(const UsageTarget& t) { return t.pod_uid + "/" + t.container_id; }
@@ -17,8 +19,9 @@ UsageModel::UsageModel(std::vector<analysis::BreachRule> rules) : detector_(std:
 std::vector<analysis::BreachEvent> UsageModel::update(const std::vector<ContainerReading>& readings,
                                                       analysis::Nanos now) {
   std::vector<analysis::BreachEvent> events;
+  SortedCursor at(containers_);  // readings come in target order
   for (const auto& r : readings) {
-    auto& m = containers_[r.target];
+    auto& m = at.get(r.target)->second;
     const bool first = m.last_time.count() == 0;
     if (m.key.empty()) m.key = target_key(r.target);
     if (!first && now > m.last_time) {

@@ -1,6 +1,5 @@
 #include "agent_command.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -144,9 +143,6 @@ int agent_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   try {
     agent::Agent agent(config);
-    // Loading BPF parses the kernel's BTF (several MiB, freed again): hand the pages back
-    // rather than keep them as the agent's resident set for good.
-    malloc_trim(0);
     err << "podgauge agent: " << agent.startup_report() << "\n";
     std::string host = config.listen.substr(0, config.listen.rfind(':'));
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
