@@ -175,3 +175,44 @@ TEST(UsageTable, containers_reports_what_targets_does_for_every_container) {
   }
   EXPECT_EQ(find(targets, UsageTarget::Kind::Container, kCid)->cpu_ns, 240u);
 }
+
+TEST(UsageTable, containers_into_a_reused_vector_follow_containers_that_come_and_go) {
+  UsageTable table(10min);
+  const auto t0 = Clock::now();
+  const std::string other = "/kubepods/besteffort/pod" + kUid + "/" + std::string(64, 'b');
+  table.observe_cpu(1, 100, resolved(container_path()), t0);
+  table.observe_cpu(3, 7, resolved(other), t0);
+  std::vector<UsageTable::ContainerCpu> reused;
+  table.containers(reused);
+  ASSERT_EQ(reused.size(), 2u);
+  // The other container's cgroup goes away and is retired; the first keeps counting.
+  table.observe_cpu(3, 9, resolved(other, /*removed=*/true), t0 + 1s);
+  table.observe_cpu(1, 300, resolved(container_path()), t0 + 11min);
+  table.expire(t0 + 11min);
+  table.expire(t0 + 22min);
+  table.observe_cpu(1, 350, resolved(container_path()), t0 + 22min);
+  table.containers(reused);
+  const auto fresh = table.containers();
+  ASSERT_EQ(reused.size(), 1u);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(reused[0].target, fresh[0].target);
+  EXPECT_EQ(reused[0].target.container_id, kCid);
+  EXPECT_EQ(reused[0].cgroup_path, container_path());
+  EXPECT_EQ(reused[0].cpu_ns, 350u);
+  EXPECT_EQ(reused[0].cpu_ns, fresh[0].cpu_ns);
+}
+
+TEST(UsageTable, a_cgroup_seen_again_keeps_its_container_and_the_shortest_own_path) {
+  UsageTable table;
+  const auto now = Clock::now();
+  // A host cgroup has no kubelet identity: its own path is the whole path, and the target's
+  // path is the shortest of its cgroups', whichever round brought it.
+  ResolvedCgroup deep = resolved("/system.slice/a.service/sub");
+  table.observe_cpu(1, 10, deep, now);
+  table.observe_cpu(2, 10, resolved("/system.slice"), now + 1s);
+  table.observe_cpu(1, 20, deep, now + 2s);
+  const auto* host = find(table.targets(), UsageTarget::Kind::HostGroup, "/system.slice");
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->cgroup_path, "/system.slice");
+  EXPECT_EQ(host->cpu_ns, 30u);
+}

@@ -115,3 +115,29 @@ TEST(FileReader, an_unreadable_path_is_an_error_naming_the_file) {
     EXPECT_NE(std::string(e.what()).find((d.path / "dir").string()), std::string::npos) << e.what();
   }
 }
+
+TEST(FileReader, files_the_size_of_its_buffer_or_one_byte_more_are_read_whole) {
+  TempDir d;
+  const std::string page(4096, 'p'), more(4097, 'm'), two(8192, 't');
+  d.write("page", page);
+  d.write("more", more);
+  d.write("two", two);
+  FileReader r;
+  for (int round = 0; round < 2; ++round) {  // first open, then the kept file
+    EXPECT_EQ(r.read(d.path / "page"), page);
+    EXPECT_EQ(r.read(d.path / "more"), more);
+    EXPECT_EQ(r.read(d.path / "two"), two);
+    EXPECT_EQ(r.read(d.path / "page"), page) << "the buffer grew; a shorter file still reads whole";
+  }
+}
+
+TEST(FileReader, a_name_in_a_directory_is_the_same_kept_file_as_its_joined_path) {
+  TempDir d;
+  d.write("cpu.stat", "nr_periods 5\n");
+  FileReader r;
+  EXPECT_EQ(r.read(d.path, "cpu.stat"), "nr_periods 5\n");
+  EXPECT_EQ(r.read(d.path / "cpu.stat"), "nr_periods 5\n");
+  EXPECT_EQ(r.read(fs::path(d.path.string() + "/"), "cpu.stat"), "nr_periods 5\n");
+  EXPECT_EQ(r.opens(), 1u);
+  EXPECT_EQ(r.read(d.path, "missing"), std::nullopt);
+}

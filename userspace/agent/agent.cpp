@@ -21,6 +21,7 @@
 #include "podgauge/agent/usage_model.h"
 #include "podgauge/agent/process_lifecycle.h"
 #include "podgauge/agent/process_scan.h"
+#include "podgauge/agent/sorted_cursor.h"
 #include "podgauge/agent/usage_table.h"
 #include "podgauge/analysis/trend.h"
 #include "podgauge/cgroup/cpu_limit.h"
@@ -56,6 +57,13 @@ constexpr auto kRescanMinGap = std::chrono::seconds(1);
 // rounds, and at once for a container seen for the first time. The BPF maps and the usage
 // counters (cpu.stat, memory usage) are read every round.
 constexpr uint64_t kSlowEvery = 10;
+// How often the sampler and the ring-buffer threads look at the stop flag (a signal handler sets
+// it, so nothing can wake them). Each wake-up costs a context switch; 40 a second were ~10% of
+// the agent's CPU on an idle node. Process exits are collected at the exit poll's pace (most
+// are submitted without a wake-up; a quarter-full ring wakes it at once).
+constexpr auto kStopCheck = std::chrono::milliseconds(250);
+constexpr int kOomPollMs = 500;   // OOM records wake the poll; the timeout is only for stop
+constexpr int kExitPollMs = 250;
 
 std::string default_node_name() {
   if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
@@ -107,7 +115,7 @@ const cgroup::CgroupHierarchy* cfs_hierarchy_for(const cgroup::CgroupHierarchies
 }
 
 std::optional<CfsStats> read_cfs_stats(cgroup::FileReader& files, const std::filesystem::path& dir) {
-  const auto text = files.read(dir / "cpu.stat");
+  const auto text = files.read(dir, "cpu.stat");
   return text ? parse_cfs_stats(*text) : std::nullopt;
 }
 
@@ -348,6 +356,10 @@ struct Agent::Impl {
   uint64_t walked_gen = ~0ull;                            // live_gen at the last walk of the trees
   std::pair<uint64_t, uint64_t> pressure_gen{~0ull, 0};  // {live_gen, paths_gen} when all were read
 
+  // Reused every round: assigning over last round's elements keeps their strings' buffers.
+  std::vector<UsageTable::ContainerCpu> round_containers;
+  std::vector<ContainerReading> round_readings;
+
   void sample(bool rescan_all) {
     slow_round = samples % kSlowEvery == 0;
     if (rescan_all) {
@@ -376,13 +388,7 @@ struct Agent::Impl {
         if (!entry.removed && resolve(id).identity) enumerated.push_back(id);
     for (const auto& p : pairs) resolve(p.victim_cgroup_id), resolve(p.preemptor_cgroup_id);
     std::vector<uint64_t> retired;
-    struct ContainerToRead {
-      UsageTarget target;
-      std::string path;
-      uint64_t cpu_ns;
-      uint64_t oom_kills;
-    };
-    std::vector<ContainerToRead> containers;
+    auto& containers = round_containers;  // with a cgroup path
     const std::set<UsageTarget>& live_containers = live_now;
     {
       std::lock_guard lock(table_mutex);
@@ -408,7 +414,8 @@ struct Agent::Impl {
         retired = table.expire(now);
         preemptions.forget_cgroups(retired);
       }
-      auto listed = table.containers();
+      table.containers(containers);
+      const auto& listed = containers;
       bool same = listed.size() == live_now.size();
       for (auto [a, b] = std::pair{listed.begin(), live_now.begin()}; same && a != listed.end(); ++a, ++b)
         same = a->target == *b;
@@ -417,10 +424,7 @@ struct Agent::Impl {
         for (const auto& t : listed) live_now.insert(live_now.end(), t.target);
         ++live_gen;
       }
-      containers.reserve(listed.size());
-      for (auto& t : listed)
-        if (!t.cgroup_path.empty())
-          containers.push_back({std::move(t.target), std::move(t.cgroup_path), t.cpu_ns, t.oom_kills});
+      std::erase_if(containers, [](const auto& c) { return c.cgroup_path.empty(); });
       if (rescan_all) {
         const auto& live = live_now;
         preemptions.retain_victims(live);
@@ -433,11 +437,14 @@ struct Agent::Impl {
     sample_processes(retired);
     // cgroupfs reads outside the lock: /metrics must not wait on them.
     refresh_container_dirs(rescan_all, live_containers);
-    std::vector<ContainerReading> readings;
-    readings.reserve(containers.size());
-    for (const auto& c : containers) {
-      ContainerReading r;
-      r.target = c.target;
+    auto& readings = round_readings;
+    readings.resize(containers.size());
+    // The containers come in target order, as these maps are sorted.
+    SortedCursor slow_at(slow_cache);
+    SortedCursor mem_at(mem_paths);
+    for (size_t i = 0; i < containers.size(); ++i) {
+      const auto& c = containers[i];
+      ContainerReading& r = fresh_reading(readings[i], c.target);
       r.cpu_ns = c.cpu_ns;
       if (kube->enabled())
         if (const auto pod = kube->cache().pod(c.target.pod_uid))
@@ -447,7 +454,7 @@ struct Agent::Impl {
               r.memory_request_bytes = q->as_double();
           }
       try {
-        auto cached = slow_cache.find(c.target);
+        auto cached = slow_at.find(c.target);
         const bool full = slow_round || cached == slow_cache.end();
         // Every round only what can breach: throttling needs a CPU limit, the working set's
         // trend matters against a memory limit; the rest at the slow cadence.
@@ -458,15 +465,15 @@ struct Agent::Impl {
           r.cfs = cached->second.cfs;
           r.cpu_limit_cores = cached->second.cpu_limit_cores;
         } else if (cfs_h) {
-          r.cfs = read_cfs_stats(files, cfs_h->absolute_path(c.path));
+          r.cfs = read_cfs_stats(files, cfs_h->absolute_path(c.cgroup_path));
           if (full)
-            r.cpu_limit_cores = cgroup::read_cpu_limit_cores(files, cfs_h->absolute_path(c.path),
+            r.cpu_limit_cores = cgroup::read_cpu_limit_cores(files, cfs_h->absolute_path(c.cgroup_path),
                                                              cfs_h->version == cgroup::CgroupVersion::V2);
           else
             r.cpu_limit_cores = cached->second.cpu_limit_cores;
         }
         if (mem_h)
-          if (auto mpath = memory_path_of(c.target, c.path)) {
+          if (auto mpath = memory_path_of(c.target, c.cgroup_path, mem_at)) {
             const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
             if (full) {
               r.memory = cgroup::read_memory_usage(files, mem_h->absolute_path(*mpath), v2);
@@ -481,11 +488,11 @@ struct Agent::Impl {
               }
             }
           }
-        if (full) slow_cache[c.target] = r;
+        if (full && cached != slow_cache.end()) cached->second = r;
+        else if (full) slow_cache.emplace(c.target, r);
       } catch (const std::exception& e) {
         report_read_error(e.what());
       }
-      readings.push_back(std::move(r));
     }
     std::vector<analysis::BreachEvent> breaches;
     {
@@ -510,11 +517,12 @@ struct Agent::Impl {
   // Each container's own cgroup in the memory hierarchy when that is not the CPU one (v1
   // hierarchies may place the same pod at different depths: kubelet itself never does, but a
   // node's own cgroups can differ per hierarchy). Sampling thread only.
-  std::optional<std::string> memory_path_of(const UsageTarget& t, const std::string& cpu_path) const {
-    if (!memory_resolver) return cpu_path;
-    auto it = mem_paths.find(t);
-    if (it == mem_paths.end()) return std::nullopt;
-    return it->second;
+  const std::string* memory_path_of(const UsageTarget& t, const std::string& cpu_path,
+                                    SortedCursor<std::map<UsageTarget, std::string>>& mem_at) const {
+    if (!memory_resolver) return &cpu_path;
+    auto it = mem_at.find(t);
+    if (it == mem_at.end()) return nullptr;
+    return &it->second;
   }
 
   // Every minute, and when stopping: history survives restarts.
@@ -1523,7 +1531,7 @@ void Agent::run(const std::atomic<bool>& stop) {
     };
     while (!stop) {
       try {
-        i.probes->poll_oom_kills(100, handler);
+        i.probes->poll_oom_kills(kOomPollMs, handler);
       } catch (const std::exception& e) {
         fprintf(stderr, "podgauge: %s\n", e.what());
         std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -1536,7 +1544,7 @@ void Agent::run(const std::atomic<bool>& stop) {
     };
     while (!stop) {
       try {
-        i.process_probes->poll_exits(100, handler);
+        i.process_probes->poll_exits(kExitPollMs, handler);
       } catch (const std::exception& e) {
         fprintf(stderr, "podgauge: %s\n", e.what());
         std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -1571,7 +1579,7 @@ void Agent::run(const std::atomic<bool>& stop) {
     next += i.config.interval;
     while (!stop && std::chrono::steady_clock::now() < next)
       std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          next - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+          next - std::chrono::steady_clock::now(), kStopCheck));
     if (std::chrono::steady_clock::now() > next + i.config.interval)
       next = std::chrono::steady_clock::now();  // fell behind: don't burst to catch up
   }

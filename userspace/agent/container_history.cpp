@@ -82,7 +82,7 @@ std::uint64_t ContainerHistory::id_of(const UsageTarget& t) {
   // fnv1a(pod_uid + "/" + container_id), without building the string every round.
   const std::uint64_t h = fnv1a(t.container_id, fnv1a("/", fnv1a(t.pod_uid)));
   std::lock_guard lock(names_mutex_);
-  if (!names_.count(h)) names_.emplace(h, HistoryTarget{t.pod_uid, t.container_id});
+  if (named_.insert(h).second) names_.emplace(h, HistoryTarget{t.pod_uid, t.container_id});
   return h;
 }
 
@@ -121,8 +121,11 @@ std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& 
   try {
     const auto j = nlohmann::json::parse(in);
     std::lock_guard lock(names_mutex_);
-    for (const auto& [k, v] : j.items())
-      names_[std::stoull(k)] = HistoryTarget{v.at("pod_uid").get<std::string>(), v.at("container_id").get<std::string>()};
+    for (const auto& [k, v] : j.items()) {
+      const std::uint64_t key = std::stoull(k);
+      names_[key] = HistoryTarget{v.at("pod_uid").get<std::string>(), v.at("container_id").get<std::string>()};
+      named_.insert(key);
+    }
   } catch (const std::exception& e) {
     problems.push_back(names_file.string() + ": unreadable (" + e.what() + "); skipped, history keeps no names");
   }
@@ -140,6 +143,7 @@ store::CheckpointInfo ContainerHistory::checkpoint(const std::filesystem::path& 
     std::lock_guard lock(names_mutex_);
     for (auto it = names_.begin(); it != names_.end();) {
       if (!live.count(it->first)) {
+        named_.erase(it->first);
         it = names_.erase(it);
         continue;
       }

@@ -56,7 +56,7 @@ ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
   }
   if (psi_dir) {
     auto psi = [&](const char* file) {
-      return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(files, *psi_dir / file); });
+      return quietly<cgroup::Pressure>([&] { return cgroup::read_pressure(files, *psi_dir, file); });
     };
     p.cpu = psi("cpu.pressure");
     p.memory = psi("memory.pressure");

@@ -1,17 +1,29 @@
 #include "podgauge/agent/usage_model.h"
 
+#include "podgauge/agent/sorted_cursor.h"
+
 namespace podgauge::agent {
 
 std::string target_key(const UsageTarget& t) { return t.pod_uid + "/" + t.container_id; }
+
+ContainerReading& fresh_reading(ContainerReading& r, const UsageTarget& target) {
+  UsageTarget kept = std::move(r.target);
+  r = ContainerReading{};
+  r.target = std::move(kept);
+  r.target = target;  // into the kept buffers
+  return r;
+}
 
 UsageModel::UsageModel(std::vector<analysis::BreachRule> rules) : detector_(std::move(rules)) {}
 
 std::vector<analysis::BreachEvent> UsageModel::update(const std::vector<ContainerReading>& readings,
                                                       analysis::Nanos now) {
   std::vector<analysis::BreachEvent> events;
+  SortedCursor at(containers_);  // readings come in target order
   for (const auto& r : readings) {
-    auto& m = containers_[r.target];
+    auto& m = at.get(r.target)->second;
     const bool first = m.last_time.count() == 0;
+    if (m.key.empty()) m.key = target_key(r.target);
     if (!first && now > m.last_time) {
       const double dt = double((now - m.last_time).count()) / 1e9;
       m.cpu_cores = r.cpu_ns >= m.last_cpu_ns ? double(r.cpu_ns - m.last_cpu_ns) / 1e9 / dt : 0.0;
@@ -51,7 +63,7 @@ std::vector<analysis::BreachEvent> UsageModel::update(const std::vector<Containe
       if (m.memory->limit) s.memory_limit_bytes = double(*m.memory->limit);
     }
     s.memory_request_bytes = m.memory_request_bytes;
-    auto ev = detector_.observe(target_key(r.target), s);
+    auto ev = detector_.observe(m.key, s);
     events.insert(events.end(), ev.begin(), ev.end());
   }
   return events;

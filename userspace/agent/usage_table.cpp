@@ -9,12 +9,21 @@ std::string top_level_group(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(0, slash);
 }
 
-// The pod's or container's own cgroup: the path up to the end of what the layout matched.
-std::string owner_cgroup_path(const ResolvedCgroup& r) {
-  if (!r.path) return "";
+// The length of the pod's or container's own cgroup path: the path up to the end of what the
+// layout matched.
+size_t owner_cgroup_length(const ResolvedCgroup& r) {
+  if (!r.path) return 0;
   if (r.identity && r.identity->matched_length > 0 && r.identity->matched_length <= r.path->size())
-    return r.path->substr(0, r.identity->matched_length);
-  return *r.path;
+    return r.identity->matched_length;
+  return r.path->size();
+}
+
+// Keeps the shortest owner path seen (nested cgroups resolve to the same target); builds the
+// string only when it changes.
+void update_owner_path(std::string& kept, const ResolvedCgroup& r) {
+  if (!kept.empty() && !(r.path && !r.removed)) return;
+  const size_t own = owner_cgroup_length(r);
+  if (own != 0 && (kept.empty() || own < kept.size())) kept.assign(*r.path, 0, own);
 }
 }  // namespace
 
@@ -55,11 +64,7 @@ UsageTable::TargetState& UsageTable::target_state(const ResolvedCgroup& r, const
       if (r.identity->runtime == cgroup::ContainerRuntime::Unknown) ts.usage.runtime.clear();
     }
   }
-  if (ts.usage.cgroup_path.empty() || (r.path && !r.removed)) {
-    const std::string own = owner_cgroup_path(r);
-    if (!own.empty() && (ts.usage.cgroup_path.empty() || own.size() < ts.usage.cgroup_path.size()))
-      ts.usage.cgroup_path = own;
-  }
+  update_owner_path(ts.usage.cgroup_path, r);
   ts.last_activity = now;
   return ts;
 }
@@ -78,11 +83,13 @@ void UsageTable::observe_cpu(uint64_t id, uint64_t cumulative_ns, const Resolved
   auto [it, inserted] = cgroups_.try_emplace(id);
   auto& cg = it->second;
   // An id's path never changes (kernfs ids are not reused), so its target is fixed.
-  const UsageTarget target = inserted ? target_of(r) : cg.target;
-  auto& ts = target_state(r, target, now);
   if (inserted) {
-    cg.target = target;
-    ++ts.live_cgroups;
+    cg.target = target_of(r);
+    cg.state = &target_state(r, cg.target, now);
+    ++cg.state->live_cgroups;
+  } else {
+    update_owner_path(cg.state->usage.cgroup_path, r);
+    cg.state->last_activity = now;
   }
   // In-flight slices are estimated; never let a counter step back.
   cg.cpu_ns = std::max(cg.cpu_ns, cumulative_ns);
@@ -166,21 +173,28 @@ std::vector<TargetUsage> UsageTable::targets() const {
 
 std::vector<UsageTable::ContainerCpu> UsageTable::containers() const {
   std::vector<ContainerCpu> out;
-  out.reserve(targets_.size());
-  std::unordered_map<const TargetState*, size_t> index;  // target -> its entry in out
-  index.reserve(targets_.size());
+  containers(out);
+  return out;
+}
+
+void UsageTable::containers(std::vector<ContainerCpu>& out) const {
+  size_t n = 0;
+  index_.clear();
   for (const auto& [target, ts] : targets_) {
     if (target.kind != UsageTarget::Kind::Container) continue;
-    index.emplace(&ts, out.size());
-    out.push_back({target, ts.usage.cgroup_path, ts.retired_cpu_ns, ts.usage.oom_kills});
+    index_.emplace(&ts, n);
+    if (n == out.size()) out.emplace_back();
+    ContainerCpu& c = out[n++];
+    c.target = target;  // string assignments reuse the element's buffers
+    c.cgroup_path = ts.usage.cgroup_path;
+    c.cpu_ns = ts.retired_cpu_ns;
+    c.oom_kills = ts.usage.oom_kills;
   }
+  out.resize(n);
   for (const auto& [id, cg] : cgroups_) {
     if (cg.target.kind != UsageTarget::Kind::Container) continue;
-    const auto t = targets_.find(cg.target);
-    if (t == targets_.end()) continue;
-    if (const auto i = index.find(&t->second); i != index.end()) out[i->second].cpu_ns += cg.cpu_ns;
+    if (const auto i = index_.find(cg.state); i != index_.end()) out[i->second].cpu_ns += cg.cpu_ns;
   }
-  return out;
 }
 
 }  // namespace podgauge::agent

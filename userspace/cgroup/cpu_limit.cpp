@@ -49,13 +49,13 @@ std::optional<double> parse_cfs_quota(std::string_view quota_us, std::string_vie
 
 std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesystem::path& dir, bool v2) {
   if (v2) {
-    auto t = files.read(dir / "cpu.max");
+    auto t = files.read(dir, "cpu.max");
     return t ? parse_cpu_max(*t) : std::nullopt;
   }
-  auto q = files.read(dir / "cpu.cfs_quota_us");
+  auto q = files.read(dir, "cpu.cfs_quota_us");
   if (!q) return std::nullopt;
   const std::string quota(*q);  // the reader's view lasts until its next read
-  auto p = files.read(dir / "cpu.cfs_period_us");
+  auto p = files.read(dir, "cpu.cfs_period_us");
   if (!p) return std::nullopt;
   return parse_cfs_quota(quota, *p);
 }

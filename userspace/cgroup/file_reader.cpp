@@ -72,6 +72,10 @@ std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& n
     }
     if (n == 0) break;
     len += std::size_t(n);
+    // kernfs and procfs seq_files hand over all they generated that fits: a short read is the
+    // end. Asking again to see 0 would regenerate the file (seq_file's traverse() on a pread at
+    // a new offset), doubling the kernel's cost of every read (memory.stat walks the cgroup).
+    if (len < buf_.size()) break;
     if (len == buf_.size()) {
       if (buf_.size() >= kMaxFile) throw CgroupError(name + ": larger than 1 MiB");
       buf_.resize(buf_.size() * 2);
@@ -81,7 +85,17 @@ std::optional<std::string_view> FileReader::read_fd(int fd, const std::string& n
 }
 
 std::optional<std::string_view> FileReader::read(const std::filesystem::path& file) {
-  const std::string& name = file.native();
+  return read_name(file.native());
+}
+
+std::optional<std::string_view> FileReader::read(const std::filesystem::path& dir, std::string_view name) {
+  name_buf_.assign(dir.native());
+  if (!name_buf_.empty() && name_buf_.back() != '/') name_buf_.push_back('/');
+  name_buf_.append(name);
+  return read_name(name_buf_);
+}
+
+std::optional<std::string_view> FileReader::read_name(const std::string& name) {
   if (!keep_open_) {
     const detail::UniqueFd fd(open_file(name));
     if (!fd) return std::nullopt;

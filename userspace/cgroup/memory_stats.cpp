@@ -97,6 +97,18 @@ std::optional<T> read_parsed(FileReader& files, const std::filesystem::path& fil
   }
 }
 
+template <typename T, typename Parse>
+std::optional<T> read_parsed(FileReader& files, const std::filesystem::path& dir, std::string_view name,
+                             Parse parse) {
+  auto text = files.read(dir, name);
+  if (!text) return std::nullopt;
+  try {
+    return parse(*text);
+  } catch (const CgroupError& e) {
+    throw CgroupError((dir / name).string() + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 Pressure parse_pressure(std::string_view text) {
@@ -196,17 +208,21 @@ std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::
   return read_parsed<Pressure>(files, file, parse_pressure);
 }
 
+std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& dir, std::string_view name) {
+  return read_parsed<Pressure>(files, dir, name, parse_pressure);
+}
+
 std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::filesystem::path& cgroup_dir) {
-  return read_parsed<MemoryEvents>(files, cgroup_dir / "memory.events", parse_memory_events);
+  return read_parsed<MemoryEvents>(files, cgroup_dir, "memory.events", parse_memory_events);
 }
 
 std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
                                                         const std::filesystem::path& cgroup_dir) {
-  return read_parsed<MemoryOomControl>(files, cgroup_dir / "memory.oom_control", parse_memory_oom_control);
+  return read_parsed<MemoryOomControl>(files, cgroup_dir, "memory.oom_control", parse_memory_oom_control);
 }
 
 std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir) {
-  return read_parsed<std::uint64_t>(files, cgroup_dir / "memory.failcnt", parse_single_counter);
+  return read_parsed<std::uint64_t>(files, cgroup_dir, "memory.failcnt", parse_single_counter);
 }
 
 }  // namespace podgauge::cgroup

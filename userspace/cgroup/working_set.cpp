@@ -78,7 +78,7 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
 std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::filesystem::path& dir, bool v2) {
   // Each text is copied: the reader's view lasts until its next read.
   auto read = [&](const char* name) -> std::optional<std::string> {
-    if (auto t = files.read(dir / name)) return std::string(*t);
+    if (auto t = files.read(dir, name)) return std::string(*t);
     return std::nullopt;
   };
   auto usage = read(v2 ? "memory.current" : "memory.usage_in_bytes");
@@ -96,7 +96,7 @@ std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::files
 }
 
 std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::filesystem::path& dir, bool v2) {
-  auto text = files.read(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
+  auto text = files.read(dir, v2 ? "memory.current" : "memory.usage_in_bytes");
   if (!text) return std::nullopt;
   return parse_u64(*text);
 }

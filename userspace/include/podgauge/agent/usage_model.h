@@ -29,6 +29,10 @@ struct ContainerReading {
   std::optional<double> memory_request_bytes;  // from the pod spec, when known
 };
 
+/// Makes `r` a blank reading of `target`, keeping the buffers of its strings (the sampler reuses
+/// one reading per container every round).
+ContainerReading& fresh_reading(ContainerReading& r, const UsageTarget& target);
+
 struct MemoryPoint {
   analysis::Nanos time{0};  // CLOCK_MONOTONIC
   uint64_t working_set = 0;
@@ -48,6 +52,7 @@ struct ContainerModel {
   analysis::Nanos last_time{0};
   uint64_t last_cpu_ns = 0;
   std::optional<CfsStats> last_cfs;
+  std::string key;  // target_key(), built once rather than every round
 };
 
 /// Key of a container for the detector and events: "<pod_uid>/<container_id>".

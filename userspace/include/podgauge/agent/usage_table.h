@@ -74,14 +74,21 @@ class UsageTable {
     uint64_t oom_kills = 0;
   };
   std::vector<ContainerCpu> containers() const;
+  /// The same into `out`, assigned over its elements: called every round, it then allocates
+  /// nothing while the containers stay the same.
+  void containers(std::vector<ContainerCpu>& out) const;
   size_t cgroup_count() const { return cgroups_.size(); }
   size_t unresolved_count() const { return unresolved_.size(); }
   /// CPU of cgroups that vanished before any scan could name them.
   uint64_t unresolved_cpu_ns() const { return unresolved_cpu_ns_; }
 
  private:
+  struct TargetState;
   struct CgroupState {
     UsageTarget target;
+    // The target's entry in targets_ (map nodes do not move; an entry is erased only once no
+    // cgroup counts towards it): each round's update needs no lookup and no copy of the target.
+    struct TargetState* state = nullptr;
     uint64_t cpu_ns = 0;
     LatencyHistogram runqueue;
     bool removed = false;
@@ -107,6 +114,7 @@ class UsageTable {
   uint64_t unresolved_cpu_ns_ = 0;
   std::unordered_map<uint64_t, CgroupState> cgroups_;
   std::map<UsageTarget, TargetState> targets_;
+  mutable std::unordered_map<const TargetState*, size_t> index_;  // containers()' scratch
 };
 
 }  // namespace podgauge::agent
