@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <nlohmann/json.hpp>
 
 namespace podgauge::agent {
@@ -88,7 +90,10 @@ std::uint64_t ContainerHistory::id_of(const UsageTarget& t) {
 
 void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std::int64_t t_ms) {
   const std::uint64_t target = id_of(r.target);
-  auto put = [&](HistoryMetric m, double v) { store_.append({target, id(m)}, t_ms, v); };
+  // One store lock per container and tick, not one per series.
+  std::array<store::AppendItem, std::size(kNames)> items;  // one per HistoryMetric
+  std::size_t n = 0;
+  auto put = [&](HistoryMetric m, double v) { items[n++] = {{target, id(m)}, v}; };
   put(HistoryMetric::CpuSeconds, double(r.cpu_ns) / 1e9);
   put(HistoryMetric::OomKills, double(oom_kills));
   if (r.memory) {
@@ -105,6 +110,7 @@ void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std
     put(HistoryMetric::CfsThrottledPeriods, double(r.cfs->throttled_periods));
     put(HistoryMetric::CfsThrottledSeconds, double(r.cfs->throttled_ns) / 1e9);
   }
+  store_.append_batch(t_ms, std::span<const store::AppendItem>(items.data(), n));
 }
 
 std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& dir) {
