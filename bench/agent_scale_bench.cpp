@@ -6,29 +6,33 @@
 // warm up, then measures its CPU (utime+stime from /proc/<pid>/stat) over a window and its RSS.
 // Prints figures; asserts nothing. Needs root. Everything is removed on exit.
 //
-//   agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] [--warmup S] [--seconds S]
+//   agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H]
+//                     [--history-mix node|busy] [--warmup S] [--seconds S]
 //
 // --history-hours H: before the agent starts, H hours of every container's 12 series are
-// recorded as the agent itself records them (ContainerHistory, every 1 s as the agent does; each
-// container busy: CPU rate and working set wander) and checkpointed into its --state-dir; the
-// agent restores them, so the RSS it reports includes a full store (24 h: the 64 MiB
-// target for the whole agent). 24 h of 500 containers takes minutes to record.
+// recorded as the agent itself records them (ContainerHistory, every 1 s as the agent does) and
+// checkpointed into its --state-dir; the agent restores them, so the RSS it reports includes a
+// full store (24 h: the 64 MiB target for the whole agent). --history-mix: "node"
+// (default) is store_bench's mix of 60% idle, 30% moderate and 10% busy containers; "busy"
+// makes every container's CPU rate and working set wander every second, the store's worst
+// case. 24 h of 500 containers takes minutes to record.
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <sstream>
 #include <string>
-
-#include "podgauge/agent/container_history.h"
 #include <thread>
 #include <vector>
+
+#include "podgauge/agent/container_history.h"
 
 #include "agent_process.h"
 #include "support/cgroup_sandbox.h"
@@ -60,11 +64,19 @@ long status_kib(pid_t pid, const std::string& key) {
   return -1;
 }
 
-// Realistic series for one container over [start_ms, end_ms]: a CPU rate that wanders, a working
-// set that drifts in whole pages, page cache beside it, and limits and CFS counters for the
-// limited ones — what the agent's own rounds would have recorded.
+// How busy a container's recorded history is. Busy: a CPU rate that wanders every second and a
+// working set that drifts every second (the store's worst case). Moderate: ~5% of a core, the
+// working set moving every ~10 s. Idle (a sleeping sidecar, a cache): ≤ 150 µs of CPU a second,
+// the working set moving every ~5 min. The node mix is store_bench's: 60% idle, 30% moderate,
+// 10% busy.
+enum class Activity { Idle, Moderate, Busy };
+
+// Series for one container over [start_ms, end_ms]: CPU, a working set in whole pages, page
+// cache beside it, and limits and CFS counters for the limited ones — what the agent's own
+// rounds would have recorded.
 void fill_history(podgauge::agent::ContainerHistory& h, const podgauge::agent::UsageTarget& target,
-                  bool limited, std::int64_t start_ms, std::int64_t end_ms, std::mt19937_64& rng) {
+                  bool limited, Activity activity, std::int64_t start_ms, std::int64_t end_ms,
+                  std::mt19937_64& rng) {
   using namespace podgauge;
   std::uniform_real_distribution<double> u(0, 1);
   double rate = 0.02 + 0.4 * u(rng);
@@ -75,9 +87,16 @@ void fill_history(podgauge::agent::ContainerHistory& h, const podgauge::agent::U
   for (std::int64_t t = start_ms; t <= end_ms;) {
     const double dt = double(t - last) / 1000.0;
     last = t;
-    rate = std::clamp(rate * (1 + 0.05 * (u(rng) - 0.5)), 0.005, 0.9);
-    cpu_ns += uint64_t(rate * dt * (0.8 + 0.4 * u(rng)) * 1e9);
-    ws = std::clamp(ws + double(int64_t(rng() % 65) - 32) * 4096, double(8 << 20), double(1ull << 30));
+    if (activity == Activity::Busy) {
+      rate = std::clamp(rate * (1 + 0.05 * (u(rng) - 0.5)), 0.005, 0.9);
+      cpu_ns += uint64_t(rate * dt * (0.8 + 0.4 * u(rng)) * 1e9);
+      ws = std::clamp(ws + double(int64_t(rng() % 65) - 32) * 4096, double(8 << 20), double(1ull << 30));
+    } else {
+      const bool idle = activity == Activity::Idle;
+      cpu_ns += idle ? rng() % 150'000 : uint64_t(0.05 * dt * (0.8 + 0.4 * u(rng)) * 1e9);
+      if (rng() % (idle ? 300 : 10) == 0)
+        ws = std::clamp(ws + double(int64_t(rng() % 31) - 15) * 4096, double(8 << 20), double(1ull << 30));
+    }
     agent::ContainerReading r;
     r.target = target;
     r.cpu_ns = cpu_ns;
@@ -104,6 +123,7 @@ void fill_history(podgauge::agent::ContainerHistory& h, const podgauge::agent::U
 
 int main(int argc, char** argv) {
   int pods = 250, warmup = 15, seconds = 30, per_pod = 1, history_hours = 0;
+  bool all_busy = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--pods") pods = std::atoi(argv[i + 1]);
@@ -111,10 +131,12 @@ int main(int argc, char** argv) {
     else if (a == "--history-hours") history_hours = std::max(0, std::atoi(argv[i + 1]));
     else if (a == "--warmup") warmup = std::atoi(argv[i + 1]);
     else if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
+    else if (a == "--history-mix" && (std::strcmp(argv[i + 1], "node") == 0 || std::strcmp(argv[i + 1], "busy") == 0))
+      all_busy = std::strcmp(argv[i + 1], "busy") == 0;
     else {
       std::fprintf(stderr,
                    "usage: agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] "
-                   "[--warmup S] [--seconds S]\n");
+                   "[--history-mix node|busy] [--warmup S] [--seconds S]\n");
       return 2;
     }
   }
@@ -155,11 +177,17 @@ int main(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count() / 1000 * 1000;
     std::mt19937_64 rng(42);
-    for (const auto& c : containers)
-      fill_history(h, c.target, c.limited, now_ms - int64_t(history_hours) * 3'600'000, now_ms, rng);
+    for (std::size_t i = 0; i < containers.size(); ++i) {
+      const Activity a = all_busy || i % 10 == 9 ? Activity::Busy
+                         : i % 10 < 6            ? Activity::Idle
+                                                 : Activity::Moderate;
+      fill_history(h, containers[i].target, containers[i].limited, a,
+                   now_ms - int64_t(history_hours) * 3'600'000, now_ms, rng);
+    }
     const auto info = h.checkpoint(state, now_ms);
-    std::printf("  history: %d h of %zu series for %zu containers (%.1f MiB checkpoint) in %.0f s\n",
-                history_hours, info.series, containers.size(), double(info.bytes) / (1 << 20),
+    std::printf("  history: %d h of %zu series for %zu containers, %s (%.1f MiB checkpoint) in %.0f s\n",
+                history_hours, info.series, containers.size(),
+                all_busy ? "all busy" : "60% idle / 30% moderate / 10% busy", double(info.bytes) / (1 << 20),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count());
   }
   {
