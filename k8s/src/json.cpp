@@ -127,74 +127,23 @@ class Parser : JsonScanner {
   void parse_object(int depth) {
     if (depth > kMaxDepth) fail("nesting deeper than 512 levels");
     const std::uint32_t self = push(JsonType::Object, pos_, 0);
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-    } else {
-      while (true) {
-        skip_ws();
-        if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
-        const std::size_t key_begin = pos_ + 1;
-        const bool key_escaped = scan_string();
-        const std::size_t key_length = pos_ - 1 - key_begin;
-        push(JsonType::String, key_begin, key_length, key_escaped);
-        if (pos_ + 1 < s_.size() && s_[pos_] == ':' &&
-            static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
-          ++pos_;  // compact "key":value
-        } else {
-          skip_ws();
-          if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
-          ++pos_;
-          skip_ws();
-        }
-        if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') &&
-            !key_escaped && unread_key(key_begin, key_length)) {
-          push(JsonType::Null, pos_, 0);
-          skip_container(depth);
-        } else {
-          parse_value(depth);
-        }
-        skip_ws();
-        if (pos_ >= s_.size()) fail("unterminated object");
-        if (s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (s_[pos_] == '}') {
-          ++pos_;
-          break;
-        }
-        fail("expected ',' or '}'");
+    members([&](std::size_t key_begin, std::size_t key_length, bool key_escaped) {
+      push(JsonType::String, key_begin, key_length, key_escaped);
+      if (!unread_.empty() && pos_ < s_.size() && (s_[pos_] == '{' || s_[pos_] == '[') &&
+          !key_escaped && unread_key(key_begin, key_length)) {
+        push(JsonType::Null, pos_, 0);
+        skip_container(depth);
+      } else {
+        parse_value(depth);
       }
-    }
+    });
     nodes_[self].end = size_;
   }
 
   void parse_array(int depth) {
     if (depth > kMaxDepth) fail("nesting deeper than 512 levels");
     const std::uint32_t self = push(JsonType::Array, pos_, 0);
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-    } else {
-      while (true) {
-        skip_ws();
-        parse_value(depth);
-        skip_ws();
-        if (pos_ >= s_.size()) fail("unterminated array");
-        if (s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (s_[pos_] == ']') {
-          ++pos_;
-          break;
-        }
-        fail("expected ',' or ']'");
-      }
-    }
+    elements([&] { parse_value(depth); });
     nodes_[self].end = size_;
   }
 

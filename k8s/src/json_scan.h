@@ -308,6 +308,78 @@ class JsonScanner {
     }
   }
 
+  // The ':' after a key, with the whitespace around it.
+  [[gnu::always_inline]] void colon() {
+    if (pos_ + 1 < s_.size() && s_[pos_] == ':' && static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
+      ++pos_;  // compact "key":value
+      return;
+    }
+    skip_ws();
+    if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
+    ++pos_;
+    skip_ws();
+  }
+
+  // pos_ is at '{': steps through the members to the closing '}', calling
+  // f(key_begin, key_length, key_escaped) with pos_ at each value, which f consumes. Every
+  // reader of objects (tape, direct decode, skip) shares this loop and its errors.
+  template <class F>
+  [[gnu::always_inline]] void members(F&& f) {
+    ++pos_;
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == '}') {
+      ++pos_;
+      return;
+    }
+    while (true) {
+      if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
+      const std::size_t begin = pos_ + 1;
+      const bool escaped = scan_string();
+      const std::size_t length = pos_ - 1 - begin;
+      colon();
+      f(begin, length, escaped);
+      skip_ws();
+      if (pos_ >= s_.size()) fail("unterminated object");
+      if (s_[pos_] == ',') {
+        ++pos_;
+        skip_ws();
+        continue;
+      }
+      if (s_[pos_] == '}') {
+        ++pos_;
+        return;
+      }
+      fail("expected ',' or '}'");
+    }
+  }
+
+  // pos_ is at '[': steps through the elements to the closing ']', calling f() with pos_ at
+  // each element, which f consumes.
+  template <class F>
+  [[gnu::always_inline]] void elements(F&& f) {
+    ++pos_;
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == ']') {
+      ++pos_;
+      return;
+    }
+    while (true) {
+      skip_ws();
+      f();
+      skip_ws();
+      if (pos_ >= s_.size()) fail("unterminated array");
+      if (s_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (s_[pos_] == ']') {
+        ++pos_;
+        return;
+      }
+      fail("expected ',' or ']'");
+    }
+  }
+
  protected:
   std::string_view s_;
   std::size_t pos_ = 0;

@@ -186,73 +186,19 @@ class PodReader : JsonScanner {
     if (c == 'n') return scan_literal("null");
     if (c != '{') bail();
     if (depth > kMaxDepth) bail();
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
-      const std::size_t begin = pos_ + 1;
-      if (scan_string()) bail();  // an escaped key: the tape decoder matches its unescaped text
-      const std::string_view key = s_.substr(begin, pos_ - 1 - begin);
-      colon();
-      f(key);
-      skip_ws();
-      if (pos_ >= s_.size()) fail("unterminated object");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (s_[pos_] == '}') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or '}'");
-    }
+    members([&](std::size_t begin, std::size_t length, bool escaped) {
+      if (escaped) bail();  // an escaped key: the tape decoder matches its unescaped text
+      f(s_.substr(begin, length));
+    });
   }
 
-  // Calls f() for each element of the array (or null) at pos_; f consumes the element.
   template <class F>
   void array(int depth, F&& f) {
     const char c = peek();
     if (c == 'n') return scan_literal("null");
     if (c != '[') bail();
     if (depth > kMaxDepth) bail();
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      skip_ws();
-      f();
-      skip_ws();
-      if (pos_ >= s_.size()) fail("unterminated array");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == ']') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or ']'");
-    }
-  }
-
-  [[gnu::always_inline]] void colon() {
-    if (pos_ + 1 < s_.size() && s_[pos_] == ':' && static_cast<unsigned char>(s_[pos_ + 1]) > ' ') {
-      ++pos_;  // compact "key":value
-      return;
-    }
-    skip_ws();
-    if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':'");
-    ++pos_;
-    skip_ws();
+    elements(f);
   }
 
   // The value of a member no field is read from, in an object at `depth`: checked as the tape
@@ -287,61 +233,17 @@ class PodReader : JsonScanner {
 
   void skip_object(int depth) {
     if (depth > kMaxDepth) fail("nesting deeper than 512 levels");
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
-      const std::size_t begin = pos_ + 1;
-      const bool escaped = scan_string();
-      const std::string_view key = s_.substr(begin, pos_ - 1 - begin);
-      colon();
-      if (escaped) {
+    members([&](std::size_t begin, std::size_t length, bool escaped) {
+      if (escaped)
         skip_value(depth);
-      } else {
-        skip_member(key, depth);
-      }
-      skip_ws();
-      if (pos_ >= s_.size()) fail("unterminated object");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (s_[pos_] == '}') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or '}'");
-    }
+      else
+        skip_member(s_.substr(begin, length), depth);
+    });
   }
 
   void skip_array(int depth) {
     if (depth > kMaxDepth) fail("nesting deeper than 512 levels");
-    ++pos_;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      skip_ws();
-      skip_value(depth);
-      skip_ws();
-      if (pos_ >= s_.size()) fail("unterminated array");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == ']') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or ']'");
-    }
+    elements([&] { skip_value(depth); });
   }
 
   // A string's raw text (escapes untouched) at pos_; `escaped` says whether it has any.
