@@ -357,4 +357,8 @@ TEST(ProcessExitRateLimit,
       << "more than burst + rate x " << took << " s went through";
   EXPECT_EQ(metric_sum(agent.metrics(), "podgauge_agent_ringbuf_drops_total"), 0)
       << "the rate limit, not the ring buffer, should hold the burst back";
+  // The container is new: its first exits may come before any walk has seen its cgroup.
+  // They wait for it rather than being lost.
+  EXPECT_EQ(metric_value(agent.metrics(), "podgauge_agent_process_exits_unresolved_total", {}), 0);
+  EXPECT_EQ(metric_value(agent.metrics(), "podgauge_agent_process_exits_held", {}), 0);
 }

@@ -731,11 +731,20 @@ struct Agent::Impl {
     lifecycle.observe_processes(process_scanner.scan(moves), host_pid_ns, since);
   }
 
-  void on_process_exit(const loader::ProcessExit& x) {
-    const ResolvedCgroup where = cpu_resolver->resolve(x.cgroup_id);
+  // Exits of a cgroup no walk has seen yet wait for it (exit thread only).
+  HeldExits held_exits;
+  const HeldExits::Resolve resolve_cpu = [this](uint64_t id) { return cpu_resolver->resolve(id); };
+  const HeldExits::Publish publish_exit = [this](const loader::ProcessExit& x,
+                                                 const ResolvedCgroup& where) {
     auto e = lifecycle.on_exit(x, where, node, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
                                host_pid_ns);
     if (e) enricher->submit(std::move(*e));
+  };
+  void on_process_exit(const loader::ProcessExit& x) {
+    held_exits.offer(x, resolve_cpu, publish_exit, std::chrono::steady_clock::now());
+  }
+  void retry_held_exits() {
+    held_exits.retry(resolve_cpu, publish_exit, std::chrono::steady_clock::now());
   }
 
   // An OOM kill the agent attributed to a named pod becomes an Event on that pod, as the
@@ -1125,6 +1134,16 @@ struct Agent::Impl {
              "count every event).", MetricType::counter);
     for (const auto& c : counters)
       if (c.family == "proc") w.sample_integer({{"family", c.family}}, c.rate_limited);
+    w.family("podgauge_agent_process_exits_held",
+             "Process exit records waiting for their cgroup to be resolved (made since the "
+             "last cgroup walk).",
+             MetricType::gauge);
+    w.sample_integer({}, held_exits.held());
+    w.family("podgauge_agent_process_exits_unresolved_total",
+             "Process exit records dropped because their cgroup stayed unknown (made and "
+             "removed between two walks) or too many waited.",
+             MetricType::counter);
+    w.sample_integer({}, held_exits.dropped());
     w.family("podgauge_agent_cgroups", "Cgroups with CPU time the agent tracks, by state.",
              MetricType::gauge);
     w.sample_integer({{"state", "resolved"}}, cgroups);
@@ -1545,6 +1564,7 @@ void Agent::run(const std::atomic<bool>& stop) {
     while (!stop) {
       try {
         i.process_probes->poll_exits(kExitPollMs, handler);
+        i.retry_held_exits();
       } catch (const std::exception& e) {
         fprintf(stderr, "podgauge: %s\n", e.what());
         std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -197,6 +197,46 @@ std::optional<v1::Event> ProcessLifecycle::on_exit(const loader::ProcessExit& x,
   return e;
 }
 
+void HeldExits::offer(const loader::ProcessExit& x, const Resolve& resolve,
+                      const Publish& publish, Clock::time_point now) {
+  if (!waiting_.contains(x.cgroup_id)) {
+    const ResolvedCgroup where = resolve(x.cgroup_id);
+    if (where.path) {
+      publish(x, where);
+      return;
+    }
+  }
+  if (held_.size() >= max_held_) {
+    ++dropped_;
+    return;
+  }
+  held_.push_back({x, now});
+  ++waiting_[x.cgroup_id];
+  held_count_ = held_.size();
+}
+
+void HeldExits::retry(const Resolve& resolve, const Publish& publish, Clock::time_point now) {
+  if (held_.empty()) return;
+  // One resolve per waiting cgroup; a miss may rescan (rate-limited by the index).
+  std::unordered_map<uint64_t, ResolvedCgroup> where;
+  for (const auto& [id, n] : waiting_) where.emplace(id, resolve(id));
+  std::deque<Held> still;
+  for (auto& h : held_) {
+    const ResolvedCgroup& w = where[h.exit.cgroup_id];
+    if (w.path) {
+      publish(h.exit, w);
+    } else if (now - h.since < hold_) {
+      still.push_back(std::move(h));
+      continue;
+    } else {
+      ++dropped_;
+    }
+    if (--waiting_[h.exit.cgroup_id] == 0) waiting_.erase(h.exit.cgroup_id);
+  }
+  held_ = std::move(still);
+  held_count_ = held_.size();
+}
+
 void ProcessLifecycle::forget_cgroups(const std::vector<uint64_t>& cgroup_ids) {
   std::lock_guard lock(mutex_);
   for (uint64_t id : cgroup_ids) {

@@ -2,7 +2,10 @@
 // process exits, shared pid namespaces, and the container runtime's own overhead per pod.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -80,6 +83,46 @@ class ProcessLifecycle {
   std::map<ProcessKey, uint64_t> prev_cpu_ns_;
   std::map<std::string, bool> pod_shared_pid_ns_;
   std::map<std::pair<std::string, std::string>, RuntimeUsage> runtime_;  // {pod uid or "", kind}
+};
+
+/// Exit records whose cgroup the resolver does not know yet. A container made since the last
+/// tree walk exits its first processes before any walk has seen it: a lookup miss rescans at
+/// most every 200 ms, and a whole burst fits in that. Such a record waits here, in order, and is
+/// passed on once its cgroup resolves; later records of a cgroup with a waiting one wait behind
+/// it. One whose cgroup is still unknown after `hold` (made and removed between two walks), or
+/// that finds `max_held` records waiting, is dropped and counted.
+/// Thread-safety: offer() and retry() on one thread; held() and dropped() from any.
+class HeldExits {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Resolve = std::function<ResolvedCgroup(uint64_t)>;
+  using Publish = std::function<void(const loader::ProcessExit&, const ResolvedCgroup&)>;
+
+  explicit HeldExits(Clock::duration hold = std::chrono::seconds(10), size_t max_held = 4096)
+      : hold_(hold), max_held_(max_held) {}
+
+  /// Publishes `x` now if its cgroup resolves and none of its cgroup's records wait; else
+  /// holds it (or drops it when full).
+  void offer(const loader::ProcessExit& x, const Resolve& resolve, const Publish& publish,
+             Clock::time_point now);
+  /// Publishes, in arrival order, the waiting records whose cgroups now resolve; drops those
+  /// that waited longer than `hold`.
+  void retry(const Resolve& resolve, const Publish& publish, Clock::time_point now);
+
+  size_t held() const { return held_count_; }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  struct Held {
+    loader::ProcessExit exit;
+    Clock::time_point since;
+  };
+  Clock::duration hold_;
+  size_t max_held_;
+  std::deque<Held> held_;
+  std::unordered_map<uint64_t, size_t> waiting_;  // cgroup id -> records held
+  std::atomic<size_t> held_count_{0};
+  std::atomic<uint64_t> dropped_{0};
 };
 
 }  // namespace podgauge::agent
