@@ -382,6 +382,26 @@ void BM_Query24hMovedStart(benchmark::State& state) {
 }
 BENCHMARK(BM_Query24hMovedStart)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
 
+// The query: one metric over all containers of the node (500 series), 24 h, with the
+// start moved through the oldest chunk as above.
+void BM_Query24hOneMetricMovedStart(benchmark::State& state) {
+  std::int64_t now = 0;
+  const Store& s = full_store(&now);
+  const auto agg = static_cast<Agg>(state.range(0));
+  std::int64_t k = 0;
+  std::size_t n = 0;
+  for (auto _ : state) {
+    const std::int64_t start = now - 86'400'000 + (k++ % 12) * 600'000;
+    auto r = s.query_all({.target = std::nullopt, .metric = kMemoryWorkingSetBytes}, Window{start, now}, agg, 0.95);
+    n = r.size();
+    benchmark::DoNotOptimize(r);
+  }
+  static const char* names[] = {"avg", "min", "max", "last", "rate", "p95"};
+  state.SetLabel(std::string(names[state.range(0)]) + " working set over " + std::to_string(n) +
+                 " containers, window starts at now - 24 h + 0, 10, ..., 110 min");
+}
+BENCHMARK(BM_Query24hOneMetricMovedStart)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
+
 void BM_Query1hOneMetricAllContainers(benchmark::State& state) {
   std::int64_t now = 0;
   const Store& s = full_store(&now);
