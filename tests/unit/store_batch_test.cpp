@@ -54,5 +54,47 @@ TEST(StoreAppendBatch, a_batch_stores_what_single_appends_store_and_reports_each
   EXPECT_EQ(single.raw_samples({8, 1}).size(), 1500u);
 }
 
+// Handles skip the key lookup; they must never outlive their series: after an expire drops it or
+// a restore replaces everything, the next append through an old handle finds (or makes) the
+// series by its key again.
+TEST(StoreAppendBatch, handles_append_to_their_series_and_survive_expire_and_restore) {
+  const Options o{.raw_retention_ms = 3'600'000, .history_ms = 3'600'000};
+  Store s(o);
+  SeriesHandle a, b;
+  auto tick = [&](std::int64_t t, double va, double vb) {
+    const AppendItem items[] = {{{1, 1}, va, &a}, {{2, 1}, vb, &b}};
+    return s.append_batch(t, items);
+  };
+  ASSERT_EQ(tick(kT0, 1, 10), 2u);
+  ASSERT_EQ(tick(kT0 + 1000, 2, 20), 2u);
+  EXPECT_EQ(a.key, (SeriesKey{1, 1}));
+  EXPECT_NE(a.series, nullptr);
+  EXPECT_EQ(s.raw_samples({1, 1}), (std::vector<Sample>{{kT0, 1}, {kT0 + 1000, 2}}));
+
+  // A handle given for another key is not trusted.
+  SeriesHandle wrong = a;
+  const AppendItem other[] = {{{3, 1}, 30, &wrong}};
+  ASSERT_EQ(s.append_batch(kT0 + 2000, other), 1u);
+  EXPECT_EQ(s.raw_samples({3, 1}), (std::vector<Sample>{{kT0 + 2000, 30}}));
+  EXPECT_EQ(s.raw_samples({1, 1}).size(), 2u) << "the sample went to the handle's series";
+
+  // Series 1 goes quiet for over the history; series 2 keeps appending (by key) and stays.
+  const std::int64_t later = kT0 + 3'700'000;
+  ASSERT_EQ(s.append({2, 1}, later, 21), AppendStatus::kOk);
+  const auto dropped = s.expire(later);
+  EXPECT_EQ(dropped.series_dropped, 2u) << "series 1 and 3 are past the history";
+  ASSERT_EQ(tick(later + 1000, 3, 22), 2u);
+  EXPECT_EQ(s.raw_samples({1, 1}), (std::vector<Sample>{{later + 1000, 3}}))
+      << "the old handle's series was dropped: a new one is made by the key";
+  EXPECT_EQ(s.raw_samples({2, 1}).back(), (Sample{later + 1000, 22}));
+
+  // A restore replaces every series: handles find the restored ones.
+  const auto bytes = s.checkpoint_bytes();
+  ASSERT_EQ(tick(later + 2000, 4, 23), 2u);  // not in the checkpoint
+  ASSERT_TRUE(s.restore_bytes(bytes.data(), bytes.size(), "test").ok());
+  ASSERT_EQ(tick(later + 2000, 5, 24), 2u) << "the restored series end at later + 1000";
+  EXPECT_EQ(s.raw_samples({1, 1}), (std::vector<Sample>{{later + 1000, 3}, {later + 2000, 5}}));
+}
+
 }  // namespace
 }  // namespace podgauge::store

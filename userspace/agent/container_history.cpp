@@ -80,20 +80,24 @@ ContainerHistory::ContainerHistory(std::chrono::milliseconds history)
   store_.set_precision(id(HistoryMetric::CfsThrottledSeconds), 3);
 }
 
-std::uint64_t ContainerHistory::id_of(const UsageTarget& t) {
+ContainerHistory::Handles& ContainerHistory::handles_of(const UsageTarget& t, std::uint64_t& id) {
   // fnv1a(pod_uid + "/" + container_id), without building the string every round.
-  const std::uint64_t h = fnv1a(t.container_id, fnv1a("/", fnv1a(t.pod_uid)));
-  std::lock_guard lock(names_mutex_);
-  if (named_.insert(h).second) names_.emplace(h, HistoryTarget{t.pod_uid, t.container_id});
-  return h;
+  id = fnv1a(t.container_id, fnv1a("/", fnv1a(t.pod_uid)));
+  auto [it, inserted] = named_.try_emplace(id);
+  if (inserted) names_.emplace(id, HistoryTarget{t.pod_uid, t.container_id});
+  return it->second;
 }
 
 void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std::int64_t t_ms) {
-  const std::uint64_t target = id_of(r.target);
-  // One store lock per container and tick, not one per series.
+  // Held across the append: checkpoint() may forget a container's handles.
+  std::lock_guard lock(names_mutex_);
+  std::uint64_t target = 0;
+  Handles& handles = handles_of(r.target, target);
+  // One store lock per container and tick, not one per series, and no key lookups.
+  static_assert(std::tuple_size_v<Handles> == std::size(kNames) + 1, "indexed by HistoryMetric (1..12)");
   std::array<store::AppendItem, std::size(kNames)> items;  // one per HistoryMetric
   std::size_t n = 0;
-  auto put = [&](HistoryMetric m, double v) { items[n++] = {{target, id(m)}, v}; };
+  auto put = [&](HistoryMetric m, double v) { items[n++] = {{target, id(m)}, v, &handles[id(m)]}; };
   put(HistoryMetric::CpuSeconds, double(r.cpu_ns) / 1e9);
   put(HistoryMetric::OomKills, double(oom_kills));
   if (r.memory) {
@@ -130,7 +134,7 @@ std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& 
     for (const auto& [k, v] : j.items()) {
       const std::uint64_t key = std::stoull(k);
       names_[key] = HistoryTarget{v.at("pod_uid").get<std::string>(), v.at("container_id").get<std::string>()};
-      named_.insert(key);
+      named_.try_emplace(key);
     }
   } catch (const std::exception& e) {
     problems.push_back(names_file.string() + ": unreadable (" + e.what() + "); skipped, history keeps no names");

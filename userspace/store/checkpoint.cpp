@@ -486,6 +486,7 @@ RestoreReport Store::restore(const std::filesystem::path& path) {
     }
     std::unique_lock lock(mutex_);
     series_.clear();
+    ++epoch_;
     return rep;
   }
   FileSource in(fd, static_cast<std::uint64_t>(st.st_size));
@@ -505,6 +506,7 @@ RestoreReport Store::restore_from(ByteSource& in, const std::string& name, bool 
   auto install = [&] {
     std::unique_lock lock(mutex_);
     series_ = std::move(loaded);
+    ++epoch_;
     return rep;
   };
   auto whole_file = [&](const std::string& what) {

@@ -67,27 +67,36 @@ std::size_t Store::append_batch(std::int64_t t_ms, std::span<const AppendItem> i
   std::size_t ok = 0;
   std::unique_lock lock(mutex_);
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const AppendStatus st = std::isfinite(items[i].value) ? append_locked(items[i].key, t_ms, items[i].value)
-                                                          : AppendStatus::kNotFinite;
+    const AppendStatus st = std::isfinite(items[i].value)
+                                ? append_locked(items[i].key, t_ms, items[i].value, items[i].handle)
+                                : AppendStatus::kNotFinite;
     ok += st == AppendStatus::kOk;
     if (statuses) statuses[i] = st;
   }
   return ok;
 }
 
-AppendStatus Store::append_locked(const SeriesKey& key, std::int64_t t_ms, double value) {
+AppendStatus Store::append_locked(const SeriesKey& key, std::int64_t t_ms, double value,
+                                  SeriesHandle* handle) {
   if (key.metric < precision_.size() && precision_[key.metric] >= 0) {
     static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     const double p = kPow10[precision_[key.metric]];
     if (std::fabs(value * p) < 9007199254740992.0) value = std::nearbyint(value * p) / p;
   }
-  auto& slot = series_[key];
-  if (!slot) {
-    slot = std::make_unique<Series>();
-    slot->kind = key.metric < kinds_.size() ? static_cast<SeriesKind>(kinds_[key.metric])
-                                            : SeriesKind::kGauge;
+  Series* found = nullptr;
+  if (handle && handle->epoch == epoch_ && handle->key == key) {
+    found = handle->series;
+  } else {
+    auto& slot = series_[key];
+    if (!slot) {
+      slot = std::make_unique<Series>();
+      slot->kind = key.metric < kinds_.size() ? static_cast<SeriesKind>(kinds_[key.metric])
+                                              : SeriesKind::kGauge;
+    }
+    found = slot.get();
+    if (handle) *handle = {key, found, epoch_};
   }
-  Series& s = *slot;
+  Series& s = *found;
   if (s.has_last) {
     if (t_ms < s.last_t) return AppendStatus::kOutOfOrder;
     if (t_ms == s.last_t) return AppendStatus::kDuplicate;
@@ -606,6 +615,7 @@ ExpireResult Store::expire(std::int64_t now_ms) {
       Series& s = *it->second;
       if (!s.has_last || s.last_t < hist_cut) {
         series_.erase(it);
+        ++epoch_;
         ++res.series_dropped;
         continue;
       }

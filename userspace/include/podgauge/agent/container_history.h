@@ -2,6 +2,7 @@
 // --state-dir so a restarted agent still has its history.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -10,7 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "podgauge/agent/usage_model.h"
@@ -70,13 +71,16 @@ class ContainerHistory {
   const store::Store& store() const { return store_; }
 
  private:
-  std::uint64_t id_of(const UsageTarget& t);  // registers the name
+  // A container's series handles, indexed by HistoryMetric: a tick appends without looking up
+  // any series key.
+  using Handles = std::array<store::SeriesHandle, 13>;
+  Handles& handles_of(const UsageTarget& t, std::uint64_t& id);  // registers the name; names_mutex_
   store::Store store_;
   mutable std::mutex names_mutex_;
   std::map<std::uint64_t, HistoryTarget> names_;
-  // The keys of names_: every record() asks whether its container is named, and a hash lookup
-  // of an integer costs a fraction of a descent through the ordered map.
-  std::unordered_set<std::uint64_t> named_;
+  // The keys of names_, with their handles: every record() asks whether its container is named,
+  // and a hash lookup of an integer costs a fraction of a descent through the ordered map.
+  std::unordered_map<std::uint64_t, Handles> named_;
 };
 
 }  // namespace podgauge::agent

@@ -173,10 +173,27 @@ struct RestoreReport {
   bool ok() const { return errors.empty(); }
 };
 
-/// One series' value of a tick, for Store::append_batch.
+namespace detail {
+struct Series;
+class ByteSource;
+}
+
+/// Where a series lives, kept by a caller that appends to the same series every tick (the
+/// agent's ContainerHistory), so the store need not look its key up each time. Start with a
+/// default one; the store fills it in. It is checked under the store's lock: once the series may
+/// have been dropped (expire, restore) or the key differs, the key is looked up again.
+struct SeriesHandle {
+  SeriesKey key{};
+  detail::Series* series = nullptr;
+  std::uint64_t epoch = 0;
+};
+
+/// One series' value of a tick, for Store::append_batch. `handle`, when set, is used and
+/// refreshed for `key`.
 struct AppendItem {
   SeriesKey key;
   double value;
+  SeriesHandle* handle = nullptr;
 };
 
 struct Sample {
@@ -192,11 +209,6 @@ struct RollupRow {
   double count, sum, min, max, last, corr;
   friend bool operator==(const RollupRow&, const RollupRow&) = default;
 };
-
-namespace detail {
-struct Series;
-class ByteSource;
-}
 
 /// Thread-safety: all methods may be called from any thread; appends and expire take an exclusive
 /// lock (expire a slice at a time), queries a shared one; checkpoint takes a shared one per series while it serialises it
@@ -267,7 +279,8 @@ class Store {
   };
 
  private:
-  AppendStatus append_locked(const SeriesKey& key, std::int64_t t_ms, double value);
+  AppendStatus append_locked(const SeriesKey& key, std::int64_t t_ms, double value,
+                             SeriesHandle* handle = nullptr);
   std::optional<QueryResult> query_locked(const detail::Series& s, Window w, Agg agg,
                                           double quantile) const;
   /// Streams the checkpoint to `emit` in pieces of a few hundred KiB (one series at a time under
@@ -281,6 +294,8 @@ class Store {
   std::vector<std::uint8_t> kinds_;      // indexed by metric; grows on set_kind
   std::vector<std::int8_t> precision_;   // indexed by metric; -1 = exact
   std::unordered_map<SeriesKey, std::unique_ptr<detail::Series>, KeyHash> series_;
+  // Bumped whenever a series may be dropped: handles of an older epoch are looked up again.
+  std::uint64_t epoch_ = 1;
 };
 
 }  // namespace podgauge::store
