@@ -8,6 +8,10 @@
 //
 //   agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H]
 //                     [--history-mix node|busy] [--warmup S] [--seconds S]
+//                     [--agents BIN,BIN... [--rounds N]]
+//
+// --agents: compare agent binaries side by side: they run in turn, --rounds times, each from a
+// copy of the same recorded history, and the medians are printed.
 //
 // --history-hours H: before the agent starts, H hours of every container's 12 series are
 // recorded as the agent itself records them (ContainerHistory, every 1 s as the agent does) and
@@ -19,6 +23,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -119,11 +124,26 @@ void fill_history(podgauge::agent::ContainerHistory& h, const podgauge::agent::U
   }
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+double load_average() {
+  double l = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+    std::fclose(f);
+  }
+  return l;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int pods = 250, warmup = 15, seconds = 30, per_pod = 1, history_hours = 0;
+  int pods = 250, warmup = 15, seconds = 30, per_pod = 1, history_hours = 0, rounds = 1;
   bool all_busy = false;
+  std::vector<std::string> agents;  // binaries to compare; empty: $PODGAUGE_BIN or the build's
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--pods") pods = std::atoi(argv[i + 1]);
@@ -133,10 +153,16 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
     else if (a == "--history-mix" && (std::strcmp(argv[i + 1], "node") == 0 || std::strcmp(argv[i + 1], "busy") == 0))
       all_busy = std::strcmp(argv[i + 1], "busy") == 0;
-    else {
+    else if (a == "--rounds") rounds = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--agents") {
+      std::stringstream list(argv[i + 1]);
+      for (std::string b; std::getline(list, b, ',');)
+        if (!b.empty()) agents.push_back(b);
+    } else {
       std::fprintf(stderr,
                    "usage: agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] "
-                   "[--history-mix node|busy] [--warmup S] [--seconds S]\n");
+                   "[--history-mix node|busy] [--warmup S] [--seconds S] [--agents BIN,BIN... "
+                   "[--rounds N]]\n");
       return 2;
     }
   }
@@ -144,6 +170,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "agent_scale_bench: needs root (the agent loads BPF; pods are cgroups)\n");
     return 1;
   }
+  if (agents.empty()) agents.push_back("");  // the default binary
+  const int runs = rounds * int(agents.size());
   CgroupSandbox sandbox;
   std::vector<std::unique_ptr<ChildProcess>> sleepers;
   struct Made {
@@ -160,7 +188,7 @@ int main(int argc, char** argv) {
       sandbox.create(rel);
       if (qos == QosClass::Guaranteed) sandbox.set_memory_limit(rel, 64ull << 20);
       sleepers.push_back(std::make_unique<ChildProcess>(
-          in_cgroup({"/bin/sleep", std::to_string(warmup + seconds + 60)}, sandbox.dirs(rel))));
+          in_cgroup({"/bin/sleep", std::to_string(runs * (warmup + seconds + 20) + 600)}, sandbox.dirs(rel))));
       podgauge::agent::UsageTarget t;
       t.kind = podgauge::agent::UsageTarget::Kind::Container;
       t.pod_uid = uid;
@@ -190,23 +218,43 @@ int main(int argc, char** argv) {
                 all_busy ? "all busy" : "60% idle / 30% moderate / 10% busy", double(info.bytes) / (1 << 20),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count());
   }
-  {
-    AgentProcess agent({"--interval", "1s", "--state-dir", state.string()});
-    const pid_t pid = agent.process->pid();
-    std::this_thread::sleep_for(std::chrono::seconds(warmup));
-    const double c0 = cpu_seconds(pid);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(std::chrono::seconds(seconds));
-    const double c1 = cpu_seconds(pid);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("agent_scale_bench: %d pods (%d container%s each, sleeping), --interval 1s, %d s warm-up\n", pods,
-                per_pod, per_pod == 1 ? "" : "s", warmup);
-    std::printf("  agent CPU over %.0f s: %.2f%% of one core (%.3f s)\n", wall, 100.0 * (c1 - c0) / wall, c1 - c0);
-    std::printf("  agent RSS: %.1f MiB now, peak %.1f MiB\n", status_kib(pid, "VmRSS") / 1024.0,
-                status_kib(pid, "VmHWM") / 1024.0);
-    agent.process->kill(SIGTERM);
-    agent.process->wait(15s);
-  }
+  std::printf("agent_scale_bench: %d pods (%d container%s each, sleeping), --interval 1s, %d s warm-up\n", pods,
+              per_pod, per_pod == 1 ? "" : "s", warmup);
+  // With several binaries, they run in turn, round after round, each from a copy of the same
+  // recorded history: side by side on the same node, so the medians compare.
+  std::vector<std::vector<double>> cpu(agents.size()), rss(agents.size());
+  for (int round = 0; round < rounds; ++round)
+    for (std::size_t a = 0; a < agents.size(); ++a) {
+      if (!agents[a].empty()) ::setenv("PODGAUGE_BIN", agents[a].c_str(), 1);
+      char run_tmpl[] = "/tmp/podgauge-scale-run-XXXXXX";
+      const std::filesystem::path run_state = ::mkdtemp(run_tmpl);
+      std::filesystem::copy(state, run_state, std::filesystem::copy_options::recursive);
+      {
+        AgentProcess agent({"--interval", "1s", "--state-dir", run_state.string()});
+        const pid_t pid = agent.process->pid();
+        std::this_thread::sleep_for(std::chrono::seconds(warmup));
+        const double c0 = cpu_seconds(pid);
+        const auto t0 = std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        const double c1 = cpu_seconds(pid);
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        cpu[a].push_back(100.0 * (c1 - c0) / wall);
+        rss[a].push_back(status_kib(pid, "VmRSS") / 1024.0);
+        if (agents.size() > 1)
+          std::printf("  round %d, %s (load %.2f):\n", round + 1, agents[a].c_str(), load_average());
+        std::printf("  agent CPU over %.0f s: %.2f%% of one core (%.3f s)\n", wall, cpu[a].back(), c1 - c0);
+        std::printf("  agent RSS: %.1f MiB now, peak %.1f MiB\n", rss[a].back(), status_kib(pid, "VmHWM") / 1024.0);
+        std::fflush(stdout);
+        agent.process->kill(SIGTERM);
+        agent.process->wait(15s);
+      }
+      std::error_code ec;
+      std::filesystem::remove_all(run_state, ec);
+    }
+  if (agents.size() > 1 || rounds > 1)
+    for (std::size_t a = 0; a < agents.size(); ++a)
+      std::printf("  median of %d: CPU %.2f%%, RSS %.1f MiB  %s\n", rounds, median(cpu[a]), median(rss[a]),
+                  agents[a].c_str());
   std::error_code ec;
   std::filesystem::remove_all(state, ec);
   return 0;

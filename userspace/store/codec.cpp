@@ -647,9 +647,36 @@ struct Crc32cTable {
       for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
   }
 };
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes CRC-32C: 8 bytes in 3 cycles, several times the table's
+// speed (the agent checksums its whole history, tens of MiB, every minute).
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const std::uint8_t* p, std::size_t n,
+                                                              std::uint32_t crc) {
+  std::uint64_t c = ~crc;
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    c = __builtin_ia32_crc32di(c, w);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+#endif
 }  // namespace
 
 std::uint32_t crc32c(const std::uint8_t* p, std::size_t n, std::uint32_t crc) {
+#if defined(__x86_64__)
+  static const bool sse42 = __builtin_cpu_supports("sse4.2");
+  if (sse42) return crc32c_sse42(p, n, crc);
+#endif
+  return crc32c_portable(p, n, crc);
+}
+
+std::uint32_t crc32c_portable(const std::uint8_t* p, std::size_t n, std::uint32_t crc) {
   static const Crc32cTable tab;
   const auto& t = tab.t;
   crc = ~crc;

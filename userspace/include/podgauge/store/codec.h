@@ -137,5 +137,7 @@ bool read_times(BitReader& r, std::size_t n, std::vector<std::int64_t>& out);
 
 /// CRC-32C (Castagnoli), as iSCSI, ext4 and LevelDB use.
 std::uint32_t crc32c(const std::uint8_t* data, std::size_t size, std::uint32_t crc = 0);
+/// The same by tables, on any CPU (crc32c uses the SSE4.2 instruction where there is one).
+std::uint32_t crc32c_portable(const std::uint8_t* data, std::size_t size, std::uint32_t crc = 0);
 
 }  // namespace podgauge::store::detail
