@@ -55,17 +55,17 @@ bool open_fits(const OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
   const Layout l = layout(tier, kind);
   for (unsigned i = 0; i < l.n; ++i) {
     std::int64_t x;
-    if (o.cols[i].k >= 0 && !scaled_integer(r.f[l.fields[i]], o.cols[i].k, x)) return false;
+    if (o.col(i).k >= 0 && !scaled_integer(r.f[l.fields[i]], o.col(i).k, x)) return false;
   }
   return true;
 }
 
 void open_add(OpenChunk& o, const Row& r, SeriesKind kind, Tier tier) {
   const Layout l = layout(tier, kind);
-  if (!o.cols) o.cols = std::make_unique<OpenColumn[]>(l.n);
+  if (l.n > 1 && !o.more) o.more = std::make_unique<OpenColumn[]>(l.n - 1);
   time_write(o.w, o.ts, r.t);
   for (unsigned i = 0; i < l.n; ++i) {
-    OpenColumn& c = o.cols[i];
+    OpenColumn& c = o.col(i);
     const double v = r.f[l.fields[i]];
     if (o.sum.rows == 0) {
       const int k = decimal_exponent(v);
@@ -276,10 +276,10 @@ SealedChunk seal(OpenChunk& o, SeriesKind kind, Tier tier) {
   std::memcpy(c.data.get(), bytes.data(), bytes.size());
   c.sum = o.sum;
   // The next chunk starts afresh but keeps the column state's allocation.
-  auto cols = std::move(o.cols);
-  for (unsigned j = 0; j < l.n; ++j) cols[j] = OpenColumn{};
+  auto more = std::move(o.more);
+  for (unsigned j = 1; j < l.n && more; ++j) more[j - 1] = OpenColumn{};
   o = OpenChunk{};
-  o.cols = std::move(cols);
+  o.more = std::move(more);
   return c;
 }
 

@@ -172,7 +172,12 @@ struct OpenColumn {
 struct OpenChunk {
   BitWriter w;
   TimeState ts;
-  std::unique_ptr<OpenColumn[]> cols;  // one per field of the tier's layout (a raw chunk has one)
+  // One column per field of the tier's layout. The first is kept in place: a raw chunk has only
+  // that one, and each append would otherwise start with a cache miss on a separate block.
+  OpenColumn col0;
+  std::unique_ptr<OpenColumn[]> more;  // the rollup tier's other fields
+  OpenColumn& col(unsigned i) { return i == 0 ? col0 : more[i - 1]; }
+  const OpenColumn& col(unsigned i) const { return i == 0 ? col0 : more[i - 1]; }
   Summary sum;
   std::vector<SketchBin> sketch;  // rollup tier: the rows' values (see sketch_value_of)
 };

@@ -687,8 +687,7 @@ StoreStats Store::stats(const Selector& sel) const {
       for (const auto& c : td->sealed) st.chunk_index_bytes += c.header_bytes;
     st.series_struct_bytes += sizeof(Series) + sizeof(key) + 2 * sizeof(void*) + sizeof(std::size_t) +
                               s->rollup.open.sketch.size() * sizeof(detail::SketchBin) +
-                              (s->raw.open.cols ? detail::layout(Tier::kRaw, s->kind).n * sizeof(detail::OpenColumn) : 0) +
-                              (s->rollup.open.cols ? detail::layout(Tier::kRollup, s->kind).n * sizeof(detail::OpenColumn) : 0);
+                              (s->rollup.open.more ? (detail::layout(Tier::kRollup, s->kind).n - 1) * sizeof(detail::OpenColumn) : 0);
     st.open_slack_bytes += s->raw.open.w.capacity() - s->raw.open.w.bytes().size() +
                            s->rollup.open.w.capacity() - s->rollup.open.w.bytes().size() +
                            (s->rollup.open.sketch.capacity() - s->rollup.open.sketch.size()) * sizeof(detail::SketchBin);
