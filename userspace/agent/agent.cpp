@@ -463,6 +463,7 @@ struct Agent::Impl {
             cached != slow_cache.end() && cached->second.memory && cached->second.memory->limit;
         if (cfs_h && !full && !cpu_limited) {
           r.cfs = cached->second.cfs;
+          r.cfs_read = false;
           r.cpu_limit_cores = cached->second.cpu_limit_cores;
         } else if (cfs_h) {
           r.cfs = read_cfs_stats(files, cfs_h->absolute_path(c.cgroup_path));
@@ -479,12 +480,16 @@ struct Agent::Impl {
               r.memory = cgroup::read_memory_usage(files, mem_h->absolute_path(*mpath), v2);
             } else if (cached->second.memory && !memory_limited) {
               r.memory = cached->second.memory;
+              r.usage_read = r.memory_read = false;
             } else if (cached->second.memory) {
               // Between full reads: fresh usage, the rest of memory.stat from the last one.
               r.memory = cached->second.memory;
+              r.memory_read = false;
               if (auto usage = cgroup::read_memory_usage_bytes(files, mem_h->absolute_path(*mpath), v2)) {
                 r.memory->usage = *usage;
                 r.memory->working_set = *usage > r.memory->inactive_file ? *usage - r.memory->inactive_file : 0;
+              } else {
+                r.usage_read = false;
               }
             }
           }

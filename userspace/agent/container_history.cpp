@@ -100,16 +100,22 @@ void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std
   auto put = [&](HistoryMetric m, double v) { items[n++] = {{target, id(m)}, v, &handles[id(m)]}; };
   put(HistoryMetric::CpuSeconds, double(r.cpu_ns) / 1e9);
   put(HistoryMetric::OomKills, double(oom_kills));
+  // Only what was read this round: a value carried over from the last slow round is no new
+  // sample (and half a node's appends). Limits every round: a window's rules need one in it.
   if (r.memory) {
-    put(HistoryMetric::WorkingSetBytes, double(r.memory->working_set));
-    put(HistoryMetric::UsageBytes, double(r.memory->usage));
-    put(HistoryMetric::RssBytes, double(r.memory->rss));
-    put(HistoryMetric::CacheBytes, double(r.memory->page_cache));
-    put(HistoryMetric::SwapBytes, double(r.memory->swap));
+    if (r.usage_read) {
+      put(HistoryMetric::WorkingSetBytes, double(r.memory->working_set));
+      put(HistoryMetric::UsageBytes, double(r.memory->usage));
+    }
+    if (r.memory_read) {
+      put(HistoryMetric::RssBytes, double(r.memory->rss));
+      put(HistoryMetric::CacheBytes, double(r.memory->page_cache));
+      put(HistoryMetric::SwapBytes, double(r.memory->swap));
+    }
     if (r.memory->limit) put(HistoryMetric::MemoryLimitBytes, double(*r.memory->limit));
   }
   if (r.cpu_limit_cores) put(HistoryMetric::CpuLimitCores, *r.cpu_limit_cores);
-  if (r.cfs) {
+  if (r.cfs && r.cfs_read) {
     put(HistoryMetric::CfsPeriods, double(r.cfs->periods));
     put(HistoryMetric::CfsThrottledPeriods, double(r.cfs->throttled_periods));
     put(HistoryMetric::CfsThrottledSeconds, double(r.cfs->throttled_ns) / 1e9);

@@ -27,6 +27,12 @@ struct ContainerReading {
   std::optional<double> cpu_limit_cores;
   std::optional<double> cpu_request_cores;     // from the pod spec, when known
   std::optional<double> memory_request_bytes;  // from the pod spec, when known
+  // Which parts were read from cgroupfs this round; the others are the last slow round's (the
+  // sampler reads what cannot breach at a slower cadence). History records only what was read:
+  // a copy is no new measurement.
+  bool cfs_read = true;     // cpu.stat
+  bool usage_read = true;   // memory.current (usage, and with it the working set)
+  bool memory_read = true;  // memory.stat (rss, page cache, swap)
 };
 
 /// Makes `r` a blank reading of `target`, keeping the buffers of its strings (the sampler reuses
