@@ -16,23 +16,13 @@
 #include "podgauge/k8s/pod.h"
 #include "podgauge/k8s/policy.h"
 #include "podgauge/k8s/workloads.h"
+#include "k8s_fixture.h"
 
 namespace {
 
 using namespace podgauge::k8s;
 
-std::string fixture(const std::string& name) {
-  // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
-  const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
-  const auto root = dir && *dir ? std::filesystem::path(dir)
-                                : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
-  const auto path = root / "k8s" / name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open fixture " + path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using podgauge::k8s::testing::fixture;
 
 Quantity q(std::string_view s) { return Quantity::parse(s); }
 

@@ -18,6 +18,7 @@
 #include "podgauge/k8s/pod.h"
 #include "podgauge/k8s/pod_direct.h"
 #include "unit/k8s_pod_text.h"
+#include "k8s_fixture.h"
 
 using podgauge::k8s::Pod;
 using podgauge::k8s::WatchEvent;
@@ -27,19 +28,7 @@ using podgauge::k8s::testing::event_text;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
-  const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
-  const auto root = dir && *dir
-                        ? std::filesystem::path(dir)
-                        : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
-  const auto path = root / "k8s" / name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open fixture " + path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using podgauge::k8s::testing::fixture;
 
 const char* const kPodFixtures[] = {"pod-1.19-classic.json", "pod-1.29-sidecar.json",
                                     "pod-1.32-pod-level-resources.json", "pod-1.33-resize.json"};

@@ -11,23 +11,14 @@
 
 #include "podgauge/k8s/pod_resources.h"
 #include "podgauge/k8s/workload_owner.h"
+#include "k8s_fixture.h"
 #include <nlohmann/json.hpp>
 
 namespace {
 
 using namespace podgauge::k8s;
 
-std::string fixture(const std::string& name) {
-  // $PODGAUGE_FIXTURES_DIR where the source tree is not at its build path (vmtests).
-  const char* dir = std::getenv("PODGAUGE_FIXTURES_DIR");
-  const auto root = dir && *dir ? std::filesystem::path(dir)
-                                : std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
-  const auto path = root / "k8s" / name;
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using podgauge::k8s::testing::fixture;
 
 ResourceList rl(std::initializer_list<std::pair<const char*, const char*>> entries) {
   ResourceList out;
