@@ -1579,6 +1579,10 @@ void Agent::run(const std::atomic<bool>& stop) {
   auto next = std::chrono::steady_clock::now();
   auto last_rescan = next;
   std::chrono::steady_clock::duration rescan_gap = kRescanMinGap;
+  // Walk credit: each walk adds its gap to a debt that time pays back, and a change is walked
+  // while the debt is at most one gap. So a change after a quiet spell is walked at once, even
+  // right after another walk, while constant churn still averages one walk a gap.
+  auto walk_debt_until = next;
   // The last ordinary round's duration (not a slow round's, which reads more files): a walk's
   // own cost is what a walking round takes beyond it.
   std::chrono::steady_clock::duration plain_round{};
@@ -1589,7 +1593,7 @@ void Agent::run(const std::atomic<bool>& stop) {
     // one as a safety net when the mkdir/rmdir tracepoints are attached, the usual 10 s when not.
     // Under constant cgroup churn the walks are spaced so they cost at most ~0.5% of a core.
     const auto changes = i.probes->cgroup_changes();
-    const bool rescan = (changes && changes != seen_changes && now - last_rescan >= rescan_gap) ||
+    const bool rescan = (changes && changes != seen_changes && walk_debt_until <= now + rescan_gap) ||
                         now - last_rescan >= (changes ? kRescanSafetyNet : kRescanEvery);
     if (rescan) {
       last_rescan = now;
@@ -1602,10 +1606,11 @@ void Agent::run(const std::atomic<bool>& stop) {
       fprintf(stderr, "podgauge: sampling failed: %s\n", e.what());
     }
     const auto took = std::chrono::steady_clock::now() - now;
-    if (rescan)  // the walk's cost beyond a plain round, at most ~0.5% of a core
+    if (rescan) {  // the walk's cost beyond a plain round, at most ~0.5% of a core on average
       rescan_gap = std::clamp<std::chrono::steady_clock::duration>(
           (took - std::min(took, plain_round)) * 200, kRescanMinGap, kRescanEvery);
-    else if (!i.slow_round)
+      walk_debt_until = std::max(walk_debt_until, now) + rescan_gap;
+    } else if (!i.slow_round)
       plain_round = took;
     next += i.config.interval;
     while (!stop && std::chrono::steady_clock::now() < next)
