@@ -286,15 +286,44 @@ int BPF_PROG(cgroup_attach_raw, struct cgroup *dst, const char *path, struct tas
 	return on_attach(dst, task);
 }
 
-/* Cgroups made or removed anywhere, so the agent walks its hierarchies when something changed
- * rather than on a timer (a walk reads every cgroup directory). Read by userspace from the
- * mmap'ed .bss: no syscall per sampling round. */
+/* Cgroups made or removed anywhere. A made cgroup's path goes to `cgroup_made`, so the agent
+ * indexes it at once; removals (and made cgroups that could not be recorded) count here, and the
+ * agent walks its hierarchies when this moved rather than on a timer (a walk reads every cgroup
+ * directory). Read by userspace from the mmap'ed .bss: no syscall per sampling round. */
 volatile __u64 cgroup_changes;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PG_CGROUP_MADE_RING_BYTES);
+} cgroup_made SEC(".maps");
+
+static __always_inline void on_mkdir(const char *path)
+{
+	struct pg_cgroup_made *e;
+	long n;
+
+	e = bpf_ringbuf_reserve(&cgroup_made, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&cgroup_changes, 1);
+		return;
+	}
+	n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
+	/* A path that filled the buffer may have been cut short: a walk finds it whole. */
+	if (n <= 1 || n >= (long)sizeof(e->path)) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		__sync_fetch_and_add(&cgroup_changes, 1);
+		return;
+	}
+	e->len = n - 1;
+	e->pad = 0;
+	/* Read by the sampler each round: nothing waits on the ring. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
 
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(cgroup_mkdir_btf, struct cgroup *cgrp, const char *path)
 {
-	__sync_fetch_and_add(&cgroup_changes, 1);
+	on_mkdir(path);
 	return 0;
 }
 
@@ -308,7 +337,7 @@ int BPF_PROG(cgroup_rmdir_btf, struct cgroup *cgrp, const char *path)
 SEC("raw_tp/cgroup_mkdir")
 int BPF_PROG(cgroup_mkdir_raw, struct cgroup *cgrp, const char *path)
 {
-	__sync_fetch_and_add(&cgroup_changes, 1);
+	on_mkdir(path);
 	return 0;
 }
 

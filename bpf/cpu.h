@@ -70,4 +70,17 @@ struct pg_cpu_running {
 	__u64 pending_preempts;		/* its preemptions not yet added to `preemptions` */
 };
 
+/* Records of the ring buffer `cgroup_made`: a cgroup was made, at `path` relative to its
+ * hierarchy's root (as the cgroup_mkdir tracepoint gives it). The agent adds that directory to
+ * its index at once instead of walking the trees. A record whose path did not fit, or that found
+ * the ring full, is counted in `cgroup_changes` instead, and the agent walks. */
+#define PG_CGROUP_PATH_MAX 512
+#define PG_CGROUP_MADE_RING_BYTES (256 * 1024)
+
+struct pg_cgroup_made {
+	__u32 len;			/* bytes of path, without the NUL */
+	__u32 pad;
+	char path[PG_CGROUP_PATH_MAX];
+};
+
 #endif

@@ -220,6 +220,57 @@ TEST(CgroupIndex, stops_at_the_depth_limit) {
   EXPECT_EQ(result.unreadable, 1u);
 }
 
+// The agent indexes each cgroup the kernel made by its path alone (cgroup_mkdir), no walk.
+TEST(CgroupIndex, adds_one_directory_by_its_path_without_walking) {
+  TempTree tree;
+  tree.make("kept");
+  CgroupIndex index(tree.root());
+  index.rescan();
+  const CgroupId kept = inode_of(tree.root() / "kept");
+  const CgroupId made = inode_of(tree.make("pod/ctr"));
+  EXPECT_EQ(index.add("/pod/ctr"), made);
+  EXPECT_EQ(path_of(index.find(made)), "/pod/ctr");
+  EXPECT_FALSE(index.find(inode_of(tree.root() / "pod")).has_value()) << "add() walked";
+  EXPECT_EQ(path_of(index.find(kept)), "/kept");
+  EXPECT_EQ(index.add("/"), inode_of(tree.root()));
+  EXPECT_EQ(index.add("/pod/ctr"), made) << "the same directory again";
+  EXPECT_EQ(index.stats().added, 1u) << "the root (walked) and a repeat are known as they are";
+  EXPECT_EQ(index.stats().rescans, 1u);
+
+  // What the next walk finds agrees: nothing new, nothing removed.
+  index.add("/pod");
+  RescanResult result = index.rescan();
+  EXPECT_EQ(result.added, 0u);
+  EXPECT_EQ(result.removed, 0u);
+  EXPECT_EQ(path_of(index.find(made)), "/pod/ctr");
+
+  // Removed, then made again under the same name: a new id, the old one a tombstone after a walk.
+  fs::remove(tree.root() / "pod" / "ctr");
+  const CgroupId again = inode_of(tree.make("pod/ctr"));
+  EXPECT_EQ(index.add("/pod/ctr"), again);
+  index.rescan();
+  if (again != made) {
+    EXPECT_TRUE(index.find(made)->removed);
+  }
+  EXPECT_FALSE(index.find(again)->removed);
+}
+
+TEST(CgroupIndex, add_refuses_malformed_paths_symlinks_and_missing_directories) {
+  TempTree tree;
+  tree.make("a/b");
+  fs::create_directory_symlink(tree.root() / "a", tree.root() / "link-to-a");
+  std::ofstream(tree.root() / "a" / "file") << "x";
+  CgroupIndex index(tree.root(), {.max_depth = 3});
+  for (const std::string path : {"", "a/b", "/a//b", "/a/b/", "/a/./b", "/a/../a/b", "/..", "/link-to-a",
+                                 "/link-to-a/b", "/a/file", "/a/missing", "/a/b/c/d"})
+    EXPECT_EQ(index.add(path), std::nullopt) << path;
+  EXPECT_EQ(index.size(), 0u);
+  tree.make("a/b/c/d");
+  EXPECT_EQ(index.add("/a/b/c/d"), std::nullopt) << "past the depth limit";
+  EXPECT_TRUE(index.add("/a/b/c").has_value());
+  EXPECT_EQ(index.stats().added, 1u);
+}
+
 TEST(CgroupIndex, follows_a_renamed_directory) {
   TempTree tree;
   CgroupId id = inode_of(tree.make("before"));

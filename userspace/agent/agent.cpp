@@ -210,6 +210,7 @@ struct Agent::Impl {
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> rescans{0};  // walks of the cgroup trees
+  std::atomic<uint64_t> cgroups_made{0};  // indexed from cgroup_mkdir records, without a walk
   std::atomic<uint64_t> files_open{0};
   std::atomic<uint64_t> oom_kills_seen{0};
   std::atomic<int64_t> last_sample_ns{0};
@@ -360,14 +361,57 @@ struct Agent::Impl {
   std::vector<UsageTable::ContainerCpu> round_containers;
   std::vector<ContainerReading> round_readings;
 
+  std::vector<std::string> made_paths;  // cgroups the kernel made since the last round
+  uint64_t dirs_fed = 0, dirs_fed_seen = 0;  // adds to the memory/PSI trees' indexes
+
+  // Indexes `made_paths`, the cgroups the kernel made since the last round, each on its own (one open and
+  // fstat a path component), so a new pod or container is named within a round without a walk
+  // of the trees. Returns the CPU tree's new ids. The kernel names a cgroup from its hierarchy's
+  // root: an agent that sees a sub-tree (mount_root) drops that prefix, and paths outside it or
+  // of other hierarchies name no directory here.
+  std::vector<uint64_t> index_made_cgroups() {
+    std::vector<uint64_t> ids;
+    for (const auto& path : made_paths) {
+      for (CgroupResolver* r : {cpu_resolver.get(), memory_resolver.get(), psi_resolver.get()}) {
+        if (!r) continue;
+        auto relative = mount_relative(path, r->hierarchy().mount_root);
+        if (!relative) continue;
+        cgroup::CgroupIndex& index = r->index();
+        const uint64_t before = index.stats().added;
+        const auto id = index.add(*relative);
+        if (!id || index.stats().added == before) continue;  // not here, or known already
+        ++dirs_fed;
+        if (r == cpu_resolver.get()) {
+          ids.push_back(*id);
+          ++cgroups_made;
+        }
+      }
+    }
+    return ids;
+  }
+
+  // `path` from the hierarchy's root as seen below a mount of `mount_root`; nullopt outside it.
+  static std::optional<std::string_view> mount_relative(std::string_view path, std::string_view mount_root) {
+    if (mount_root.empty() || mount_root == "/") return path;
+    if (!path.starts_with(mount_root)) return std::nullopt;
+    path.remove_prefix(mount_root.size());
+    if (path.empty()) return std::string_view("/");
+    if (path.front() != '/') return std::nullopt;  // "/kubepods2" is not below "/kubepods"
+    return path;
+  }
+
   void sample(bool rescan_all) {
     slow_round = samples % kSlowEvery == 0;
+    // Taken before a walk, which then sees each of them: one made after it waits for the next round.
+    made_paths.clear();
+    probes->take_cgroups_made(made_paths);
     if (rescan_all) {
       files.sweep();  // closes the files of containers that are gone
       files_open = files.open_files();
       cpu_resolver->index().rescan();
       if (memory_resolver) memory_resolver->index().rescan();
     }
+    const std::vector<uint64_t> made = rescan_all ? std::vector<uint64_t>{} : index_made_cgroups();
     const int64_t t0 = clock_ns(CLOCK_MONOTONIC);
     const auto usage = probes->read_cpu_usage();
     const auto runqueue = probes->read_runqueue_latency();
@@ -383,9 +427,13 @@ struct Agent::Impl {
     // Every pod and container cgroup that exists, also those whose tasks have not run since the
     // probes loaded (a sleeping pod is still a pod): enumerated from the index on each rescan.
     std::vector<uint64_t> enumerated;
-    if (rescan_all || samples == 0)
+    if (rescan_all || samples == 0) {
       for (const auto& [id, entry] : cpu_resolver->index().snapshot())
         if (!entry.removed && resolve(id).identity) enumerated.push_back(id);
+    } else {
+      for (const auto id : made)
+        if (resolve(id).identity) enumerated.push_back(id);
+    }
     for (const auto& p : pairs) resolve(p.victim_cgroup_id), resolve(p.preemptor_cgroup_id);
     std::vector<uint64_t> retired;
     auto& containers = round_containers;  // with a cgroup path
@@ -1174,10 +1222,15 @@ struct Agent::Impl {
     w.family("podgauge_agent_samples_total", "Sampling rounds completed.", MetricType::counter);
     w.sample_integer({}, samples.load());
     w.family("podgauge_agent_cgroup_rescans_total",
-             "Walks of the cgroup trees: when cgroups were made or removed (cgroup_mkdir/rmdir "
-             "tracepoints), else on a timer.",
+             "Walks of the cgroup trees: when cgroups were removed (cgroup_rmdir tracepoint) or "
+             "made ones could not be recorded, else on a timer.",
              MetricType::counter);
     w.sample_integer({}, rescans.load());
+    w.family("podgauge_agent_cgroups_made_total",
+             "Cgroups of the CPU tree indexed as the kernel made them (cgroup_mkdir tracepoint), "
+             "each on its own, without a walk.",
+             MetricType::counter);
+    w.sample_integer({}, cgroups_made.load());
     w.family("podgauge_agent_cgroup_files_open",
              "cgroupfs files the sampler keeps open to re-read each round.", MetricType::gauge);
     w.sample_integer({}, files_open.load());
@@ -1457,7 +1510,14 @@ struct Agent::Impl {
   // PSI). A container new since the last walk has those trees walked now rather than at the
   // next full rescan, at most once a second (once per container that is in neither).
   void refresh_container_dirs(bool rescan_all, const std::set<UsageTarget>& live) {
-    if (!rescan_all && paths_ready && walked_gen == live_gen) return;  // nothing new since the walk
+    const bool fed = dirs_fed != dirs_fed_seen;
+    if (!rescan_all && paths_ready && walked_gen == live_gen && !fed) return;  // nothing new since the walk
+    if (fed && paths_ready && !rescan_all) {  // new cgroups were indexed one by one: no walk
+      if (mem_dirs) mem_paths = container_dirs(*mem_dirs);
+      if (psi_dirs) psi_paths = container_dirs(*psi_dirs);
+      dirs_fed_seen = dirs_fed;
+      ++paths_gen;
+    }
     bool missing = false;
     for (const auto& t : live)
       if (!walked_for.count(t) && ((mem_dirs && !mem_paths.count(t)) || (psi_dirs && !psi_paths.count(t))))
@@ -1470,6 +1530,7 @@ struct Agent::Impl {
       if (psi_dirs) psi_paths = container_dirs(*psi_dirs);
       paths_ready = true;
       paths_walked = now;
+      dirs_fed_seen = dirs_fed;
       walked_for = live;
       walked_gen = live_gen;
       ++paths_gen;

@@ -186,6 +186,36 @@ RescanResult CgroupIndex::rescan_locked() {
   return result;
 }
 
+std::optional<CgroupId> CgroupIndex::add(std::string_view path) {
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  // One component at a time, none followed if it is a symlink (as the walk does), so the path
+  // indexed is the directory's own, whatever its length.
+  detail::UniqueFd directory{::openat(AT_FDCWD, mount_point_.c_str(), kOpenDirectoryFlags)};
+  struct stat status {};
+  if (!directory || ::fstat(directory.get(), &status) != 0) return std::nullopt;
+  const dev_t device = status.st_dev;
+  int depth = 0;
+  std::string name;
+  for (std::size_t at = 1; path != "/" && at <= path.size();) {
+    const std::size_t end = std::min(path.find('/', at), path.size());
+    name.assign(path.substr(at, end - at));
+    if (name.empty() || name == "." || name == ".." || ++depth > options_.max_depth) return std::nullopt;
+    directory = detail::UniqueFd{::openat(directory.get(), name.c_str(), kOpenDirectoryFlags)};
+    if (!directory) return std::nullopt;
+    at = end + 1;
+  }
+  // Another filesystem mounted inside the hierarchy has its own inode space: not cgroups.
+  if (::fstat(directory.get(), &status) != 0 || status.st_dev != device) return std::nullopt;
+  std::lock_guard scan_lock(scan_mutex_);
+  std::unique_lock entries_lock(entries_mutex_);
+  Slot& slot = entries_[status.st_ino];
+  if (slot.path && *slot.path == path && !slot.removed_at) return status.st_ino;  // known as it is
+  if (!slot.path || *slot.path != path) slot.path = std::make_shared<const std::string>(path);
+  slot.removed_at.reset();
+  ++added_;
+  return status.st_ino;
+}
+
 std::optional<CgroupEntry> CgroupIndex::find_locked(CgroupId id, TimePoint now) const {
   std::shared_lock entries_lock(entries_mutex_);
   auto it = entries_.find(id);
@@ -246,7 +276,8 @@ std::size_t CgroupIndex::size() const {
 }
 
 CgroupIndexStats CgroupIndex::stats() const noexcept {
-  return {rescans_.load(std::memory_order_relaxed), rate_limited_misses_.load(std::memory_order_relaxed)};
+  return {rescans_.load(std::memory_order_relaxed), added_.load(std::memory_order_relaxed),
+          rate_limited_misses_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace podgauge::cgroup

@@ -189,6 +189,8 @@ struct KernelProbes::State {
   AttachKind mkdir_attach = AttachKind::NotLoaded;  // cgroup_mkdir + cgroup_rmdir
   uint64_t moves_lost_seen = 0;  // cgroup_moves_lost at the last take_cgroup_moves()
   std::string mkdir_reason;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> made_ring;  // cgroup_made
+  std::vector<std::string>* made_out = nullptr;
   int ncpus = 0;
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> forgotten;  // id -> when
 };
@@ -334,6 +336,17 @@ KernelProbes::KernelProbes(const LoaderOptions& options) : state_(std::make_uniq
                    "cgroup_mkdir");
     attach_program(use_btf ? st.cpu->progs.cgroup_rmdir_btf : st.cpu->progs.cgroup_rmdir_raw, st.links,
                    "cgroup_rmdir");
+    auto handle_made = +[](void* ctx, void* data, size_t size) -> int {
+      auto* st = static_cast<KernelProbes::State*>(ctx);
+      if (size < offsetof(pg_cgroup_made, path) || st->made_out == nullptr) return 0;
+      pg_cgroup_made e;
+      std::memcpy(&e, data, std::min(size, sizeof e));
+      const size_t len = std::min<size_t>(e.len, std::min(size - offsetof(pg_cgroup_made, path), sizeof e.path));
+      st->made_out->emplace_back(e.path, len);
+      return 0;
+    };
+    st.made_ring.reset(ring_buffer__new(bpf_map__fd(st.cpu->maps.cgroup_made), handle_made, &st, nullptr));
+    if (!st.made_ring) throw LoaderError("cannot open the cgroup_made ring buffer: " + errno_text(errno));
     st.mkdir_attach = st.cpu_attach;
   } catch (const LoaderError& e) {
     st.mkdir_reason = e.what();
@@ -381,6 +394,17 @@ std::optional<uint64_t> KernelProbes::cgroup_changes() const {
   const auto& st = *state_;
   if (st.mkdir_attach == AttachKind::NotLoaded) return std::nullopt;
   return __atomic_load_n(&st.cpu->bss->cgroup_changes, __ATOMIC_RELAXED);
+}
+
+size_t KernelProbes::take_cgroups_made(std::vector<std::string>& paths) {
+  auto& st = *state_;
+  if (st.mkdir_attach == AttachKind::NotLoaded || !st.made_ring) return 0;
+  const size_t before = paths.size();
+  st.made_out = &paths;
+  const int n = ring_buffer__consume(st.made_ring.get());
+  st.made_out = nullptr;
+  if (n < 0) throw LoaderError("cannot read the cgroup_made ring buffer: " + errno_text(-n));
+  return paths.size() - before;
 }
 
 std::optional<std::vector<int32_t>> KernelProbes::take_cgroup_moves() {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -54,6 +55,7 @@ struct RescanResult {
 
 struct CgroupIndexStats {
   std::uint64_t rescans = 0;
+  std::uint64_t added = 0;                ///< directories add() indexed that were not known as they are
   std::uint64_t rate_limited_misses = 0;  ///< unknown ids not rescanned for because of the rate limit
 };
 
@@ -71,6 +73,12 @@ class CgroupIndex {
   /// Walks the hierarchy: adds new cgroups, turns vanished ones into tombstones, drops expired
   /// tombstones. Throws CgroupError when the mount point itself cannot be opened.
   RescanResult rescan();
+
+  /// Indexes the one directory at `path` (relative to the mount point, "/a/b", as the kernel's
+  /// cgroup_mkdir tracepoint names it) without walking: its id is read from the directory itself.
+  /// Returns that id, or nullopt when `path` is malformed (not absolute, with empty, "." or ".."
+  /// components, deeper than max_depth) or names no directory of this hierarchy (now).
+  std::optional<CgroupId> add(std::string_view path);
 
   /// The entry for `id`; on a miss, rescans (at most once per min_rescan_interval) and retries.
   /// Errors of that rescan are swallowed: a miss is then reported as nullopt.
@@ -109,6 +117,7 @@ class CgroupIndex {
 
   std::atomic<std::int64_t> last_scan_ns_;  // steady-clock ns of the last rescan's start
   std::atomic<std::uint64_t> rescans_{0};
+  std::atomic<std::uint64_t> added_{0};
   std::atomic<std::uint64_t> rate_limited_misses_{0};
 };
 

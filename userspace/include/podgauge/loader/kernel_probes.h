@@ -149,9 +149,14 @@ class KernelProbes {
   /// handled, 0 on timeout. No-op when the OOM family is not loaded.
   int poll_oom_kills(int timeout_ms, const std::function<void(const OomKill&)>& on_kill);
   bool oom_loaded() const;
-  /// Cgroups made or removed on the host since the probes loaded (cgroup_mkdir/rmdir
-  /// tracepoints; a plain memory read). nullopt when those programs could not attach.
+  /// Cgroups removed on the host since the probes loaded, plus those made that could not be
+  /// recorded in full (cgroup_mkdir/rmdir tracepoints; a plain memory read): a walk of the trees
+  /// is due when it moves. nullopt when those programs could not attach.
   std::optional<uint64_t> cgroup_changes() const;
+  /// The cgroups made since the previous call, each as its path relative to its hierarchy's root
+  /// ("/kubepods/pod<uid>/<id>"), in the order they were made, appended to `paths`. Does not
+  /// wait. Returns how many were appended; 0 when the programs are not attached.
+  size_t take_cgroups_made(std::vector<std::string>& paths);
   /// Thread-group ids of the processes moved to another cgroup (any hierarchy) since the
   /// previous call (cgroup_attach_task), taken out of the kernel's set. nullopt when unknown:
   /// the tracepoint is not attached, or moves were lost because the set was full.
