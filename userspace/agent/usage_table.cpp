@@ -179,10 +179,9 @@ std::vector<UsageTable::ContainerCpu> UsageTable::containers() const {
 
 void UsageTable::containers(std::vector<ContainerCpu>& out) const {
   size_t n = 0;
-  index_.clear();
   for (const auto& [target, ts] : targets_) {
     if (target.kind != UsageTarget::Kind::Container) continue;
-    index_.emplace(&ts, n);
+    ts.listed_at = n;
     if (n == out.size()) out.emplace_back();
     ContainerCpu& c = out[n++];
     c.target = target;  // string assignments reuse the element's buffers
@@ -193,7 +192,8 @@ void UsageTable::containers(std::vector<ContainerCpu>& out) const {
   out.resize(n);
   for (const auto& [id, cg] : cgroups_) {
     if (cg.target.kind != UsageTarget::Kind::Container) continue;
-    if (const auto i = index_.find(cg.state); i != index_.end()) out[i->second].cpu_ns += cg.cpu_ns;
+    // A container cgroup's state is a container target's, listed above.
+    if (cg.state) out[cg.state->listed_at].cpu_ns += cg.cpu_ns;
   }
 }
 

@@ -100,6 +100,7 @@ class UsageTable {
     LatencyHistogram retired_runqueue;
     size_t live_cgroups = 0;
     Clock::time_point last_activity;
+    mutable size_t listed_at = 0;  // containers()' scratch: this container's slot in its output
   };
   TargetState& target_state(const ResolvedCgroup& resolved, const UsageTarget& target,
                             Clock::time_point now);
@@ -114,7 +115,6 @@ class UsageTable {
   uint64_t unresolved_cpu_ns_ = 0;
   std::unordered_map<uint64_t, CgroupState> cgroups_;
   std::map<UsageTarget, TargetState> targets_;
-  mutable std::unordered_map<const TargetState*, size_t> index_;  // containers()' scratch
 };
 
 }  // namespace podgauge::agent
