@@ -2,7 +2,9 @@
 // slow reads: a carried value is no new measurement.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
+#include <random>
 
 #include "podgauge/agent/container_history.h"
 
@@ -16,6 +18,7 @@ namespace {
 constexpr std::int64_t kT0 = 1'764'460'800'000;
 
 std::map<HistoryMetric, std::size_t> raw_counts(const ContainerHistory& h) {
+  h.flush();
   std::map<HistoryMetric, std::size_t> out;
   for (const auto& k : h.store().keys())
     out[static_cast<HistoryMetric>(k.metric)] = h.store().raw_samples(k).size();
@@ -90,4 +93,35 @@ TEST(ContainerHistory, values_carried_from_the_last_slow_read_are_not_recorded_a
   EXPECT_EQ(unl.at(HistoryMetric::WorkingSetBytes), 1u);
   EXPECT_EQ(unl.at(HistoryMetric::UsageBytes), 1u);
   EXPECT_EQ(unl.at(HistoryMetric::CfsPeriods), 1u);
+}
+
+// Ticks are held per container and written kBatchTicks at a time; nothing a reader asks for is
+// missing meanwhile, and nothing held is lost at a checkpoint.
+TEST(ContainerHistory, held_ticks_are_seen_by_queries_and_checkpoints) {
+  constexpr auto kBatch = ContainerHistory::kBatchTicks;
+  ContainerHistory h;
+  for (std::size_t i = 0; i < kBatch - 1; ++i) h.record(reading(int(i), true), 0, kT0 + 1000 * i);
+  EXPECT_TRUE(h.store().keys().empty()) << "fewer ticks than a batch are held, not written";
+  h.record(reading(0, true), 0, kT0 + 1000 * (kBatch - 2));  // the same tick again: refused
+  const auto last = h.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kLast, 0);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].result.samples, kBatch - 1) << "a query sees the held ticks";
+  EXPECT_DOUBLE_EQ(last[0].result.value, double(kBatch - 2));
+
+  ContainerHistory batched;
+  for (std::size_t i = 0; i < kBatch + 1; ++i) batched.record(reading(int(i), true), 0, kT0 + 1000 * i);
+  const auto cpu = store::SeriesKey{batched.store().keys().at(0).target, std::uint16_t(HistoryMetric::CpuSeconds)};
+  EXPECT_EQ(batched.store().raw_samples(cpu).size(), kBatch) << "a full batch is written at once";
+
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("podgauge-history-test-" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(dir);
+  batched.checkpoint(dir, kT0 + 1000 * (kBatch + 1));
+  ContainerHistory restored;
+  EXPECT_TRUE(restored.restore(dir).empty());
+  std::filesystem::remove_all(dir);
+  const auto back = restored.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kLast, 0);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].result.samples, kBatch + 1) << "the tick held at the checkpoint was written";
+  EXPECT_EQ(back[0].target.container_id, "c0ffee");
 }

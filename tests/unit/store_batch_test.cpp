@@ -96,5 +96,40 @@ TEST(StoreAppendBatch, handles_append_to_their_series_and_survive_expire_and_res
   EXPECT_EQ(s.raw_samples({1, 1}), (std::vector<Sample>{{later + 1000, 3}, {later + 2000, 5}}));
 }
 
+// Store::append_timed: several ticks of a series in a row (ContainerHistory's batches) store what
+// one append per tick stores; a repeated or earlier time and a non-finite value are refused.
+TEST(StoreAppendBatch, timed_items_store_what_single_appends_store) {
+  const Options o{.raw_chunk_samples = 50, .rollup_chunk_rows = 20};
+  Store single(o), timed(o);
+  std::mt19937_64 rng(5);
+  std::vector<TimedAppendItem> items;
+  std::vector<SeriesHandle> handles(3);
+  std::size_t want_ok = 0, timed_ok = 0;
+  for (int batch = 0; batch < 150; ++batch) {
+    items.clear();
+    for (std::uint16_t metric = 1; metric <= 3; ++metric)
+      for (int tick = 0; tick < 10; ++tick) {
+        const std::int64_t t = kT0 + (batch * 10 + tick) * 1000;
+        const double v = tick == 4 && metric == 2 ? NAN : static_cast<double>(rng() % 1000);
+        items.push_back({{9, metric}, t, v, &handles[metric - 1]});
+        if (tick == 6) items.push_back({{9, metric}, t, 1.0, &handles[metric - 1]});  // same time again
+      }
+    for (const auto& it : items) want_ok += single.append(it.key, it.t_ms, it.value) == AppendStatus::kOk;
+    timed_ok += timed.append_timed(items);
+  }
+  EXPECT_EQ(want_ok, 150u * 3 * 10 - 150);
+  EXPECT_EQ(timed_ok, want_ok);
+  for (std::uint16_t metric = 1; metric <= 3; ++metric) {
+    const SeriesKey k{9, metric};
+    const auto a = single.raw_samples(k), b = timed.raw_samples(k);
+    ASSERT_EQ(a.size(), b.size()) << metric;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].t_ms, b[i].t_ms);
+      EXPECT_EQ(a[i].value, b[i].value);
+    }
+  }
+  EXPECT_EQ(single.checkpoint_bytes(), timed.checkpoint_bytes());
+}
+
 }  // namespace
 }  // namespace podgauge::store

@@ -481,7 +481,6 @@ struct Agent::Impl {
         preemptions.retain_victims(live);
         model.retain(live);
         std::erase_if(slow_cache, [&](const auto& kv) { return !live.count(kv.first); });
-        std::erase_if(abs_dirs, [&](const auto& kv) { return !live.count(kv.first); });
         std::erase_if(pressure_read, [&](const auto& t) { return !live.count(t); });
       }
     }
@@ -494,7 +493,6 @@ struct Agent::Impl {
     // The containers come in target order, as these maps are sorted.
     SortedCursor slow_at(slow_cache);
     SortedCursor mem_at(mem_paths);
-    SortedCursor dirs_at(abs_dirs);
     for (size_t i = 0; i < containers.size(); ++i) {
       const auto& c = containers[i];
       ContainerReading& r = fresh_reading(readings[i], c.target);
@@ -509,7 +507,6 @@ struct Agent::Impl {
       try {
         auto cached = slow_at.find(c.target);
         const bool full = slow_round || cached == slow_cache.end();
-        AbsoluteDirs& dirs = dirs_at.get(c.target)->second;
         // Every round only what can breach: throttling needs a CPU limit, the working set's
         // trend matters against a memory limit; the rest at the slow cadence.
         const bool cpu_limited = cached != slow_cache.end() && cached->second.cpu_limit_cores;
@@ -520,7 +517,7 @@ struct Agent::Impl {
           r.cfs_read = false;
           r.cpu_limit_cores = cached->second.cpu_limit_cores;
         } else if (cfs_h) {
-          const std::filesystem::path& cfs_dir = dirs.cfs(*cfs_h, c.cgroup_path);
+          const std::filesystem::path cfs_dir = cfs_h->absolute_path(c.cgroup_path);
           r.cfs = read_cfs_stats(files, cfs_dir);
           if (full)
             r.cpu_limit_cores =
@@ -531,9 +528,9 @@ struct Agent::Impl {
         if (mem_h)
           if (auto mpath = memory_path_of(c.target, c.cgroup_path, mem_at)) {
             const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
-            const std::filesystem::path& mem_dir = dirs.memory(*mem_h, *mpath);
+            auto mem_dir = [&] { return mem_h->absolute_path(*mpath); };  // only when read
             if (full) {
-              r.memory = cgroup::read_memory_usage(files, mem_dir, v2);
+              r.memory = cgroup::read_memory_usage(files, mem_dir(), v2);
             } else if (cached->second.memory && !memory_limited) {
               r.memory = cached->second.memory;
               r.usage_read = r.memory_read = false;
@@ -541,7 +538,7 @@ struct Agent::Impl {
               // Between full reads: fresh usage, the rest of memory.stat from the last one.
               r.memory = cached->second.memory;
               r.memory_read = false;
-              if (auto usage = cgroup::read_memory_usage_bytes(files, mem_dir, v2)) {
+              if (auto usage = cgroup::read_memory_usage_bytes(files, mem_dir(), v2)) {
                 r.memory->usage = *usage;
                 r.memory->working_set = *usage > r.memory->inactive_file ? *usage - r.memory->inactive_file : 0;
               } else {
@@ -578,27 +575,6 @@ struct Agent::Impl {
   // Each container's own cgroup in the memory hierarchy when that is not the CPU one (v1
   // hierarchies may place the same pod at different depths: kubelet itself never does, but a
   // node's own cgroups can differ per hierarchy). Sampling thread only.
-  // A container's absolute cgroup directories, built once (a std::filesystem::path allocates per
-  // component) and again only when its hierarchy-relative path changes.
-  struct AbsoluteDir {
-    std::string from;
-    std::filesystem::path dir;
-    const std::filesystem::path& of(const cgroup::CgroupHierarchy& h, const std::string& relative) {
-      if (dir.empty() || from != relative) from = relative, dir = h.absolute_path(relative);
-      return dir;
-    }
-  };
-  struct AbsoluteDirs {
-    AbsoluteDir cfs_dir, memory_dir, events_dir, psi_dir;  // events_dir, psi_dir: memory pressure's
-    const std::filesystem::path& cfs(const cgroup::CgroupHierarchy& h, const std::string& relative) {
-      return cfs_dir.of(h, relative);
-    }
-    const std::filesystem::path& memory(const cgroup::CgroupHierarchy& h, const std::string& relative) {
-      return memory_dir.of(h, relative);
-    }
-  };
-  std::map<UsageTarget, AbsoluteDirs> abs_dirs;
-
   const std::string* memory_path_of(const UsageTarget& t, const std::string& cpu_path,
                                     SortedCursor<std::map<UsageTarget, std::string>>& mem_at) const {
     if (!memory_resolver) return &cpu_path;
@@ -1585,15 +1561,13 @@ struct Agent::Impl {
     for (const auto& t : live) {
       if (skip_all) break;
       if (!slow_round && pressure_read.count(t)) continue;
-      const std::filesystem::path *mdir = nullptr, *pdir = nullptr;
-      auto m = mem_paths.find(t);
-      auto p = psi_paths.find(t);
-      if (m == mem_paths.end() && p == psi_paths.end()) continue;
-      AbsoluteDirs& dirs = abs_dirs[t];
-      if (m != mem_paths.end()) mdir = &dirs.events_dir.of(*mem_dirs_h, m->second);
-      if (p != psi_paths.end()) pdir = &dirs.psi_dir.of(*psi_h, p->second);
+      std::optional<std::filesystem::path> mdir, pdir;
+      if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
+      if (auto it = psi_paths.find(t); it != psi_paths.end()) pdir = psi_h->absolute_path(it->second);
+      if (!mdir && !pdir) continue;
       pressure_read.insert(t);
-      memory_pressure.record_cgroupfs(t, read_container_pressure(files, mdir, memory_v2, pdir));
+      memory_pressure.record_cgroupfs(
+          t, read_container_pressure(files, mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
     }
     pressure_gen = {live_gen, paths_gen};
     if (slow_round) {

@@ -80,7 +80,7 @@ ContainerHistory::ContainerHistory(std::chrono::milliseconds history)
   store_.set_precision(id(HistoryMetric::CfsThrottledSeconds), 3);
 }
 
-ContainerHistory::Handles& ContainerHistory::handles_of(const UsageTarget& t, std::uint64_t& id) {
+ContainerHistory::Container& ContainerHistory::container_of(const UsageTarget& t, std::uint64_t& id) {
   // fnv1a(pod_uid + "/" + container_id), without building the string every round.
   id = fnv1a(t.container_id, fnv1a("/", fnv1a(t.pod_uid)));
   auto [it, inserted] = named_.try_emplace(id);
@@ -89,15 +89,21 @@ ContainerHistory::Handles& ContainerHistory::handles_of(const UsageTarget& t, st
 }
 
 void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std::int64_t t_ms) {
-  // Held across the append: checkpoint() may forget a container's handles.
   std::lock_guard lock(names_mutex_);
   std::uint64_t target = 0;
-  Handles& handles = handles_of(r.target, target);
-  // One store lock per container and tick, not one per series, and no key lookups.
+  Container& c = container_of(r.target, target);
+  Held& held = c.held;
+  // A tick at or before the last one held would be refused by the store as out of order.
+  if (held.ticks > 0 && t_ms <= held.t[held.ticks - 1]) return;
+  const std::size_t tick = held.ticks++;
+  held.t[tick] = t_ms;
+  std::uint16_t& present = held.present[tick];
+  present = 0;
+  auto put = [&](HistoryMetric m, double v) {
+    held.value[tick][id(m)] = v;
+    present |= std::uint16_t(1u << id(m));
+  };
   static_assert(std::tuple_size_v<Handles> == std::size(kNames) + 1, "indexed by HistoryMetric (1..12)");
-  std::array<store::AppendItem, std::size(kNames)> items;  // one per HistoryMetric
-  std::size_t n = 0;
-  auto put = [&](HistoryMetric m, double v) { items[n++] = {{target, id(m)}, v, &handles[id(m)]}; };
   put(HistoryMetric::CpuSeconds, double(r.cpu_ns) / 1e9);
   put(HistoryMetric::OomKills, double(oom_kills));
   // Only what was read this round: a value carried over from the last slow round is no new
@@ -120,7 +126,26 @@ void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std
     put(HistoryMetric::CfsThrottledPeriods, double(r.cfs->throttled_periods));
     put(HistoryMetric::CfsThrottledSeconds, double(r.cfs->throttled_ns) / 1e9);
   }
-  store_.append_batch(t_ms, std::span<const store::AppendItem>(items.data(), n));
+  if (held.ticks == kBatchTicks) flush_locked(target, c);
+}
+
+void ContainerHistory::flush_locked(std::uint64_t target, Container& c) const {
+  Held& held = c.held;
+  if (held.ticks == 0) return;
+  // Series by series, each in time order: one store lock for the batch, and one visit to each
+  // series' blocks instead of one per tick.
+  flush_items_.clear();
+  for (std::uint16_t m = 1; m < std::tuple_size_v<Handles>; ++m)
+    for (std::size_t i = 0; i < held.ticks; ++i)
+      if (held.present[i] & (1u << m))
+        flush_items_.push_back({{target, m}, held.t[i], held.value[i][m], &c.handles[m]});
+  store_.append_timed(flush_items_);
+  held.ticks = 0;
+}
+
+void ContainerHistory::flush() const {
+  std::lock_guard lock(names_mutex_);
+  for (auto& [target, c] : named_) flush_locked(target, c);
 }
 
 std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& dir) {
@@ -149,6 +174,7 @@ std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& 
 }
 
 store::CheckpointInfo ContainerHistory::checkpoint(const std::filesystem::path& dir, std::int64_t now_ms) {
+  flush();
   store_.expire(now_ms);
   const auto info = store_.checkpoint(dir / "store.ckpt");
   // Names of the series still held, written the same atomic way (temp, fsync, rename).
@@ -186,6 +212,7 @@ std::vector<ContainerHistory::Point> ContainerHistory::query(HistoryMetric metri
   std::map<std::uint64_t, HistoryTarget> names;
   {
     std::lock_guard lock(names_mutex_);
+    for (auto& [target, c] : named_) flush_locked(target, c);
     names = names_;
   }
   if (!container_id.empty()) {

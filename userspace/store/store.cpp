@@ -76,6 +76,15 @@ std::size_t Store::append_batch(std::int64_t t_ms, std::span<const AppendItem> i
   return ok;
 }
 
+std::size_t Store::append_timed(std::span<const TimedAppendItem> items) {
+  std::size_t ok = 0;
+  std::unique_lock lock(mutex_);
+  for (const auto& item : items)
+    ok += std::isfinite(item.value) &&
+          append_locked(item.key, item.t_ms, item.value, item.handle) == AppendStatus::kOk;
+  return ok;
+}
+
 AppendStatus Store::append_locked(const SeriesKey& key, std::int64_t t_ms, double value,
                                   SeriesHandle* handle) {
   if (key.metric < precision_.size() && precision_[key.metric] >= 0) {

@@ -52,7 +52,13 @@ class ContainerHistory {
   explicit ContainerHistory(std::chrono::milliseconds history = std::chrono::hours(24));
 
   /// One sampling round at wall-clock `t_ms` (the scheduled tick, so timestamps compress).
+  /// A container's ticks are held and written to the store kBatchTicks at a time, series by
+  /// series: appending one series several ticks in a row touches its blocks once. Queries and
+  /// checkpoints write what is held first, so they see every tick recorded.
   void record(const ContainerReading& reading, uint64_t oom_kills, std::int64_t t_ms);
+  /// Writes every held tick to the store (query() and checkpoint() do it themselves).
+  void flush() const;
+  static constexpr std::size_t kBatchTicks = 10;
 
   /// Loads `dir`/store.ckpt and its target names. Returns one line per problem (file, what,
   /// what was skipped); a missing checkpoint is a first start, not a problem.
@@ -68,19 +74,35 @@ class ContainerHistory {
   /// One metric of every container (or of one, when container_id is set) over a window.
   std::vector<Point> query(HistoryMetric metric, store::Window w, store::Agg agg, double quantile,
                            const std::string& container_id = "") const;
+  /// The store, as written so far: up to kBatchTicks - 1 ticks of each container may still be
+  /// held (flush() first to see them).
   const store::Store& store() const { return store_; }
 
  private:
   // A container's series handles, indexed by HistoryMetric: a tick appends without looking up
   // any series key.
   using Handles = std::array<store::SeriesHandle, 13>;
-  Handles& handles_of(const UsageTarget& t, std::uint64_t& id);  // registers the name; names_mutex_
-  store::Store store_;
+  // Ticks not yet in the store, indexed by tick then HistoryMetric.
+  struct Held {
+    std::array<std::int64_t, kBatchTicks> t{};
+    std::array<std::uint16_t, kBatchTicks> present{};  // bit m: metric m has a value at that tick
+    std::array<std::array<double, 13>, kBatchTicks> value{};
+    std::size_t ticks = 0;
+  };
+  struct Container {
+    Handles handles;
+    Held held;
+  };
+  Container& container_of(const UsageTarget& t, std::uint64_t& id);  // registers the name; names_mutex_
+  void flush_locked(std::uint64_t target, Container& c) const;       // names_mutex_
+  mutable store::Store store_;  // thread-safe; a const query writes the held ticks
   mutable std::mutex names_mutex_;
   std::map<std::uint64_t, HistoryTarget> names_;
-  // The keys of names_, with their handles: every record() asks whether its container is named,
-  // and a hash lookup of an integer costs a fraction of a descent through the ordered map.
-  std::unordered_map<std::uint64_t, Handles> named_;
+  // The keys of names_, with their handles and held ticks: every record() asks whether its
+  // container is named, and a hash lookup of an integer costs a fraction of a descent through
+  // the ordered map. Mutable: a const query writes the held ticks first.
+  mutable std::unordered_map<std::uint64_t, Container> named_;
+  mutable std::vector<store::TimedAppendItem> flush_items_;  // names_mutex_
 };
 
 }  // namespace podgauge::agent

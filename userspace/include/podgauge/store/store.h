@@ -196,6 +196,14 @@ struct AppendItem {
   SeriesHandle* handle = nullptr;
 };
 
+/// One series' value at its own time, for Store::append_timed.
+struct TimedAppendItem {
+  SeriesKey key;
+  std::int64_t t_ms;
+  double value;
+  SeriesHandle* handle = nullptr;
+};
+
 struct Sample {
   std::int64_t t_ms;
   double value;
@@ -236,6 +244,10 @@ class Store {
   /// how many were kOk.
   std::size_t append_batch(std::int64_t t_ms, std::span<const AppendItem> items,
                            AppendStatus* statuses = nullptr);
+  /// Many samples, each at its own time, under one hold of the lock. Several ticks of one series
+  /// given one after the other (in time order) touch that series' blocks once, not once a tick.
+  /// Returns how many were kOk.
+  std::size_t append_timed(std::span<const TimedAppendItem> items);
 
   std::optional<QueryResult> query(const SeriesKey& key, Window w, Agg agg,
                                    double quantile = 0.95) const;
