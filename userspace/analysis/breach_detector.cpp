@@ -190,7 +190,11 @@ std::optional<double> BreachDetector::value_of(const BreachRule& rule, RuleState
 }
 
 std::vector<BreachEvent> BreachDetector::observe(const std::string& target, const UsageSample& s) {
-  auto& states = state_[target];
+  const auto entry =
+      hint_.valid && hint_.next->first == target ? hint_.next : state_.try_emplace(target).first;
+  hint_.next = std::next(entry);
+  hint_.valid = hint_.next != state_.end();
+  auto& states = entry->second;
   if (states.size() != rules_.size()) states.assign(rules_.size(), RuleState{});
   std::vector<BreachEvent> out;
   for (size_t i = 0; i < rules_.size(); ++i) {
@@ -249,7 +253,10 @@ std::vector<BreachEvent> BreachDetector::observe(const std::string& target, cons
   return out;
 }
 
-void BreachDetector::forget(const std::string& target) { state_.erase(target); }
+void BreachDetector::forget(const std::string& target) {
+  hint_.valid = false;
+  state_.erase(target);
+}
 
 std::vector<ActiveBreach> BreachDetector::active() const {
   std::vector<ActiveBreach> out;

@@ -109,7 +109,22 @@ class BreachDetector {
   std::optional<double> value_of(const BreachRule& rule, RuleState& st, const UsageSample& s);
 
   std::vector<BreachRule> rules_;
-  std::map<std::string, std::vector<RuleState>> state_;  // target -> one state per rule
+  using StateMap = std::map<std::string, std::vector<RuleState>>;
+  StateMap state_;  // target -> one state per rule
+  // The entry after the last one observed: a round observes its targets in order, so most
+  // lookups are one comparison. Not carried over by a copy or a move (it would name the other
+  // map's entry).
+  struct Hint {
+    StateMap::iterator next;
+    bool valid = false;
+    Hint() = default;
+    Hint(const Hint&) {}
+    Hint& operator=(const Hint&) {
+      valid = false;
+      return *this;
+    }
+  };
+  Hint hint_;
   std::map<std::string, uint64_t> started_total_;
 };
 
