@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <malloc.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,9 +258,6 @@ struct Agent::Impl {
       std::filesystem::create_directories(config.state_dir, ec);
       if (ec)
         throw std::runtime_error("cannot create --state-dir " + config.state_dir + ": " + ec.message());
-      history_problems = history->restore(config.state_dir);
-      for (const auto& p : history_problems)
-        fprintf(stderr, "podgauge agent: history: %s\n", p.c_str());
     }
 
     // Before loading BPF: a wrong --kubeconfig/--context fails fast.
@@ -289,6 +287,15 @@ struct Agent::Impl {
     po.exit_rate_per_sec = config.process_exit_rate;
     po.exit_burst = config.process_exit_burst;
     process_probes = std::make_unique<loader::ProcessProbes>(po);
+    // The history is restored after the BPF objects are loaded, and what loading them took
+    // (libbpf parses the kernel's BTF, several MiB, for CO-RE) is handed back first: the two
+    // would otherwise add up to the agent's peak RSS (64.4 MiB at 500 containers, 24 h).
+    ::malloc_trim(0);
+    if (!config.state_dir.empty()) {
+      history_problems = history->restore(config.state_dir);
+      for (const auto& p : history_problems)
+        fprintf(stderr, "podgauge agent: history: %s\n", p.c_str());
+    }
 
     enricher = std::make_unique<metadata::EventEnricher>(
         kube->enabled() ? &kube->cache() : nullptr, config.metadata_wait,
