@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -381,7 +382,10 @@ struct Agent::Impl {
   // of other hierarchies name no directory here.
   std::vector<uint64_t> index_made_cgroups() {
     std::vector<uint64_t> ids;
+    // On v1 every hierarchy makes its own copy of a pod's cgroup: one path, a record each.
+    std::unordered_set<std::string_view> seen;
     for (const auto& path : made_paths) {
+      if (!seen.insert(path).second) continue;
       for (CgroupResolver* r : {cpu_resolver.get(), memory_resolver.get(), psi_resolver.get()}) {
         if (!r) continue;
         auto relative = mount_relative(path, r->hierarchy().mount_root);
