@@ -5,7 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "podgauge/agent/proc_stat.h"
@@ -151,4 +154,36 @@ TEST(ProcessScan, a_scanner_reports_what_a_full_scan_does_on_later_scans_too) {
     EXPECT_EQ(self->ns_pid, uint32_t(getpid())) << "round " << round;
     EXPECT_GT(self->rss_bytes, 0u);
   }
+}
+
+// A scanner keeps each process's stat file open and re-reads it: the values are fresh every
+// scan, and a process that exits is gone from the next scan (its file is closed).
+TEST(ProcessScan, kept_stat_files_read_fresh_values_and_follow_exits) {
+  ProcessScanner scanner;
+  auto find = [](const std::vector<ProcessSample>& all, pid_t pid) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.pid == pid; });
+    return it == all.end() ? std::optional<ProcessSample>() : std::optional<ProcessSample>(*it);
+  };
+  const auto first = scanner.scan();
+  const auto self0 = find(first, getpid());
+  ASSERT_TRUE(self0);
+  EXPECT_GE(scanner.open_stat_files(), first.size() / 2) << "stat files are kept for the next scan";
+  // Burn 150 ms of CPU (the stat file counts clock ticks, 10 ms each).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+  volatile uint64_t spin = 0;
+  while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+  const auto self1 = find(scanner.scan(), getpid());
+  ASSERT_TRUE(self1);
+  EXPECT_GE(self1->cpu_ns, self0->cpu_ns + 100'000'000ull) << "a kept file was not read afresh";
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  EXPECT_TRUE(find(scanner.scan(), child)) << "a new process is found";
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(find(scanner.scan(), child)) << "an exited process is still listed";
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -35,6 +36,57 @@ bool read_small(int dirfd, const char* name, std::string& buf) {
   buf.resize(len);
   return true;
 }
+
+// Re-reads an open procfs file from its start (seq_file regenerates it at offset 0).
+bool pread_small(int fd, std::string& buf) {
+  if (buf.size() < 4096) buf.resize(4096);
+  size_t len = 0;
+  while (true) {
+    const ssize_t n = pread(fd, buf.data() + len, buf.size() - len, off_t(len));
+    if (n < 0) return false;
+    len += size_t(n);
+    if (n == 0 || len < buf.size()) break;
+    buf.resize(buf.size() * 2);
+  }
+  buf.resize(len);
+  return len > 0;
+}
+
+// Each scan's stat files: those kept open from the last scan (`open`, pid -> fd) are re-read;
+// the others are opened. What this scan read is kept for the next (`next`), up to `max`; the
+// files of processes not seen again are closed.
+struct StatFiles {
+  std::unordered_map<int32_t, int>* open = nullptr;  // null: open, read, close (one-shot scans)
+  std::unordered_map<int32_t, int> next;
+  std::size_t max = 0;
+
+  bool read(int dfd, int32_t pid, const char* rel, std::string& buf) {
+    if (open) {
+      if (auto it = open->find(pid); it != open->end()) {
+        const int fd = it->second;
+        open->erase(it);
+        if (pread_small(fd, buf)) {
+          next.emplace(pid, fd);
+          return true;
+        }
+        ::close(fd);  // the process exited (its pid may be another's now)
+      }
+    }
+    const int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = pread_small(fd, buf);
+    if (ok && open && next.size() < max && next.emplace(pid, fd).second) return true;
+    ::close(fd);
+    return ok;
+  }
+  // Closes what was not read this scan and hands the rest on.
+  void finish() {
+    if (!open) return;
+    for (const auto& [pid, fd] : *open) ::close(fd);
+    *open = std::move(next);
+    next.clear();
+  }
+};
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -75,7 +127,8 @@ enum class Remembered { no, all_but_cgroup, yes };
 // sees each process whose cgroup or more was read. Files are opened by "<pid>/<name>" from the
 // /proc directory, not through a directory fd per process (two system calls fewer each).
 template <typename Known, typename Learn>
-std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, Known known, Learn learn) {
+std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, StatFiles& stats, Known known,
+                                Learn learn) {
   std::vector<ProcessSample> out;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(proc_root.c_str()), closedir);
   if (!dir) return out;
@@ -91,7 +144,8 @@ std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, Known kn
       std::strcpy(name + dlen + 1, f);
       return name;
     };
-    if (!read_small(dfd, file("stat"), text)) continue;
+    const int32_t dir_pid = int32_t(std::strtol(de->d_name, nullptr, 10));
+    if (!stats.read(dfd, dir_pid, file("stat"), text)) continue;
     const auto st = parse_proc_stat(text);
     if (!st) continue;
     ProcessSample s;
@@ -133,13 +187,19 @@ std::vector<ProcessSample> scan(const std::filesystem::path& proc_root, Known kn
     if (remembered != Remembered::yes) learn(s);
     out.push_back(std::move(s));
   }
+  stats.finish();
   return out;
 }
 
 }  // namespace
 
 std::vector<ProcessSample> scan_processes(const std::filesystem::path& proc_root) {
-  return scan(proc_root, [](ProcessSample&) { return Remembered::no; }, [](const ProcessSample&) {});
+  StatFiles one_shot;
+  return scan(proc_root, one_shot, [](ProcessSample&) { return Remembered::no; }, [](const ProcessSample&) {});
+}
+
+ProcessScanner::~ProcessScanner() {
+  for (const auto& [pid, fd] : stat_fds_) ::close(fd);
 }
 
 std::vector<ProcessSample> ProcessScanner::scan(const CgroupMoves& moves) {
@@ -148,8 +208,9 @@ std::vector<ProcessSample> ProcessScanner::scan(const CgroupMoves& moves) {
   if (!all_cgroups) moved.insert(moves.tgids.begin(), moves.tgids.end());
   std::unordered_map<int32_t, Known> next;
   next.reserve(known_.size());
+  StatFiles stats{&stat_fds_, {}, kMaxOpenStat};
   auto out = podgauge::agent::scan(
-      proc_root_,
+      proc_root_, stats,
       [&](ProcessSample& s) {
         auto it = known_.find(s.pid);
         if (it == known_.end() || it->second.start_ticks != s.start_ticks || it->second.comm != s.comm)

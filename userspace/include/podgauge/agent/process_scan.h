@@ -48,12 +48,22 @@ struct CgroupMoves {
 /// once, so a later scan reads only stat; its cgroup file only when `moves` names it or is not
 /// complete, and every kFullCgroupEvery-th scan (a renamed cgroup changes paths without a move).
 /// exec that keeps the comm keeps the old executable's kind until the process exits.
+/// Each process's stat file stays open between scans (up to kMaxOpenStat of them) and is re-read
+/// with pread: opening "<pid>/stat" walks procfs, about as much as the read itself. A file of
+/// a process that exited reads as an error (even when its pid is reused: the file belongs to
+/// the old process), and the new one is opened.
 /// Thread-safety: none; one scanner per thread.
 class ProcessScanner {
  public:
   static constexpr unsigned kFullCgroupEvery = 6;
+  static constexpr std::size_t kMaxOpenStat = 8192;
   explicit ProcessScanner(std::filesystem::path proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
+  ~ProcessScanner();
+  ProcessScanner(const ProcessScanner&) = delete;
+  ProcessScanner& operator=(const ProcessScanner&) = delete;
   std::vector<ProcessSample> scan(const CgroupMoves& moves = {});
+  /// Stat files kept open for the next scan.
+  std::size_t open_stat_files() const noexcept { return stat_fds_.size(); }
 
  private:
   struct Known {
@@ -66,6 +76,7 @@ class ProcessScanner {
   };
   std::filesystem::path proc_root_;
   std::unordered_map<int32_t, Known> known_;
+  std::unordered_map<int32_t, int> stat_fds_;  // pid -> its open stat file
   unsigned scans_ = 0;
 };
 
