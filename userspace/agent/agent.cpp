@@ -390,10 +390,9 @@ struct Agent::Impl {
         if (!r) continue;
         auto relative = mount_relative(path, r->hierarchy().mount_root);
         if (!relative) continue;
-        cgroup::CgroupIndex& index = r->index();
-        const uint64_t before = index.stats().added;
-        const auto id = index.add(*relative);
-        if (!id || index.stats().added == before) continue;  // not here, or known already
+        bool added = false;
+        const auto id = r->index().add(*relative, &added);
+        if (!id || !added) continue;  // not here, or known already
         ++dirs_fed;
         if (r == cpu_resolver.get()) {
           ids.push_back(*id);

@@ -19,25 +19,9 @@ namespace podgauge::agent {
 
 namespace {
 
-// A small /proc file into `buf` (reused across files). Procfs generates these in one go: a read
-// shorter than asked for returned all of it, so most files take one read, not two.
-bool read_small(int dirfd, const char* name, std::string& buf) {
-  loader::OwnedFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
-  if (buf.size() < 4096) buf.resize(4096);
-  size_t len = 0;
-  while (true) {
-    const ssize_t n = read(fd.get(), buf.data() + len, buf.size() - len);
-    if (n < 0) return false;
-    len += size_t(n);
-    if (n == 0 || len < buf.size()) break;
-    buf.resize(buf.size() * 2);
-  }
-  buf.resize(len);
-  return true;
-}
-
-// Re-reads an open procfs file from its start (seq_file regenerates it at offset 0).
+// The whole of a small procfs file into `buf` (reused across files), read from its start (an
+// open file is generated afresh at offset 0). Procfs generates these in one go: a read shorter
+// than asked for returned all of it, so most files take one read, not two.
 bool pread_small(int fd, std::string& buf) {
   if (buf.size() < 4096) buf.resize(4096);
   size_t len = 0;
@@ -49,7 +33,13 @@ bool pread_small(int fd, std::string& buf) {
     buf.resize(buf.size() * 2);
   }
   buf.resize(len);
-  return len > 0;
+  return true;
+}
+
+// The same for a file opened, read once and closed.
+bool read_small(int dirfd, const char* name, std::string& buf) {
+  loader::OwnedFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  return fd && pread_small(fd.get(), buf);
 }
 
 // Each scan's stat files: those kept open from the last scan (`open`, pid -> fd) are re-read;

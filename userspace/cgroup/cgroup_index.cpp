@@ -186,7 +186,8 @@ RescanResult CgroupIndex::rescan_locked() {
   return result;
 }
 
-std::optional<CgroupId> CgroupIndex::add(std::string_view path) {
+std::optional<CgroupId> CgroupIndex::add(std::string_view path, bool* added) {
+  if (added) *added = false;
   if (path.empty() || path.front() != '/') return std::nullopt;
   // One component at a time, none followed if it is a symlink (as the walk does), so the path
   // indexed is the directory's own, whatever its length.
@@ -213,6 +214,7 @@ std::optional<CgroupId> CgroupIndex::add(std::string_view path) {
   if (!slot.path || *slot.path != path) slot.path = std::make_shared<const std::string>(path);
   slot.removed_at.reset();
   ++added_;
+  if (added) *added = true;
   return status.st_ino;
 }
 

@@ -78,7 +78,8 @@ class CgroupIndex {
   /// cgroup_mkdir tracepoint names it) without walking: its id is read from the directory itself.
   /// Returns that id, or nullopt when `path` is malformed (not absolute, with empty, "." or ".."
   /// components, deeper than max_depth) or names no directory of this hierarchy (now).
-  std::optional<CgroupId> add(std::string_view path);
+  /// `added`, when given, says whether the index did not know the directory as it is.
+  std::optional<CgroupId> add(std::string_view path, bool* added = nullptr);
 
   /// The entry for `id`; on a miss, rescans (at most once per min_rescan_interval) and retries.
   /// Errors of that rescan are swallowed: a miss is then reported as nullopt.
