@@ -215,7 +215,7 @@ struct Agent::Impl {
   std::atomic<bool> sampled{false};
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> rescans{0};  // walks of the cgroup trees
-  std::atomic<uint64_t> cgroups_made{0};  // indexed from cgroup_mkdir records, without a walk
+  std::atomic<uint64_t> cgroups_made{0};  // distinct paths of cgroup_mkdir records taken
   std::atomic<uint64_t> files_open{0};
   std::atomic<uint64_t> oom_kills_seen{0};
   std::atomic<int64_t> last_sample_ns{0};
@@ -382,10 +382,7 @@ struct Agent::Impl {
   // of other hierarchies name no directory here.
   std::vector<uint64_t> index_made_cgroups() {
     std::vector<uint64_t> ids;
-    // On v1 every hierarchy makes its own copy of a pod's cgroup: one path, a record each.
-    std::unordered_set<std::string_view> seen;
     for (const auto& path : made_paths) {
-      if (!seen.insert(path).second) continue;
       for (CgroupResolver* r : {cpu_resolver.get(), memory_resolver.get(), psi_resolver.get()}) {
         if (!r) continue;
         auto relative = mount_relative(path, r->hierarchy().mount_root);
@@ -394,10 +391,7 @@ struct Agent::Impl {
         const auto id = r->index().add(*relative, &added);
         if (!id || !added) continue;  // not here, or known already
         ++dirs_fed;
-        if (r == cpu_resolver.get()) {
-          ids.push_back(*id);
-          ++cgroups_made;
-        }
+        if (r == cpu_resolver.get()) ids.push_back(*id);
       }
     }
     return ids;
@@ -418,6 +412,13 @@ struct Agent::Impl {
     // Taken before a walk, which then sees each of them: one made after it waits for the next round.
     made_paths.clear();
     probes->take_cgroups_made(made_paths);
+    {
+      // On v1 every hierarchy makes its own copy of a pod's cgroup: one path, a record each.
+      // (Copies, not views: erase_if moves the strings it keeps.)
+      std::unordered_set<std::string> seen;
+      std::erase_if(made_paths, [&](const std::string& path) { return !seen.insert(path).second; });
+    }
+    cgroups_made += made_paths.size();
     if (rescan_all) {
       files.sweep();  // closes the files of containers that are gone
       files_open = files.open_files();
@@ -1242,8 +1243,9 @@ struct Agent::Impl {
              MetricType::counter);
     w.sample_integer({}, rescans.load());
     w.family("podgauge_agent_cgroups_made_total",
-             "Cgroups of the CPU tree indexed as the kernel made them (cgroup_mkdir tracepoint), "
-             "each on its own, without a walk.",
+             "Cgroups the kernel reported made (cgroup_mkdir tracepoint; a path made in several "
+             "v1 hierarchies counts once), each indexed on its own without a walk unless a walk "
+             "ran in the same round.",
              MetricType::counter);
     w.sample_integer({}, cgroups_made.load());
     w.family("podgauge_agent_cgroup_files_open",
