@@ -90,7 +90,8 @@ TEST(MemoryPressureTable, exports_memory_events_psi_and_node_psi_from_cgroupfs_f
                                         "full avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
   podgauge::cgroup::FileReader files;
   MemoryPressureTable table;
-  table.record_cgroupfs(container("c1"), read_container_pressure(files, &dir, true, &dir));
+  const podgauge::cgroup::CgroupDir cgroup(dir);
+  table.record_cgroupfs(container("c1"), read_container_pressure(files, &cgroup, true, &cgroup));
   table.record_node(read_node_pressure(files, dir / "proc"), "");
   const auto page = render(table);
   std::filesystem::remove_all(dir);

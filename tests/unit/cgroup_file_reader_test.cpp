@@ -141,3 +141,65 @@ TEST(FileReader, a_name_in_a_directory_is_the_same_kept_file_as_its_joined_path)
   EXPECT_EQ(r.opens(), 1u);
   EXPECT_EQ(r.read(d.path, "missing"), std::nullopt);
 }
+
+// A CgroupDir remembers the reader's entries of its files: re-reads look nothing up by path,
+// each name still reads its own file (also names of one length), and what it read is fresh.
+TEST(FileReader, a_cgroup_dir_rereads_its_files_without_looking_them_up) {
+  TempDir d;
+  d.write("io.pressure", "io\n");
+  d.write("cpu.pressure", "cpu\n");
+  d.write("memory.usage_in_bytes", "100\n");
+  FileReader r;
+  const podgauge::cgroup::CgroupDir dir(d.path);
+  EXPECT_EQ(r.read(dir, "io.pressure"), "io\n");
+  EXPECT_EQ(r.read(dir, "cpu.pressure"), "cpu\n");
+  EXPECT_EQ(r.read(dir, "memory.usage_in_bytes"), "100\n");
+  EXPECT_EQ(r.read(dir, "memory.stat"), std::nullopt);  // missing: remembered as missing
+  EXPECT_EQ(r.lookups(), 4u);
+  { std::ofstream(d.path / "memory.usage_in_bytes", std::ios::in | std::ios::out) << "2"; }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.read(dir, "cpu.pressure"), "cpu\n");
+    EXPECT_EQ(r.read(dir, "io.pressure"), "io\n");
+    EXPECT_EQ(r.read(dir, "memory.usage_in_bytes"), "200\n");
+    EXPECT_EQ(r.read(dir, "memory.stat"), std::nullopt);
+  }
+  EXPECT_EQ(r.lookups(), 4u) << "a remembered file was looked up by path";
+  EXPECT_EQ(r.opens(), 4u);
+  // The same files by path are the same kept files.
+  EXPECT_EQ(r.read(d.path / "cpu.pressure"), "cpu\n");
+  EXPECT_EQ(r.opens(), 4u);
+  // A copy of the directory forgets; it learns again and reads the same.
+  const podgauge::cgroup::CgroupDir copy = dir;
+  EXPECT_EQ(r.read(copy, "io.pressure"), "io\n");
+  EXPECT_EQ(r.lookups(), 6u);
+}
+
+// A sweep that lets files go makes what a CgroupDir remembered stale: it looks them up again,
+// finds a file that appeared meanwhile, and another reader is not confused by what it learnt.
+TEST(FileReader, a_cgroup_dir_follows_sweeps_and_readers) {
+  TempDir d;
+  d.write("a", "1\n");
+  FileReader r;
+  const podgauge::cgroup::CgroupDir dir(d.path.string() + "/");  // a trailing slash joins the same
+  EXPECT_EQ(r.read(dir, "a"), "1\n");
+  EXPECT_EQ(r.read(dir, "b"), std::nullopt);
+  d.write("b", "2\n");
+  EXPECT_EQ(r.read(dir, "b"), std::nullopt) << "missing until the next sweep";
+  r.sweep();  // forgets the missing "b"
+  EXPECT_EQ(r.read(dir, "b"), "2\n");
+  EXPECT_EQ(r.read(dir, "a"), "1\n");
+  r.sweep();
+  r.sweep();
+  r.sweep();  // "a" and "b" not read for two sweeps: closed and forgotten
+  EXPECT_EQ(r.open_files(), 0u);
+  d.write("a", "3\n");
+  EXPECT_EQ(r.read(dir, "a"), "3\n");
+  EXPECT_EQ(r.open_files(), 1u);
+  FileReader other;
+  EXPECT_EQ(other.read(dir, "a"), "3\n");
+  EXPECT_EQ(other.read(dir, "b"), "2\n");
+  EXPECT_EQ(r.read(dir, "b"), "2\n");
+  EXPECT_EQ(r.read(dir, "a"), "3\n");
+  EXPECT_EQ(other.open_files(), 2u);
+  EXPECT_EQ(r.open_files(), 2u);
+}

@@ -119,9 +119,27 @@ const cgroup::CgroupHierarchy* cfs_hierarchy_for(const cgroup::CgroupHierarchies
   return all.find_v1("cpu");
 }
 
-std::optional<CfsStats> read_cfs_stats(cgroup::FileReader& files, const std::filesystem::path& dir) {
+std::optional<CfsStats> read_cfs_stats(cgroup::FileReader& files, const cgroup::CgroupDir& dir) {
   const auto text = files.read(dir, "cpu.stat");
   return text ? parse_cfs_stats(*text) : std::nullopt;
+}
+
+// Whether `dir` is the directory of the cgroup `relative` (hierarchy-relative) in `h`, as
+// h.absolute_path builds it: compared in place, so a round that re-reads a container's files
+// builds no path.
+bool is_dir_of(const cgroup::CgroupDir& dir, const cgroup::CgroupHierarchy& h, std::string_view relative) {
+  while (relative.starts_with('/')) relative.remove_prefix(1);
+  const std::string& mount = h.mount_point.native();
+  const std::string& path = dir.path();
+  if (relative.empty()) return path == mount;
+  return path.size() == mount.size() + 1 + relative.size() && path[mount.size()] == '/' &&
+         path.ends_with(relative) && path.starts_with(mount);
+}
+
+// `dir` made the directory of `relative` in `h` if it is not that already.
+const cgroup::CgroupDir& dir_of(cgroup::CgroupDir& dir, const cgroup::CgroupHierarchy& h, std::string_view relative) {
+  if (!is_dir_of(dir, h, relative)) dir = cgroup::CgroupDir(h.absolute_path(relative));
+  return dir;
 }
 
 loader::CgroupKeying keying_for(const cgroup::CgroupHierarchy& h) {
@@ -359,7 +377,13 @@ struct Agent::Impl {
 
   bool slow_round = true;  // sampling thread only
   cgroup::FileReader files;  // sampling thread only: cgroupfs files kept open between rounds
-  std::map<UsageTarget, ContainerReading> slow_cache;  // the slow part of each container's reading
+  // The slow part of each container's reading, and its directories in the cpu.stat and memory
+  // trees as the file reader knows them.
+  struct SlowEntry {
+    ContainerReading reading;
+    cgroup::CgroupDir cfs_dir, mem_dir;
+  };
+  std::map<UsageTarget, SlowEntry> slow_cache;
   std::set<UsageTarget> pressure_read;                 // containers whose pressure files were read
   // The live containers, rebuilt only when they change (live_gen counts the changes): the
   // per-round checks against it are skipped while it and the container dirs stay the same.
@@ -518,38 +542,39 @@ struct Agent::Impl {
       try {
         auto cached = slow_at.find(c.target);
         const bool full = slow_round || cached == slow_cache.end();
+        const ContainerReading* last = cached != slow_cache.end() ? &cached->second.reading : nullptr;
+        SlowEntry fresh;  // a new container's directories, kept when its reading is
+        SlowEntry& entry = last ? cached->second : fresh;
         // Every round only what can breach: throttling needs a CPU limit, the working set's
         // trend matters against a memory limit; the rest at the slow cadence.
-        const bool cpu_limited = cached != slow_cache.end() && cached->second.cpu_limit_cores;
-        const bool memory_limited =
-            cached != slow_cache.end() && cached->second.memory && cached->second.memory->limit;
+        const bool cpu_limited = last && last->cpu_limit_cores;
+        const bool memory_limited = last && last->memory && last->memory->limit;
         if (cfs_h && !full && !cpu_limited) {
-          r.cfs = cached->second.cfs;
+          r.cfs = last->cfs;
           r.cfs_read = false;
-          r.cpu_limit_cores = cached->second.cpu_limit_cores;
+          r.cpu_limit_cores = last->cpu_limit_cores;
         } else if (cfs_h) {
-          const std::filesystem::path cfs_dir = cfs_h->absolute_path(c.cgroup_path);
+          const cgroup::CgroupDir& cfs_dir = dir_of(entry.cfs_dir, *cfs_h, c.cgroup_path);
           r.cfs = read_cfs_stats(files, cfs_dir);
           if (full)
             r.cpu_limit_cores =
                 cgroup::read_cpu_limit_cores(files, cfs_dir, cfs_h->version == cgroup::CgroupVersion::V2);
           else
-            r.cpu_limit_cores = cached->second.cpu_limit_cores;
+            r.cpu_limit_cores = last->cpu_limit_cores;
         }
         if (mem_h)
-          if (auto mpath = memory_path_of(c.target, c.cgroup_path, mem_at)) {
+          if (const cgroup::CgroupDir* mem_dir = memory_dir_of(c.target, c.cgroup_path, mem_at, entry)) {
             const bool v2 = mem_h->version == cgroup::CgroupVersion::V2;
-            auto mem_dir = [&] { return mem_h->absolute_path(*mpath); };  // only when read
             if (full) {
-              r.memory = cgroup::read_memory_usage(files, mem_dir(), v2);
-            } else if (cached->second.memory && !memory_limited) {
-              r.memory = cached->second.memory;
+              r.memory = cgroup::read_memory_usage(files, *mem_dir, v2);
+            } else if (last->memory && !memory_limited) {
+              r.memory = last->memory;
               r.usage_read = r.memory_read = false;
-            } else if (cached->second.memory) {
+            } else if (last->memory) {
               // Between full reads: fresh usage, the rest of memory.stat from the last one.
-              r.memory = cached->second.memory;
+              r.memory = last->memory;
               r.memory_read = false;
-              if (auto usage = cgroup::read_memory_usage_bytes(files, mem_dir(), v2)) {
+              if (auto usage = cgroup::read_memory_usage_bytes(files, *mem_dir, v2)) {
                 r.memory->usage = *usage;
                 r.memory->working_set = *usage > r.memory->inactive_file ? *usage - r.memory->inactive_file : 0;
               } else {
@@ -557,8 +582,12 @@ struct Agent::Impl {
               }
             }
           }
-        if (full && cached != slow_cache.end()) cached->second = r;
-        else if (full) slow_cache.emplace(c.target, r);
+        if (full && last) {
+          cached->second.reading = r;
+        } else if (full) {
+          fresh.reading = r;
+          slow_cache.emplace(c.target, std::move(fresh));
+        }
       } catch (const std::exception& e) {
         report_read_error(e.what());
       }
@@ -583,12 +612,14 @@ struct Agent::Impl {
     sampled = true;
   }
 
-  // Each container's own cgroup in the memory hierarchy when that is not the CPU one (v1
-  // hierarchies may place the same pod at different depths: kubelet itself never does, but a
-  // node's own cgroups can differ per hierarchy). Sampling thread only.
-  const std::string* memory_path_of(const UsageTarget& t, const std::string& cpu_path,
-                                    SortedCursor<std::map<UsageTarget, std::string>>& mem_at) const {
-    if (!memory_resolver) return &cpu_path;
+  // Each container's own cgroup in the memory hierarchy: from the memory tree's walk when that
+  // is not the CPU one (v1 hierarchies may place the same pod at different depths: kubelet itself
+  // never does, but a node's own cgroups can differ per hierarchy), else the CPU path's, kept in
+  // the container's `entry`. Sampling thread only.
+  const cgroup::CgroupDir* memory_dir_of(const UsageTarget& t, const std::string& cpu_path,
+                                         SortedCursor<std::map<UsageTarget, cgroup::CgroupDir>>& mem_at,
+                                         SlowEntry& entry) const {
+    if (!memory_resolver) return &dir_of(entry.mem_dir, *mem_h, cpu_path);
     auto it = mem_at.find(t);
     if (it == mem_at.end()) return nullptr;
     return &it->second;
@@ -1461,7 +1492,8 @@ struct Agent::Impl {
   CgroupResolver* psi_dirs = nullptr;
   std::unique_ptr<CgroupResolver> psi_resolver;  // when the v2 tree is neither cpu's nor memory's
   MemoryPressureTable memory_pressure;
-  std::map<UsageTarget, std::string> mem_paths, psi_paths;  // sampler thread only
+  // Each container's own cgroup directory in the memory and v2 trees. Sampler thread only.
+  std::map<UsageTarget, cgroup::CgroupDir> mem_paths, psi_paths;
   bool paths_ready = false;
   std::chrono::steady_clock::time_point paths_walked;
   std::set<UsageTarget> walked_for;  // live containers when the trees were last walked
@@ -1508,17 +1540,18 @@ struct Agent::Impl {
     return out;
   }
 
-  // The own cgroup of every container in hierarchy `h` (hierarchy-relative path).
-  static std::map<UsageTarget, std::string> container_dirs(CgroupResolver& r) {
-    std::map<UsageTarget, std::string> out;
+  // The own cgroup directory of every container in the resolver's hierarchy.
+  static std::map<UsageTarget, cgroup::CgroupDir> container_dirs(CgroupResolver& r) {
+    std::map<UsageTarget, cgroup::CgroupDir> out;
     for (const auto& [id, entry] : r.index().snapshot()) {
       if (entry.removed || !entry.path) continue;
       const ResolvedCgroup res = r.resolve(id);
       if (!res.path) continue;
       const UsageTarget t = target_of(res);
       if (t.kind != UsageTarget::Kind::Container) continue;
-      auto [it, inserted] = out.emplace(t, *res.path);
-      if (!inserted && res.path->size() < it->second.size()) it->second = *res.path;
+      auto dir = r.hierarchy().absolute_path(*res.path);
+      auto [it, inserted] = out.emplace(t, dir);
+      if (!inserted && dir.native().size() < it->second.path().size()) it->second = cgroup::CgroupDir(dir);
     }
     return out;
   }
@@ -1570,16 +1603,16 @@ struct Agent::Impl {
     // Between slow rounds only containers not read yet; none while the containers and their
     // dirs are those of the last pass.
     const bool skip_all = !slow_round && pressure_gen == std::pair{live_gen, paths_gen};
+    SortedCursor mem_at(mem_paths), psi_at(psi_paths);  // `live` is in target order too
     for (const auto& t : live) {
       if (skip_all) break;
       if (!slow_round && pressure_read.count(t)) continue;
-      std::optional<std::filesystem::path> mdir, pdir;
-      if (auto it = mem_paths.find(t); it != mem_paths.end()) mdir = mem_dirs_h->absolute_path(it->second);
-      if (auto it = psi_paths.find(t); it != psi_paths.end()) pdir = psi_h->absolute_path(it->second);
+      const cgroup::CgroupDir *mdir = nullptr, *pdir = nullptr;
+      if (auto it = mem_at.find(t); it != mem_paths.end()) mdir = &it->second;
+      if (auto it = psi_at.find(t); it != psi_paths.end()) pdir = &it->second;
       if (!mdir && !pdir) continue;
       pressure_read.insert(t);
-      memory_pressure.record_cgroupfs(
-          t, read_container_pressure(files, mdir ? &*mdir : nullptr, memory_v2, pdir ? &*pdir : nullptr));
+      memory_pressure.record_cgroupfs(t, read_container_pressure(files, mdir, memory_v2, pdir));
     }
     pressure_gen = {live_gen, paths_gen};
     if (slow_round) {

@@ -40,9 +40,9 @@ void max_with(loader::ReclaimStalls& into, const loader::ReclaimStalls& s) {
 }  // namespace
 
 ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
-                                                  const std::filesystem::path* memory_dir,
+                                                  const cgroup::CgroupDir* memory_dir,
                                                   bool memory_v2,
-                                                  const std::filesystem::path* psi_dir) {
+                                                  const cgroup::CgroupDir* psi_dir) {
   ContainerCgroupfsPressure p;
   if (memory_dir) {
     if (memory_v2) {

@@ -47,7 +47,7 @@ std::optional<double> parse_cfs_quota(std::string_view quota_us, std::string_vie
   return double(*q) / double(*p);
 }
 
-std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesystem::path& dir, bool v2) {
+std::optional<double> read_cpu_limit_cores(FileReader& files, const CgroupDir& dir, bool v2) {
   if (v2) {
     auto t = files.read(dir, "cpu.max");
     return t ? parse_cpu_max(*t) : std::nullopt;

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -42,6 +43,8 @@ std::size_t raise_open_file_limit() noexcept {
 }
 
 FileReader::FileReader(bool keep_open, std::size_t max_open) : keep_open_(keep_open), max_open_(max_open) {
+  static std::atomic<std::uint64_t> readers{0};
+  id_ = ++readers;
   if (max_open_ == 0) {
     const std::size_t soft = soft_open_limit();
     max_open_ = soft > 512 ? soft - 256 : soft / 2;
@@ -95,38 +98,71 @@ std::optional<std::string_view> FileReader::read(const std::filesystem::path& di
   return read_name(name_buf_);
 }
 
-std::optional<std::string_view> FileReader::read_name(const std::string& name) {
+std::optional<std::string_view> FileReader::read(const CgroupDir& dir, std::string_view name) {
+  const std::string& path = dir.path_;
+  const std::size_t prefix = path.empty() || path.back() == '/' ? path.size() : path.size() + 1;
+  if (keep_open_) {
+    if (dir.reader_ != id_ || dir.epoch_ != epoch_) {
+      dir.known_.clear();
+      dir.reader_ = id_;
+      dir.epoch_ = epoch_;
+    }
+    // Every entry remembered here is "<path>/<some name>": the name alone tells them apart.
+    for (void* p : dir.known_) {
+      Node& node = *static_cast<Node*>(p);
+      const std::string& key = node.first;
+      if (key.size() == prefix + name.size() && std::string_view(key).substr(prefix) == name)
+        return read_entry(key, node.second);
+    }
+  }
+  name_buf_.assign(path);
+  if (prefix > path.size()) name_buf_.push_back('/');
+  name_buf_.append(name);
+  Node* node = nullptr;
+  auto text = read_name(name_buf_, &node);
+  if (node) dir.known_.push_back(node);
+  return text;
+}
+
+std::optional<std::string_view> FileReader::read_entry(const std::string& name, Entry& e) {
+  e.generation = generation_;
+  if (e.fd < 0) return std::nullopt;
+  if (auto text = read_fd(e.fd, name)) return text;
+  // The cgroup went away; one made again under the same path has new files.
+  ::close(e.fd);
+  --open_;
+  e.fd = open_file(name);
+  if (e.fd < 0) return std::nullopt;
+  ++open_;
+  return read_fd(e.fd, name);
+}
+
+std::optional<std::string_view> FileReader::read_name(const std::string& name, Node** node) {
   if (!keep_open_) {
     const detail::UniqueFd fd(open_file(name));
     if (!fd) return std::nullopt;
     return read_fd(fd.get(), name);
   }
+  ++lookups_;
   auto it = files_.find(name);
   if (it != files_.end()) {
-    Entry& e = it->second;
-    e.generation = generation_;
-    if (e.fd < 0) return std::nullopt;
-    if (auto text = read_fd(e.fd, name)) return text;
-    // The cgroup went away; one made again under the same path has new files.
-    ::close(e.fd);
-    --open_;
-    e.fd = open_file(name);
-    if (e.fd < 0) return std::nullopt;
-    ++open_;
-    return read_fd(e.fd, name);
+    if (node) *node = &*it;
+    return read_entry(it->first, it->second);
   }
   const int fd = open_file(name);
   if (fd >= 0 && open_ >= max_open_) {
     const detail::UniqueFd once(fd);  // beyond max_open: read, do not keep
     return read_fd(once.get(), name);
   }
-  files_.emplace(name, Entry{fd, generation_});
+  it = files_.emplace(name, Entry{fd, generation_}).first;
+  if (node) *node = &*it;
   if (fd < 0) return std::nullopt;
   ++open_;
-  return read_fd(fd, name);
+  return read_fd(fd, it->first);
 }
 
 void FileReader::sweep() {
+  bool erased = false;
   for (auto it = files_.begin(); it != files_.end();) {
     const Entry& e = it->second;
     if (e.fd < 0 || e.generation + 1 < generation_) {
@@ -135,11 +171,13 @@ void FileReader::sweep() {
         --open_;
       }
       it = files_.erase(it);
+      erased = true;
     } else {
       ++it;
     }
   }
   ++generation_;
+  if (erased) ++epoch_;  // entries the CgroupDirs remember may be gone
 }
 
 }  // namespace podgauge::cgroup

@@ -98,14 +98,14 @@ std::optional<T> read_parsed(FileReader& files, const std::filesystem::path& fil
 }
 
 template <typename T, typename Parse>
-std::optional<T> read_parsed(FileReader& files, const std::filesystem::path& dir, std::string_view name,
+std::optional<T> read_parsed(FileReader& files, const CgroupDir& dir, std::string_view name,
                              Parse parse) {
   auto text = files.read(dir, name);
   if (!text) return std::nullopt;
   try {
     return parse(*text);
   } catch (const CgroupError& e) {
-    throw CgroupError((dir / name).string() + ": " + e.what());
+    throw CgroupError(dir.path() + "/" + std::string(name) + ": " + e.what());
   }
 }
 
@@ -208,20 +208,20 @@ std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::
   return read_parsed<Pressure>(files, file, parse_pressure);
 }
 
-std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& dir, std::string_view name) {
+std::optional<Pressure> read_pressure(FileReader& files, const CgroupDir& dir, std::string_view name) {
   return read_parsed<Pressure>(files, dir, name, parse_pressure);
 }
 
-std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::filesystem::path& cgroup_dir) {
+std::optional<MemoryEvents> read_memory_events(FileReader& files, const CgroupDir& cgroup_dir) {
   return read_parsed<MemoryEvents>(files, cgroup_dir, "memory.events", parse_memory_events);
 }
 
 std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
-                                                        const std::filesystem::path& cgroup_dir) {
+                                                        const CgroupDir& cgroup_dir) {
   return read_parsed<MemoryOomControl>(files, cgroup_dir, "memory.oom_control", parse_memory_oom_control);
 }
 
-std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir) {
+std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const CgroupDir& cgroup_dir) {
   return read_parsed<std::uint64_t>(files, cgroup_dir, "memory.failcnt", parse_single_counter);
 }
 

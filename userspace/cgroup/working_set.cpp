@@ -75,7 +75,7 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
   return m;
 }
 
-std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::filesystem::path& dir, bool v2) {
+std::optional<MemoryUsage> read_memory_usage(FileReader& files, const CgroupDir& dir, bool v2) {
   // Each text is copied: the reader's view lasts until its next read.
   auto read = [&](const char* name) -> std::optional<std::string> {
     if (auto t = files.read(dir, name)) return std::string(*t);
@@ -91,11 +91,11 @@ std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::files
   try {
     return parse_memory_usage(v2, *usage, *stat, limit.value_or(""), swap.value_or(""));
   } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(dir.string() + ": " + e.what());
+    throw std::runtime_error(dir.path() + ": " + e.what());
   }
 }
 
-std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::filesystem::path& dir, bool v2) {
+std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const CgroupDir& dir, bool v2) {
   auto text = files.read(dir, v2 ? "memory.current" : "memory.usage_in_bytes");
   if (!text) return std::nullopt;
   return parse_u64(*text);

@@ -32,9 +32,9 @@ struct ContainerCgroupfsPressure {
 /// Reads the memory controller's files in `memory_dir` (v2 when `memory_v2`) and the PSI files
 /// in `psi_dir`; either may be null. A file that is missing or does not parse is left out.
 ContainerCgroupfsPressure read_container_pressure(cgroup::FileReader& files,
-                                                  const std::filesystem::path* memory_dir,
+                                                  const cgroup::CgroupDir* memory_dir,
                                                   bool memory_v2,
-                                                  const std::filesystem::path* psi_dir);
+                                                  const cgroup::CgroupDir* psi_dir);
 
 /// The node's PSI (/proc/pressure/{cpu,memory,io}). nullopt when the kernel has none
 /// (CONFIG_PSI off, or booted with psi=0).

@@ -16,6 +16,6 @@ std::optional<double> parse_cpu_max(std::string_view text);
 std::optional<double> parse_cfs_quota(std::string_view quota_us, std::string_view period_us);
 /// Reads the limit of a cgroup directory of the cpu hierarchy (v1 cpu controller or v2 with
 /// cpu enabled); nullopt when unlimited or when the files are absent (gone, no controller).
-std::optional<double> read_cpu_limit_cores(FileReader& files, const std::filesystem::path& dir, bool v2);
+std::optional<double> read_cpu_limit_cores(FileReader& files, const CgroupDir& dir, bool v2);
 
 }  // namespace podgauge::cgroup

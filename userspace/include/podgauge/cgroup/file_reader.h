@@ -8,8 +8,40 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace podgauge::cgroup {
+
+class FileReader;
+
+/// A directory whose files one FileReader reads round after round (a container's cgroup). It
+/// remembers where that reader keeps each of its files, so a re-read neither joins nor hashes
+/// the file's path: at 500 containers, building and hashing absolute paths was a tenth of the
+/// sampler's CPU. Converts implicitly from a path, for one-shot use; keep one per directory to
+/// gain. A copy forgets what it remembered. Not thread-safe (nor is the reader).
+class CgroupDir {
+ public:
+  CgroupDir() = default;
+  CgroupDir(const std::filesystem::path& dir) : path_(dir.native()) {}  // NOLINT: implicit on purpose
+  CgroupDir(std::string dir) : path_(std::move(dir)) {}                 // NOLINT: implicit on purpose
+  CgroupDir(const CgroupDir& o) : path_(o.path_) {}
+  CgroupDir& operator=(const CgroupDir& o) {
+    if (this != &o) *this = CgroupDir(o);
+    return *this;
+  }
+  CgroupDir(CgroupDir&&) noexcept = default;
+  CgroupDir& operator=(CgroupDir&&) noexcept = default;
+
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  friend class FileReader;
+  std::string path_;
+  // Valid while the reader that filled them has not swept (reader_ names the reader, epoch_ its
+  // sweeps): its entries of files in this directory.
+  mutable std::uint64_t reader_ = 0, epoch_ = 0;
+  mutable std::vector<void*> known_;
+};
 
 /// Reads small kernfs and procfs files (cgroup stat, limit and PSI files): seq_files, which
 /// hand over all they generated that fits, so a read shorter than asked for is taken as the end
@@ -40,6 +72,8 @@ class FileReader {
   /// The same for the file `name` in `dir`, without building a std::filesystem::path (which
   /// allocates a string per component: a cgroup path has about ten).
   std::optional<std::string_view> read(const std::filesystem::path& dir, std::string_view name);
+  /// The same, through what `dir` remembers of this reader's files (and it learns the file).
+  std::optional<std::string_view> read(const CgroupDir& dir, std::string_view name);
 
   /// Closes files not read since the sweep before the previous one and forgets missing ones.
   void sweep();
@@ -47,13 +81,18 @@ class FileReader {
   std::size_t open_files() const noexcept { return open_; }
   /// open() calls made so far (a reader that works keeps this near the number of files).
   std::uint64_t opens() const noexcept { return opens_; }
+  /// Reads that looked their file up by path (a CgroupDir that remembers the file saves that).
+  std::uint64_t lookups() const noexcept { return lookups_; }
 
  private:
   struct Entry {
     int fd = -1;  // -1: the file was missing
     std::uint64_t generation = 0;
   };
-  std::optional<std::string_view> read_name(const std::string& name);
+  using Node = std::pair<const std::string, Entry>;
+  // `node`, when given, is set to the reader's entry of the file if it keeps one.
+  std::optional<std::string_view> read_name(const std::string& name, Node** node = nullptr);
+  std::optional<std::string_view> read_entry(const std::string& name, Entry& e);
   std::optional<std::string_view> read_fd(int fd, const std::string& name);
   int open_file(const std::string& name);
 
@@ -61,7 +100,10 @@ class FileReader {
   std::size_t max_open_;
   std::size_t open_ = 0;
   std::uint64_t opens_ = 0;
+  std::uint64_t lookups_ = 0;
   std::uint64_t generation_ = 1;
+  std::uint64_t id_;         // names this reader to the CgroupDirs that remember its entries
+  std::uint64_t epoch_ = 1;  // sweeps that erased entries: what a CgroupDir remembers is stale
   std::unordered_map<std::string, Entry> files_;
   std::string buf_;
   std::string name_buf_;  // read(dir, name)'s joined path

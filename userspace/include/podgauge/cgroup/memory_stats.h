@@ -62,10 +62,10 @@ std::uint64_t parse_single_counter(std::string_view text);
 /// CgroupError on any other error or on content that does not parse.
 std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& file);
 /// The same for the file `name` in `dir` (no path built per file).
-std::optional<Pressure> read_pressure(FileReader& files, const std::filesystem::path& dir, std::string_view name);
-std::optional<MemoryEvents> read_memory_events(FileReader& files, const std::filesystem::path& cgroup_dir);
+std::optional<Pressure> read_pressure(FileReader& files, const CgroupDir& dir, std::string_view name);
+std::optional<MemoryEvents> read_memory_events(FileReader& files, const CgroupDir& cgroup_dir);
 std::optional<MemoryOomControl> read_memory_oom_control(FileReader& files,
-                                                        const std::filesystem::path& cgroup_dir);
-std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const std::filesystem::path& cgroup_dir);
+                                                        const CgroupDir& cgroup_dir);
+std::optional<std::uint64_t> read_memory_failcnt(FileReader& files, const CgroupDir& cgroup_dir);
 
 }  // namespace podgauge::cgroup

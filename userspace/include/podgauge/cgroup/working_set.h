@@ -30,8 +30,8 @@ MemoryUsage parse_memory_usage(bool v2, std::string_view usage_text, std::string
 /// Reads a cgroup directory of the memory hierarchy (v1 memory controller, or v2 with the
 /// memory controller enabled). nullopt when the cgroup is gone or has no memory files; throws
 /// std::runtime_error with the path when a file is present but unreadable or malformed.
-std::optional<MemoryUsage> read_memory_usage(FileReader& files, const std::filesystem::path& dir, bool v2);
+std::optional<MemoryUsage> read_memory_usage(FileReader& files, const CgroupDir& dir, bool v2);
 /// Only the usage (v1 memory.usage_in_bytes, v2 memory.current): one small file.
-std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const std::filesystem::path& dir, bool v2);
+std::optional<uint64_t> read_memory_usage_bytes(FileReader& files, const CgroupDir& dir, bool v2);
 
 }  // namespace podgauge::cgroup
