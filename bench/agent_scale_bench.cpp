@@ -8,10 +8,12 @@
 //
 //   agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H]
 //                     [--history-mix node|busy] [--warmup S] [--seconds S]
-//                     [--agents BIN,BIN... [--rounds N]]
+//                     [--agents BIN,BIN... [--rounds N] [--together yes|no]]
 //
 // --agents: compare agent binaries side by side: they run in turn, --rounds times, each from a
-// copy of the same recorded history, and the medians are printed.
+// copy of the same recorded history, and the medians are printed. --together yes: they run at
+// once, each round, and are measured over the same window (each has its BPF programs attached,
+// which costs the measured agents nothing: BPF time is charged to the tasks being scheduled).
 //
 // --history-hours H: before the agent starts, H hours of every container's 12 series are
 // recorded as the agent itself records them (ContainerHistory, every 1 s as the agent does) and
@@ -142,7 +144,7 @@ double load_average() {
 
 int main(int argc, char** argv) {
   int pods = 250, warmup = 15, seconds = 30, per_pod = 1, history_hours = 0, rounds = 1;
-  bool all_busy = false;
+  bool all_busy = false, together = false;
   std::vector<std::string> agents;  // binaries to compare; empty: $PODGAUGE_BIN or the build's
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -154,6 +156,8 @@ int main(int argc, char** argv) {
     else if (a == "--history-mix" && (std::strcmp(argv[i + 1], "node") == 0 || std::strcmp(argv[i + 1], "busy") == 0))
       all_busy = std::strcmp(argv[i + 1], "busy") == 0;
     else if (a == "--rounds") rounds = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--together" && (std::strcmp(argv[i + 1], "yes") == 0 || std::strcmp(argv[i + 1], "no") == 0))
+      together = std::strcmp(argv[i + 1], "yes") == 0;
     else if (a == "--agents") {
       std::stringstream list(argv[i + 1]);
       for (std::string b; std::getline(list, b, ',');)
@@ -162,7 +166,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: agent_scale_bench [--pods N] [--containers-per-pod K] [--history-hours H] "
                    "[--history-mix node|busy] [--warmup S] [--seconds S] [--agents BIN,BIN... "
-                   "[--rounds N]]\n");
+                   "[--rounds N] [--together yes|no]]\n");
       return 2;
     }
   }
@@ -221,36 +225,53 @@ int main(int argc, char** argv) {
   std::printf("agent_scale_bench: %d pods (%d container%s each, sleeping), --interval 1s, %d s warm-up\n", pods,
               per_pod, per_pod == 1 ? "" : "s", warmup);
   // With several binaries, they run in turn, round after round, each from a copy of the same
-  // recorded history: side by side on the same node, so the medians compare.
+  // recorded history: side by side on the same node, so the medians compare. With --together
+  // they run at once and are measured over the same window: the machine's noise then falls on
+  // all of them alike.
   std::vector<std::vector<double>> cpu(agents.size()), rss(agents.size());
-  for (int round = 0; round < rounds; ++round)
-    for (std::size_t a = 0; a < agents.size(); ++a) {
-      if (!agents[a].empty()) ::setenv("PODGAUGE_BIN", agents[a].c_str(), 1);
-      char run_tmpl[] = "/tmp/podgauge-scale-run-XXXXXX";
-      const std::filesystem::path run_state = ::mkdtemp(run_tmpl);
-      std::filesystem::copy(state, run_state, std::filesystem::copy_options::recursive);
-      {
-        AgentProcess agent({"--interval", "1s", "--state-dir", run_state.string()});
-        const pid_t pid = agent.process->pid();
-        std::this_thread::sleep_for(std::chrono::seconds(warmup));
-        const double c0 = cpu_seconds(pid);
-        const auto t0 = std::chrono::steady_clock::now();
-        std::this_thread::sleep_for(std::chrono::seconds(seconds));
-        const double c1 = cpu_seconds(pid);
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        cpu[a].push_back(100.0 * (c1 - c0) / wall);
+  for (int round = 0; round < rounds; ++round) {
+    const std::size_t batch = together ? agents.size() : 1;
+    for (std::size_t first = 0; first < agents.size(); first += batch) {
+      std::vector<std::filesystem::path> states;
+      std::vector<std::unique_ptr<AgentProcess>> running;
+      for (std::size_t a = first; a < first + batch; ++a) {
+        if (!agents[a].empty()) ::setenv("PODGAUGE_BIN", agents[a].c_str(), 1);
+        char run_tmpl[] = "/tmp/podgauge-scale-run-XXXXXX";
+        states.emplace_back(::mkdtemp(run_tmpl));
+        std::filesystem::copy(state, states.back(), std::filesystem::copy_options::recursive);
+        running.push_back(
+            std::make_unique<AgentProcess>(std::vector<std::string>{"--interval", "1s", "--state-dir", states.back().string()}));
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(warmup));
+      std::vector<double> c0;
+      for (const auto& agent : running) c0.push_back(cpu_seconds(agent->process->pid()));
+      const auto t0 = std::chrono::steady_clock::now();
+      std::this_thread::sleep_for(std::chrono::seconds(seconds));
+      std::vector<double> c1;
+      for (const auto& agent : running) c1.push_back(cpu_seconds(agent->process->pid()));
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (std::size_t i = 0; i < running.size(); ++i) {
+        const std::size_t a = first + i;
+        const pid_t pid = running[i]->process->pid();
+        cpu[a].push_back(100.0 * (c1[i] - c0[i]) / wall);
         rss[a].push_back(status_kib(pid, "VmRSS") / 1024.0);
         if (agents.size() > 1)
           std::printf("  round %d, %s (load %.2f):\n", round + 1, agents[a].c_str(), load_average());
-        std::printf("  agent CPU over %.0f s: %.2f%% of one core (%.3f s)\n", wall, cpu[a].back(), c1 - c0);
+        std::printf("  agent CPU over %.0f s: %.2f%% of one core (%.3f s)\n", wall, cpu[a].back(), c1[i] - c0[i]);
         std::printf("  agent RSS: %.1f MiB now, peak %.1f MiB\n", rss[a].back(), status_kib(pid, "VmHWM") / 1024.0);
-        std::fflush(stdout);
-        agent.process->kill(SIGTERM);
-        agent.process->wait(15s);
       }
-      std::error_code ec;
-      std::filesystem::remove_all(run_state, ec);
+      std::fflush(stdout);
+      for (const auto& agent : running) {
+        agent->process->kill(SIGTERM);
+        agent->process->wait(15s);
+      }
+      running.clear();
+      for (const auto& dir : states) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
     }
+  }
   if (agents.size() > 1 || rounds > 1)
     for (std::size_t a = 0; a < agents.size(); ++a)
       std::printf("  median of %d: CPU %.2f%%, RSS %.1f MiB  %s\n", rounds, median(cpu[a]), median(rss[a]),

@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
+#include <limits>
+#include <random>
+
+#include "podgauge/analysis/trend.h"
 
 #include "podgauge/analysis/breach_detector.h"
 
@@ -163,4 +168,82 @@ TEST(BreachDetector, targets_are_independent_and_forget_drops_state) {
   EXPECT_EQ(d.active().size(), 1u);
   d.forget("a");
   EXPECT_TRUE(d.active().empty());
+}
+
+// The trend and the smoothing keep running sums as samples come and go. Over 20,000 samples of
+// a wandering series (rebuilt every 512 updates on the way), every breach starts and ends when
+// the value recomputed from the whole window says so, and with the same value.
+TEST(BreachDetector, running_sums_agree_with_the_window_recomputed_every_round) {
+  const double mib = 1 << 20, limit = 1024 * mib;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 2 * mib);
+  struct Seen {
+    int step;
+    bool start;
+    double value;
+  };
+  // Time to limit, from scratch: the window of the last 2 min, a least-squares slope.
+  std::vector<Seen> want_ttl, got_ttl;
+  {
+    BreachDetector d({parse_breach_rule("memory.time_to_limit<=30m/0s,trend=2m,hysteresis=0%,clear=0s")});
+    std::deque<std::pair<double, double>> window;
+    bool active = false;
+    for (int i = 0; i < 20000; ++i) {
+      const double t = i, ws = 600 * mib + 200 * mib * std::sin(2 * M_PI * t / 3000) + noise(rng);
+      for (const auto& e : d.observe("c", memory_at(Nanos(int64_t(i) * 1'000'000'000), ws, limit)))
+        got_ttl.push_back({i, e.phase == BreachEvent::Phase::Start, e.value});
+      window.emplace_back(t, ws);
+      while (t - window.front().first > 120) window.pop_front();
+      double ttl = std::numeric_limits<double>::infinity();
+      if (window.size() >= 3 && (window.back().first - window.front().first) * 4 >= 120) {
+        LinearTrend trend;
+        for (const auto& [x, y] : window) trend.add(x - window.front().first, y);
+        if (auto slope = trend.slope(); slope && *slope > 0) ttl = (limit - ws) / *slope;
+      }
+      if ((ttl <= 1800) != active) {
+        active = !active;
+        want_ttl.push_back({i, active, ttl});
+      }
+    }
+  }
+  ASSERT_GE(want_ttl.size(), 8u) << "the series must cross the threshold to prove anything";
+  ASSERT_EQ(got_ttl.size(), want_ttl.size());
+  for (size_t i = 0; i < want_ttl.size(); ++i) {
+    EXPECT_EQ(got_ttl[i].step, want_ttl[i].step) << i;
+    EXPECT_EQ(got_ttl[i].start, want_ttl[i].start) << i;
+    if (std::isinf(want_ttl[i].value))
+      EXPECT_TRUE(std::isinf(got_ttl[i].value)) << i << ": " << got_ttl[i].value;
+    else
+      EXPECT_NEAR(got_ttl[i].value, want_ttl[i].value, 1e-6 * want_ttl[i].value) << i;
+  }
+  // A 10 s mean of CPU against its limit.
+  std::vector<Seen> want_cpu, got_cpu;
+  {
+    BreachDetector d({parse_breach_rule("cpu.limit>=90%/0s,smooth=10s,hysteresis=0%,clear=0s")});
+    std::deque<std::pair<int, double>> window;
+    std::uniform_real_distribution<double> cores(0, 1);
+    bool active = false;
+    for (int i = 0; i < 20000; ++i) {
+      const double used = (i / 200) % 2 ? 0.8 + 0.2 * cores(rng) : 0.5 * cores(rng);
+      for (const auto& e : d.observe("c", cpu_at(Nanos(int64_t(i) * 1'000'000'000), used, 1.0)))
+        got_cpu.push_back({i, e.phase == BreachEvent::Phase::Start, e.value});
+      window.emplace_back(i, 100 * used);
+      while (i - window.front().first >= 10) window.pop_front();
+      double sum = 0;
+      for (const auto& [x, y] : window) sum += y;
+      const double mean = sum / double(window.size());
+      const bool breaching = active ? !(mean < 90) : mean >= 90;
+      if (breaching != active) {
+        active = breaching;
+        want_cpu.push_back({i, active, mean});
+      }
+    }
+  }
+  ASSERT_GE(want_cpu.size(), 8u);
+  ASSERT_EQ(got_cpu.size(), want_cpu.size());
+  for (size_t i = 0; i < want_cpu.size(); ++i) {
+    EXPECT_EQ(got_cpu[i].step, want_cpu[i].step) << i;
+    EXPECT_EQ(got_cpu[i].start, want_cpu[i].start) << i;
+    EXPECT_NEAR(got_cpu[i].value, want_cpu[i].value, 1e-9) << i;
+  }
 }

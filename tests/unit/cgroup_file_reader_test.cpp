@@ -203,3 +203,23 @@ TEST(FileReader, a_cgroup_dir_follows_sweeps_and_readers) {
   EXPECT_EQ(other.open_files(), 2u);
   EXPECT_EQ(r.open_files(), 2u);
 }
+
+// A move hands over what was remembered; the emptied directory, given another path, reads that
+// directory's files, not the ones it remembered before the move.
+TEST(FileReader, a_moved_cgroup_dir_keeps_its_files_and_the_source_forgets_them) {
+  TempDir d;
+  d.write("cpu.stat", "first\n");
+  fs::create_directories(d.path / "other");
+  std::ofstream(d.path / "other" / "cpu.stat") << "second\n";
+  FileReader r;
+  podgauge::cgroup::CgroupDir a(d.path);
+  EXPECT_EQ(r.read(a, "cpu.stat"), "first\n");
+  podgauge::cgroup::CgroupDir b = std::move(a);
+  EXPECT_EQ(r.read(b, "cpu.stat"), "first\n");
+  EXPECT_EQ(r.lookups(), 1u);
+  a = podgauge::cgroup::CgroupDir(d.path / "other");
+  EXPECT_EQ(r.read(a, "cpu.stat"), "second\n");
+  b = std::move(a);
+  EXPECT_EQ(r.read(b, "cpu.stat"), "second\n");
+  EXPECT_EQ(r.lookups(), 2u);
+}

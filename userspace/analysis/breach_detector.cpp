@@ -5,7 +5,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include "podgauge/analysis/trend.h"
 
 namespace podgauge::analysis {
 
@@ -153,20 +152,19 @@ std::optional<double> ratio_percent(const std::optional<double>& used, const std
 std::optional<double> BreachDetector::value_of(const BreachRule& rule, RuleState& st, const UsageSample& s) {
   if (rule.kind == BreachKind::MemoryTimeToLimit) {
     if (!s.memory_working_set_bytes || !s.memory_limit_bytes || *s.memory_limit_bytes <= 0) return std::nullopt;
-    st.window.emplace_back(s.time, *s.memory_working_set_bytes);
-    while (!st.window.empty() && s.time - st.window.front().first > rule.trend_window) st.window.pop_front();
+    slide(st, s.time, *s.memory_working_set_bytes, rule.trend_window, false);
     const double remaining = *s.memory_limit_bytes - *s.memory_working_set_bytes;
     if (remaining <= 0) return 0.0;
     // A trend needs a few points across at least a quarter of the window.
     if (st.window.size() < 3 || (st.window.back().first - st.window.front().first) * 4 < rule.trend_window)
       return std::numeric_limits<double>::infinity();
     // Least-squares slope in bytes per second.
-    const double t0 = double(st.window.front().first.count()) / 1e9;
-    LinearTrend trend;
-    for (const auto& [t, v] : st.window) trend.add(double(t.count()) / 1e9 - t0, v);
-    const auto slope = trend.slope();
-    if (!slope || *slope <= 0) return std::numeric_limits<double>::infinity();
-    return remaining / *slope;
+    const double n = double(st.window.size());
+    const double den = n * st.sxx - st.sx * st.sx;
+    if (den <= 0) return std::numeric_limits<double>::infinity();
+    const double slope = (n * st.sxy - st.sx * st.sy) / den;
+    if (slope <= 0) return std::numeric_limits<double>::infinity();
+    return remaining / slope;
   }
   std::optional<double> raw;
   switch (rule.kind) {
@@ -182,11 +180,31 @@ std::optional<double> BreachDetector::value_of(const BreachRule& rule, RuleState
     return std::nullopt;
   }
   if (rule.smoothing.count() <= 0) return raw;
-  st.window.emplace_back(s.time, *raw);
-  while (!st.window.empty() && s.time - st.window.front().first >= rule.smoothing) st.window.pop_front();
-  double sum = 0;
-  for (const auto& [t, v] : st.window) sum += v;
-  return sum / double(st.window.size());
+  slide(st, s.time, *raw, rule.smoothing, true);
+  return st.y0 + st.sy / double(st.window.size());
+}
+
+void BreachDetector::slide(RuleState& st, Nanos t, double v, Nanos keep, bool inclusive) {
+  constexpr std::uint32_t kRebuildEvery = 512;
+  auto x_of = [&](Nanos at) { return double((at - st.origin).count()) / 1e9; };
+  auto add = [&](Nanos at, double value, double sign) {
+    const double x = x_of(at), y = value - st.y0;
+    st.sx += sign * x, st.sy += sign * y, st.sxx += sign * x * x, st.sxy += sign * x * y;
+  };
+  if (st.window.empty()) {
+    st.origin = t, st.y0 = v, st.updates = 0;
+    st.sx = st.sy = st.sxx = st.sxy = 0;
+  }
+  st.window.emplace_back(t, v);
+  add(t, v, 1);
+  while (!st.window.empty() && (inclusive ? t - st.window.front().first >= keep : t - st.window.front().first > keep)) {
+    add(st.window.front().first, st.window.front().second, -1);
+    st.window.pop_front();
+  }
+  if (++st.updates < kRebuildEvery || st.window.empty()) return;
+  st.origin = st.window.front().first, st.y0 = st.window.front().second, st.updates = 0;
+  st.sx = st.sy = st.sxx = st.sxy = 0;
+  for (const auto& [at, value] : st.window) add(at, value, 1);
 }
 
 std::vector<BreachEvent> BreachDetector::observe(const std::string& target, const UsageSample& s) {

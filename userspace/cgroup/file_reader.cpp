@@ -103,13 +103,13 @@ std::optional<std::string_view> FileReader::read(const CgroupDir& dir, std::stri
   const std::size_t prefix = path.empty() || path.back() == '/' ? path.size() : path.size() + 1;
   if (keep_open_) {
     if (dir.reader_ != id_ || dir.epoch_ != epoch_) {
-      dir.known_.clear();
+      dir.known_count_ = 0;
       dir.reader_ = id_;
       dir.epoch_ = epoch_;
     }
     // Every entry remembered here is "<path>/<some name>": the name alone tells them apart.
-    for (void* p : dir.known_) {
-      Node& node = *static_cast<Node*>(p);
+    for (std::size_t i = 0; i < dir.known_count_; ++i) {
+      Node& node = *static_cast<Node*>(dir.known_[i]);
       const std::string& key = node.first;
       if (key.size() == prefix + name.size() && std::string_view(key).substr(prefix) == name)
         return read_entry(key, node.second);
@@ -120,7 +120,7 @@ std::optional<std::string_view> FileReader::read(const CgroupDir& dir, std::stri
   name_buf_.append(name);
   Node* node = nullptr;
   auto text = read_name(name_buf_, &node);
-  if (node) dir.known_.push_back(node);
+  if (node && dir.known_count_ < CgroupDir::kKnown) dir.known_[dir.known_count_++] = node;
   return text;
 }
 
