@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "podgauge/agent/container_history.h"
 
@@ -124,4 +126,57 @@ TEST(ContainerHistory, held_ticks_are_seen_by_queries_and_checkpoints) {
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].result.samples, kBatch + 1) << "the tick held at the checkpoint was written";
   EXPECT_EQ(back[0].target.container_id, "c0ffee");
+}
+
+// Rounds usually record their containers in the order of the last one, and record() guesses so;
+// when the order changes, a container appears or one is forgotten at a checkpoint, every tick
+// still lands in its own container's series.
+TEST(ContainerHistory, ticks_land_in_their_own_series_whatever_the_order_of_a_round) {
+  auto of = [](const char* id, int tick) {
+    ContainerReading r = reading(tick, false);
+    r.target.container_id = id;
+    r.cpu_ns = 1'000'000'000ull * tick + (id[0] == 'a' ? 0 : id[0] == 'b' ? 1'000'000 : 2'000'000);
+    return r;
+  };
+  const std::vector<std::vector<const char*>> rounds = {
+      {"a", "b"}, {"a", "b"}, {"b", "a"}, {"a", "b", "c"}, {"c", "a"}, {"a", "b", "c"}, {"b"}, {"a", "b", "c"}};
+  ContainerHistory h;
+  std::map<std::string, std::vector<double>> want;
+  for (std::size_t t = 0; t < rounds.size(); ++t)
+    for (const char* id : rounds[t]) {
+      const auto r = of(id, int(t));
+      h.record(r, 0, kT0 + 1000 * std::int64_t(t));
+      want[id].push_back(double(r.cpu_ns) / 1e9);
+    }
+  h.flush();
+  for (const auto& [id, values] : want) {
+    const auto points = h.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kLast, 0, id);
+    ASSERT_EQ(points.size(), 1u) << id;
+    EXPECT_EQ(points[0].result.samples, values.size()) << id;
+    EXPECT_DOUBLE_EQ(points[0].result.value, values.back()) << id;
+    // Each container's CPU grows one second a second: a tick of another (offset by 1 or 2 ms)
+    // in its series would make a faster second.
+    const auto fastest = h.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kMax, 0, id);
+    EXPECT_NEAR(fastest[0].result.value, 1.0, 1e-6) << id;
+  }
+  // "c" only recorded long ago: forgotten at a checkpoint (older than the history); the next
+  // rounds, in the old order, still land right.
+  ContainerHistory short_lived(std::chrono::seconds(5));
+  for (int t = 0; t < 3; ++t)
+    for (const char* id : {"a", "c", "b"}) short_lived.record(of(id, t), 0, kT0 + 1000 * t);
+  for (int t = 3; t < 20; ++t)
+    for (const char* id : {"a", "b"}) short_lived.record(of(id, t), 0, kT0 + 1000 * t);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("podgauge-history-order-" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(dir);
+  short_lived.checkpoint(dir, kT0 + 20'000);
+  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(short_lived.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kLast, 0, "c").empty());
+  for (int t = 20; t < 25; ++t)
+    for (const char* id : {"b", "a"}) short_lived.record(of(id, t), 0, kT0 + 1000 * t);
+  for (const char* id : {"a", "b"}) {
+    const auto last = short_lived.query(HistoryMetric::CpuSeconds, {kT0, kT0 + 100'000}, store::Agg::kLast, 0, id);
+    ASSERT_EQ(last.size(), 1u) << id;
+    EXPECT_DOUBLE_EQ(last[0].result.value, double(of(id, 24).cpu_ns) / 1e9) << id;
+  }
 }

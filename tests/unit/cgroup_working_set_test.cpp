@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "podgauge/cgroup/cpu_limit.h"
 #include "podgauge/cgroup/working_set.h"
 
 using podgauge::cgroup::parse_memory_usage;
@@ -56,4 +62,25 @@ TEST(CpuLimit, cpu_max_and_cfs_quota_become_cores) {
   EXPECT_THROW(parse_cpu_max("lots"), std::invalid_argument);
   EXPECT_THROW(parse_cpu_max("max 0"), std::invalid_argument);
   EXPECT_THROW(parse_cfs_quota("x", "100000"), std::invalid_argument);
+}
+
+// v1 without a quota (-1) reads one file, not two; with a quota both, and a missing period is
+// no limit rather than a guess.
+TEST(CpuLimit, v1_reads_the_period_only_when_there_is_a_quota) {
+  const auto dir = std::filesystem::temp_directory_path() / ("pg-cpulimit-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  podgauge::cgroup::FileReader files;
+  std::ofstream(dir / "cpu.cfs_quota_us") << "-1\n";
+  EXPECT_FALSE(podgauge::cgroup::read_cpu_limit_cores(files, dir, false));
+  EXPECT_EQ(files.opens(), 1u) << "the period was read for a cgroup without a quota";
+  std::ofstream(dir / "cpu.cfs_quota_us") << "50000\n";
+  EXPECT_FALSE(podgauge::cgroup::read_cpu_limit_cores(files, dir, false)) << "no period file";
+  std::ofstream(dir / "cpu.cfs_period_us") << "100000\n";
+  files.sweep();  // forgets the missing period
+  const auto cores = podgauge::cgroup::read_cpu_limit_cores(files, dir, false);
+  ASSERT_TRUE(cores);
+  EXPECT_DOUBLE_EQ(*cores, 0.5);
+  std::ofstream(dir / "cpu.cfs_quota_us") << "garbage\n";
+  EXPECT_THROW(podgauge::cgroup::read_cpu_limit_cores(files, dir, false), std::invalid_argument);
+  std::filesystem::remove_all(dir);
 }

@@ -90,8 +90,23 @@ ContainerHistory::Container& ContainerHistory::container_of(const UsageTarget& t
 
 void ContainerHistory::record(const ContainerReading& r, uint64_t oom_kills, std::int64_t t_ms) {
   std::lock_guard lock(names_mutex_);
+  if (t_ms != recent_tick_) recent_tick_ = t_ms, recent_at_ = 0;
+  const std::size_t at = recent_at_++;
   std::uint64_t target = 0;
-  Container& c = container_of(r.target, target);
+  Container* found = nullptr;
+  if (at < recent_.size() && recent_[at].name->container_id == r.target.container_id &&
+      recent_[at].name->pod_uid == r.target.pod_uid) {
+    target = recent_[at].id;
+    found = recent_[at].container;
+  } else {
+    found = &container_of(r.target, target);
+    if (auto n = names_.find(target); n != names_.end()) {
+      const Recent guess{target, found, &n->second};
+      if (at < recent_.size()) recent_[at] = guess;
+      else if (at == recent_.size()) recent_.push_back(guess);
+    }
+  }
+  Container& c = *found;
   Held& held = c.held;
   // A tick at or before the last one held would be refused by the store as out of order.
   if (held.ticks > 0 && t_ms <= held.t[held.ticks - 1]) return;
@@ -162,6 +177,7 @@ std::vector<std::string> ContainerHistory::restore(const std::filesystem::path& 
   try {
     const auto j = nlohmann::json::parse(in);
     std::lock_guard lock(names_mutex_);
+    recent_.clear();
     for (const auto& [k, v] : j.items()) {
       const std::uint64_t key = std::stoull(k);
       names_[key] = HistoryTarget{v.at("pod_uid").get<std::string>(), v.at("container_id").get<std::string>()};
@@ -185,6 +201,7 @@ store::CheckpointInfo ContainerHistory::checkpoint(const std::filesystem::path& 
     std::lock_guard lock(names_mutex_);
     for (auto it = names_.begin(); it != names_.end();) {
       if (!live.count(it->first)) {
+        recent_.clear();
         named_.erase(it->first);
         it = names_.erase(it);
         continue;

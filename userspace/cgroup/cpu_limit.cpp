@@ -54,6 +54,8 @@ std::optional<double> read_cpu_limit_cores(FileReader& files, const CgroupDir& d
   }
   auto q = files.read(dir, "cpu.cfs_quota_us");
   if (!q) return std::nullopt;
+  // No quota (-1): the period does not matter and is not read (a file less per container).
+  if (const auto n = number<int64_t>(trim(*q)); n && *n < 0) return std::nullopt;
   const std::string quota(*q);  // the reader's view lasts until its next read
   auto p = files.read(dir, "cpu.cfs_period_us");
   if (!p) return std::nullopt;

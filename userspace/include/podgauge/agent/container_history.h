@@ -103,6 +103,18 @@ class ContainerHistory {
   // the ordered map. Mutable: a const query writes the held ticks first.
   mutable std::unordered_map<std::uint64_t, Container> named_;
   mutable std::vector<store::TimedAppendItem> flush_items_;  // names_mutex_
+  // record()'s guess of each call's container (names_mutex_): a round records its containers in
+  // the order of the last one, so the i-th call of a tick is first checked against the i-th of
+  // the last tick (the two ids compared) before they are hashed and looked up. Cleared when
+  // containers are forgotten or restored.
+  struct Recent {
+    std::uint64_t id;
+    Container* container;
+    const HistoryTarget* name;
+  };
+  std::vector<Recent> recent_;
+  std::size_t recent_at_ = 0;
+  std::int64_t recent_tick_ = 0;
 };
 
 }  // namespace podgauge::agent
