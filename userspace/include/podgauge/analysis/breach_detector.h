@@ -102,8 +102,8 @@ class BreachDetector {
   struct RuleState {
     std::deque<std::pair<Nanos, double>> window;  // smoothing samples (or the trend's)
     // Running sums over `window`, kept as samples come and go: every rule is evaluated every
-    // round for every container, and adding its whole window again each time (300 points for a
-    // 5 min trend) was a few % of the agent's CPU. x is seconds since `origin`, y the value
+    // round for every container, and adding its whole window again each time (120 points for the
+    // default 2 min trend) was a few % of the agent's CPU. x is seconds since `origin`, y the value
     // less `y0` (both near zero keeps the sums exact enough); rebuilt from the window every
     // kRebuildEvery updates so rounding cannot pile up.
     Nanos origin{0};
