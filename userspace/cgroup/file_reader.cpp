@@ -91,13 +91,6 @@ std::optional<std::string_view> FileReader::read(const std::filesystem::path& fi
   return read_name(file.native());
 }
 
-std::optional<std::string_view> FileReader::read(const std::filesystem::path& dir, std::string_view name) {
-  name_buf_.assign(dir.native());
-  if (!name_buf_.empty() && name_buf_.back() != '/') name_buf_.push_back('/');
-  name_buf_.append(name);
-  return read_name(name_buf_);
-}
-
 std::optional<std::string_view> FileReader::read(const CgroupDir& dir, std::string_view name) {
   const std::string& path = dir.path_;
   const std::size_t prefix = path.empty() || path.back() == '/' ? path.size() : path.size() + 1;

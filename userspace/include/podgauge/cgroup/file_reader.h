@@ -83,9 +83,9 @@ class FileReader {
   /// Throws CgroupError naming the file for every other error, and for files over 1 MiB.
   std::optional<std::string_view> read(const std::filesystem::path& file);
   /// The same for the file `name` in `dir`, without building a std::filesystem::path (which
-  /// allocates a string per component: a cgroup path has about ten).
-  std::optional<std::string_view> read(const std::filesystem::path& dir, std::string_view name);
-  /// The same, through what `dir` remembers of this reader's files (and it learns the file).
+  /// allocates a string per component: a cgroup path has about ten), through what `dir`
+  /// remembers of this reader's files (and it learns the file). A path converts to a CgroupDir
+  /// that remembers nothing.
   std::optional<std::string_view> read(const CgroupDir& dir, std::string_view name);
 
   /// Closes files not read since the sweep before the previous one and forgets missing ones.
